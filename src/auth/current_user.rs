@@ -1,0 +1,80 @@
+//! The signed-in user, loaded from the database on every request so that a
+//! disabled account or a changed admin flag takes effect at once.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::session::TypedSession;
+use crate::db::{self, DbPool};
+use crate::domain::users;
+use crate::error::AppError;
+
+/// The session's CSRF token, copied into the request for error pages.
+#[derive(Debug, Clone)]
+pub struct RequestCsrfToken(pub String);
+
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+}
+
+impl CurrentUser {
+    /// The first letter of the display name, for the avatar.
+    pub fn initial(&self) -> String {
+        self.display_name
+            .chars()
+            .next()
+            .map(|c| c.to_uppercase().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let login_required = || AppError::LoginRequired {
+                next: req
+                    .uri()
+                    .path_and_query()
+                    .map(|pq| pq.as_str().to_owned())
+                    .unwrap_or_else(|| "/".to_owned()),
+            };
+            let session = TypedSession::extract(&req).await.map_err(|_| login_required())?;
+            let Some(user_id) = session.user_id() else {
+                return Err(login_required());
+            };
+            let pool = req
+                .app_data::<web::Data<DbPool>>()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool configured")))?;
+            let user = db::run(pool, move |conn| users::find_active(conn, user_id)).await?;
+            let Some(user) = user else {
+                // Disabled or removed since the session began.
+                session.log_out();
+                return Err(login_required());
+            };
+            let current = CurrentUser {
+                id: user.id,
+                username: user.username,
+                display_name: user.display_name,
+                is_admin: user.is_admin,
+            };
+            // Error pages are rendered after the session middleware has
+            // taken the session state back, so leave what they need here.
+            req.extensions_mut().insert(current.clone());
+            if let Some(token) = session.existing_csrf_token() {
+                req.extensions_mut().insert(RequestCsrfToken(token));
+            }
+            Ok(current)
+        })
+    }
+}

@@ -1,0 +1,118 @@
+//! A typed view of the session, so handlers never touch string keys.
+
+use std::future::{Ready, ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use serde::{Deserialize, Serialize};
+
+use super::session_store::USER_ID_KEY;
+
+const CSRF_KEY: &str = "csrf_token";
+const FLASH_KEY: &str = "flashes";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FlashKind {
+    Success,
+    Info,
+    Error,
+}
+
+/// A one-time message shown on the next page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub message: String,
+}
+
+impl Flash {
+    pub fn css_class(&self) -> &'static str {
+        match self.kind {
+            FlashKind::Success => "flash flash-success",
+            FlashKind::Info => "flash flash-info",
+            FlashKind::Error => "flash flash-error",
+        }
+    }
+}
+
+pub struct TypedSession(Session);
+
+impl From<Session> for TypedSession {
+    fn from(session: Session) -> Self {
+        Self(session)
+    }
+}
+
+impl TypedSession {
+    pub fn user_id(&self) -> Option<i64> {
+        self.0.get::<i64>(USER_ID_KEY).ok().flatten()
+    }
+
+    /// Starts an authenticated session: a new session id (the old one is
+    /// deleted from the store), the user, and a fresh CSRF token.
+    pub fn log_in(&self, user_id: i64) -> anyhow::Result<()> {
+        self.0.renew();
+        self.0.insert(USER_ID_KEY, user_id)?;
+        self.0.insert(CSRF_KEY, super::random::token_hex(32))?;
+        Ok(())
+    }
+
+    /// Ends the session: deleted from the store, cookie removed.
+    pub fn log_out(&self) {
+        self.0.purge();
+    }
+
+    /// The session's CSRF token, created on first use (32 random bytes).
+    pub fn csrf_token(&self) -> String {
+        if let Some(token) = self.existing_csrf_token() {
+            return token;
+        }
+        let token = super::random::token_hex(32);
+        if let Err(err) = self.0.insert(CSRF_KEY, &token) {
+            tracing::warn!("storing CSRF token: {err}");
+        }
+        token
+    }
+
+    pub fn existing_csrf_token(&self) -> Option<String> {
+        self.0.get::<String>(CSRF_KEY).ok().flatten()
+    }
+
+    pub fn flash(&self, kind: FlashKind, message: impl Into<String>) {
+        let mut flashes = self.peek_flashes();
+        flashes.push(Flash {
+            kind,
+            message: message.into(),
+        });
+        if let Err(err) = self.0.insert(FLASH_KEY, flashes) {
+            tracing::warn!("storing flash: {err}");
+        }
+    }
+
+    /// Returns and clears the pending flashes.
+    pub fn take_flashes(&self) -> Vec<Flash> {
+        let flashes = self.peek_flashes();
+        if !flashes.is_empty() {
+            self.0.remove(FLASH_KEY);
+        }
+        flashes
+    }
+
+    fn peek_flashes(&self) -> Vec<Flash> {
+        self.0
+            .get::<Vec<Flash>>(FLASH_KEY)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+}
+
+impl FromRequest for TypedSession {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self(req.get_session())))
+    }
+}

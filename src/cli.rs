@@ -1,0 +1,134 @@
+//! Command line: `serve`, `migrate` and `demo`. Every setting is an
+//! environment variable and a flag (see the README's configuration table).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::db::{self, local_pg::LocalPostgres};
+use crate::domain;
+use crate::startup::Application;
+
+#[derive(Debug, Parser)]
+#[command(name = "stagecoach", version, about = "Release management: promote releases environment by environment")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the web server (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Fill an empty database with a sample project and releases, then exit.
+    Demo(DatabaseArgs),
+}
+
+/// Where the database is; shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL. When unset, a private PostgreSQL is started in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the private PostgreSQL, the generated secret key and other state.
+    #[arg(long, env = "STAGECOACH_DATA_DIR", default_value = "./.stagecoach")]
+    pub data_dir: PathBuf,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "STAGECOACH_DB_POOL_SIZE", default_value_t = 10)]
+    pub db_pool_size: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address and port to listen on.
+    #[arg(long, env = "STAGECOACH_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Key for cookies and stored secrets (at least 32 characters). Generated and kept in the data directory when unset.
+    #[arg(long, env = "STAGECOACH_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Password for the `admin` user created on a start with no users. Random (and printed once) when unset.
+    #[arg(long, env = "STAGECOACH_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Serve over HTTPS only: `Secure` cookies with the `__Host-` prefix, and HSTS.
+    #[arg(long, env = "STAGECOACH_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub secure_cookies: bool,
+    /// Minutes without a request after which a session ends.
+    #[arg(long, env = "STAGECOACH_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: u32,
+    /// Hours after sign-in after which a session ends whatever its activity.
+    #[arg(long, env = "STAGECOACH_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    pub session_absolute_hours: u32,
+    /// Fill an empty database with a sample project before serving.
+    #[arg(long, env = "STAGECOACH_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub demo: bool,
+}
+
+/// Runs the chosen command to completion.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Migrate(args) => {
+            let (url, local) = resolve_database(&args)?;
+            let result = db::migrations::run_on_url(&url);
+            stop_local(local);
+            result?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let (url, local) = resolve_database(&args)?;
+            let result = (|| -> anyhow::Result<bool> {
+                db::migrations::run_on_url(&url)?;
+                let pool = db::build_pool(&url, 2)?;
+                let mut conn = pool.get()?;
+                Ok(domain::demo::seed(&mut conn)?)
+            })();
+            stop_local(local);
+            if result? {
+                println!("demo project created");
+            } else {
+                println!("database already has projects; demo data not added");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (database_url, local) = resolve_database(&args.database)?;
+    let settings = Settings::from_serve_args(&args, database_url)?;
+    let result = actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        tracing::info!("Stagecoach listening on http://{}", app.address());
+        app.run_until_stopped().await.context("running the server")
+    });
+    stop_local(local);
+    result
+}
+
+/// Uses `DATABASE_URL` when given, otherwise starts (or reuses) the private cluster.
+fn resolve_database(args: &DatabaseArgs) -> anyhow::Result<(String, Option<LocalPostgres>)> {
+    if let Some(url) = args.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        return Ok((url.to_owned(), None));
+    }
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let local = LocalPostgres::start(&args.data_dir, false).context("starting the private PostgreSQL")?;
+    local.create_database("stagecoach")?;
+    let url = local.database_url("stagecoach");
+    Ok((url, Some(local)))
+}
+
+fn stop_local(local: Option<LocalPostgres>) {
+    if let Some(local) = local {
+        if let Err(err) = local.stop() {
+            tracing::warn!("stopping the private PostgreSQL: {err:#}");
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Typed settings, built once from the command line and environment.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::cli::ServeArgs;
+
+/// Everything the web application needs to start.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind: String,
+    pub secret_key: String,
+    pub admin_password: Option<String>,
+    pub secure_cookies: bool,
+    pub session: SessionSettings,
+    pub db_pool_size: u32,
+    pub demo: bool,
+    /// actix worker threads; `None` lets actix choose (one per core).
+    pub http_workers: Option<usize>,
+}
+
+impl std::fmt::Debug for Settings {
+    // Keeps the secret key and admin password out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("secure_cookies", &self.secure_cookies)
+            .field("session", &self.session)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("demo", &self.demo)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionSettings {
+    /// A session with no request for this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after it began, however active.
+    pub absolute_timeout: Duration,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+pub const MIN_SECRET_KEY_LEN: usize = 32;
+
+impl Settings {
+    pub fn from_serve_args(args: &ServeArgs, database_url: String) -> anyhow::Result<Self> {
+        let secret_key = match &args.secret_key {
+            Some(key) => key.clone(),
+            None => load_or_create_secret_key(&args.database.data_dir)?,
+        };
+        if secret_key.len() < MIN_SECRET_KEY_LEN {
+            bail!("STAGECOACH_SECRET_KEY must be at least {MIN_SECRET_KEY_LEN} characters");
+        }
+        if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
+            bail!("session timeouts must be positive");
+        }
+        Ok(Self {
+            database_url,
+            bind: args.bind.clone(),
+            secret_key,
+            admin_password: args.admin_password.clone().filter(|p| !p.is_empty()),
+            secure_cookies: args.secure_cookies,
+            session: SessionSettings {
+                idle_timeout: Duration::from_secs(u64::from(args.session_idle_minutes) * 60),
+                absolute_timeout: Duration::from_secs(u64::from(args.session_absolute_hours) * 3600),
+            },
+            db_pool_size: args.database.db_pool_size.max(1),
+            demo: args.demo,
+            http_workers: None,
+        })
+    }
+}
+
+/// Reads the key kept in the data directory, creating it (mode 0600) on first run.
+fn load_or_create_secret_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("secret_key");
+    match std::fs::read_to_string(&path) {
+        Ok(key) => return Ok(key.trim().to_owned()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let key = crate::auth::random::token_hex(64);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    writeln!(file, "{key}")?;
+    Ok(key)
+}

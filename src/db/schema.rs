@@ -1,0 +1,156 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor_id -> Nullable<Int8>,
+        actor_name -> Text,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Nullable<Text>,
+        project_id -> Nullable<Int8>,
+        details -> Jsonb,
+        client_addr -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    deployments (id) {
+        id -> Int8,
+        environment_release_id -> Int8,
+        release_id -> Int8,
+        environment_id -> Int8,
+        attempt -> Int4,
+        status -> Text,
+        is_rollback -> Bool,
+        comment -> Text,
+        requested_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    environment_releases (id) {
+        id -> Int8,
+        release_id -> Int8,
+        environment_id -> Int8,
+        version_label -> Text,
+        promoted_from -> Nullable<Int8>,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    environments (id) {
+        id -> Int8,
+        project_id -> Int8,
+        slug -> Text,
+        name -> Text,
+        position -> Int4,
+        url -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    login_attempts (id) {
+        id -> Int8,
+        username -> Text,
+        outcome -> Text,
+        client_addr -> Nullable<Text>,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    projects (id) {
+        id -> Int8,
+        slug -> Text,
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamptz,
+        created_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    release_artifacts (id) {
+        id -> Int8,
+        release_id -> Int8,
+        position -> Int4,
+        name -> Text,
+        reference -> Text,
+        url -> Nullable<Text>,
+        sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    releases (id) {
+        id -> Int8,
+        project_id -> Int8,
+        version -> Text,
+        title -> Text,
+        description -> Text,
+        snapshot -> Jsonb,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sessions (key_hash) {
+        key_hash -> Text,
+        state -> Jsonb,
+        user_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        absolute_expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        disabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        password_changed_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(audit_events -> users (actor_id));
+diesel::joinable!(deployments -> environment_releases (environment_release_id));
+diesel::joinable!(deployments -> environments (environment_id));
+diesel::joinable!(deployments -> releases (release_id));
+diesel::joinable!(deployments -> users (requested_by));
+diesel::joinable!(environment_releases -> environments (environment_id));
+diesel::joinable!(environment_releases -> releases (release_id));
+diesel::joinable!(environment_releases -> users (created_by));
+diesel::joinable!(environments -> projects (project_id));
+diesel::joinable!(projects -> users (created_by));
+diesel::joinable!(release_artifacts -> releases (release_id));
+diesel::joinable!(releases -> projects (project_id));
+diesel::joinable!(releases -> users (created_by));
+diesel::joinable!(sessions -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    audit_events,
+    deployments,
+    environment_releases,
+    environments,
+    login_attempts,
+    projects,
+    release_artifacts,
+    releases,
+    sessions,
+    users,
+);

@@ -1,0 +1,150 @@
+//! The dashboard's picture: every project, its pipeline, and what is live,
+//! running or waiting in each environment. A fixed number of queries,
+//! whatever the number of projects.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
+
+use crate::db::schema::{environments, projects};
+
+#[derive(Debug, Clone)]
+pub struct ProjectOverview {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub stages: Vec<StageOverview>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageOverview {
+    pub slug: String,
+    pub name: String,
+    pub url: Option<String>,
+    /// The release live here: the newest successful deployment.
+    pub live: Option<LiveRelease>,
+    /// The state of the newest deployment here, when it is not the live one.
+    pub latest: Option<LatestDeployment>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveRelease {
+    pub version: String,
+    pub label: String,
+    pub since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LatestDeployment {
+    pub version: String,
+    pub label: String,
+    pub status: String,
+}
+
+impl LatestDeployment {
+    /// Words for the state, as shown in a chip.
+    pub fn status_text(&self) -> &'static str {
+        match self.status.as_str() {
+            "awaiting_approval" => "waiting for approval",
+            "queued" => "queued",
+            "running" => "running",
+            "succeeded" => "succeeded",
+            "failed" => "failed",
+            "rejected" => "rejected",
+            "cancelled" => "cancelled",
+            _ => "unknown",
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct DeploymentRow {
+    #[diesel(sql_type = BigInt)]
+    environment_id: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    version_label: String,
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    finished_at: Option<DateTime<Utc>>,
+}
+
+/// The newest deployment per environment, optionally only successful ones.
+fn newest_per_environment(
+    conn: &mut PgConnection,
+    environment_ids: &[i64],
+    succeeded_only: bool,
+) -> QueryResult<HashMap<i64, DeploymentRow>> {
+    let rows: Vec<DeploymentRow> = diesel::sql_query(
+        "SELECT DISTINCT ON (d.environment_id)
+                d.environment_id, d.status, er.version_label, r.version, d.finished_at
+           FROM deployments d
+           JOIN environment_releases er ON er.id = d.environment_release_id
+           JOIN releases r ON r.id = d.release_id
+          WHERE d.environment_id = ANY($1) AND ($2 = '' OR d.status = $2)
+          ORDER BY d.environment_id, d.created_at DESC, d.id DESC",
+    )
+    .bind::<Array<BigInt>, _>(environment_ids)
+    .bind::<Text, _>(if succeeded_only { "succeeded" } else { "" })
+    .load(conn)?;
+    Ok(rows.into_iter().map(|row| (row.environment_id, row)).collect())
+}
+
+pub fn overview(conn: &mut PgConnection) -> QueryResult<Vec<ProjectOverview>> {
+    let projects: Vec<(i64, String, String, String)> = projects::table
+        .order(projects::name.asc())
+        .select((projects::id, projects::slug, projects::name, projects::description))
+        .load(conn)?;
+    let project_ids: Vec<i64> = projects.iter().map(|p| p.0).collect();
+    let envs: Vec<(i64, i64, String, String, Option<String>)> = environments::table
+        .filter(environments::project_id.eq_any(&project_ids))
+        .order((environments::project_id, environments::position))
+        .select((
+            environments::id,
+            environments::project_id,
+            environments::slug,
+            environments::name,
+            environments::url,
+        ))
+        .load(conn)?;
+    let env_ids: Vec<i64> = envs.iter().map(|e| e.0).collect();
+    let mut live = newest_per_environment(conn, &env_ids, true)?;
+    let mut latest = newest_per_environment(conn, &env_ids, false)?;
+
+    let mut stages_by_project: HashMap<i64, Vec<StageOverview>> = HashMap::new();
+    for (env_id, project_id, slug, name, url) in envs {
+        let live_row = live.remove(&env_id);
+        let latest = latest
+            .remove(&env_id)
+            .filter(|row| row.status != "succeeded")
+            .map(|row| LatestDeployment {
+                version: row.version,
+                label: row.version_label,
+                status: row.status,
+            });
+        stages_by_project.entry(project_id).or_default().push(StageOverview {
+            slug,
+            name,
+            url,
+            live: live_row.map(|row| LiveRelease {
+                version: row.version,
+                label: row.version_label,
+                since: row.finished_at.unwrap_or_else(Utc::now),
+            }),
+            latest,
+        });
+    }
+    Ok(projects
+        .into_iter()
+        .map(|(id, slug, name, description)| ProjectOverview {
+            slug,
+            name,
+            description,
+            stages: stages_by_project.remove(&id).unwrap_or_default(),
+        })
+        .collect())
+}

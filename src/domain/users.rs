@@ -1,0 +1,250 @@
+//! Users: lookups, creation, disabling and password changes. Ending a
+//! user's sessions on disable or password change is held by a trigger on
+//! `users`, so every path that makes the change ends them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use crate::auth::password;
+use crate::db::schema::users;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub password_changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+struct NewUser<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    password_hash: &'a str,
+    is_admin: bool,
+}
+
+pub const MAX_USERNAME_LEN: usize = 64;
+
+/// Usernames are compared and stored in lower case, trimmed.
+pub fn normalize_username(raw: &str) -> String {
+    raw.trim().to_lowercase()
+}
+
+/// `None` when acceptable, else the message for the field.
+pub fn username_problem(username: &str) -> Option<&'static str> {
+    let mut chars = username.chars();
+    match chars.next() {
+        None => Some("Enter a username."),
+        Some(first) if !(first.is_ascii_lowercase() || first.is_ascii_digit()) => {
+            Some("Start with a letter or digit.")
+        }
+        _ if username.len() > MAX_USERNAME_LEN => Some("Use at most 64 characters."),
+        _ if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c)) => {
+            Some("Use only letters, digits, dots, dashes and underscores.")
+        }
+        _ => None,
+    }
+}
+
+pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Option<User>> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The user, unless disabled.
+pub fn find_active(conn: &mut PgConnection, id: i64) -> QueryResult<Option<User>> {
+    Ok(find(conn, id)?.filter(|u| !u.disabled))
+}
+
+pub fn find_by_username(conn: &mut PgConnection, username: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::username.eq(normalize_username(username)))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn count(conn: &mut PgConnection) -> QueryResult<i64> {
+    users::table.count().get_result(conn)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username: {0}")]
+    Username(&'static str),
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("password: {0}")]
+    Password(#[from] password::PasswordPolicyError),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Hash(#[from] anyhow::Error),
+}
+
+/// Creates a user with an argon2id hash of `password`. Slow: call on a
+/// blocking thread.
+pub fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    display_name: &str,
+    password_plain: &str,
+    is_admin: bool,
+) -> Result<User, CreateUserError> {
+    let username = normalize_username(username);
+    if let Some(problem) = username_problem(&username) {
+        return Err(CreateUserError::Username(problem));
+    }
+    password::check_policy(password_plain)?;
+    let hash = password::hash(password_plain)?;
+    let display_name = match display_name.trim() {
+        "" => username.as_str(),
+        name => name,
+    };
+    conn.transaction(|conn| {
+        let user = diesel::insert_into(users::table)
+            .values(NewUser {
+                username: &username,
+                display_name,
+                password_hash: &hash,
+                is_admin,
+            })
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => CreateUserError::UsernameTaken,
+                other => other.into(),
+            })?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.created", "user", user.id)
+                .details(json!({ "username": user.username, "admin": is_admin })),
+        )?;
+        Ok(user)
+    })
+}
+
+/// Disables or re-enables a user. Disabling ends all their sessions (trigger).
+pub fn set_disabled(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    disabled: bool,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let username: String = diesel::update(users::table.find(user_id))
+            .set((users::disabled.eq(disabled), users::updated_at.eq(Utc::now())))
+            .returning(users::username)
+            .get_result(conn)?;
+        let action = if disabled { "user.disabled" } else { "user.enabled" };
+        audit::record(
+            conn,
+            actor,
+            Event::new(action, "user", user_id).details(json!({ "username": username })),
+        )
+    })
+}
+
+/// What was wrong with a password change, field by field.
+#[derive(Debug, Clone, Default)]
+pub struct PasswordChangeErrors {
+    pub current_password: Option<String>,
+    pub new_password: Option<String>,
+    pub confirm_password: Option<String>,
+}
+
+impl PasswordChangeErrors {
+    pub fn is_empty(&self) -> bool {
+        self.current_password.is_none() && self.new_password.is_none() && self.confirm_password.is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangePasswordError {
+    #[error("the password change was not valid")]
+    Invalid(PasswordChangeErrors),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Hash(#[from] anyhow::Error),
+}
+
+/// Changes the user's own password after checking the current one. Ends
+/// every session of the user (trigger), this one included. Slow: call on a
+/// blocking thread.
+pub fn change_password(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    current: &str,
+    new: &str,
+    confirm: &str,
+) -> Result<(), ChangePasswordError> {
+    let user = find_active(conn, user_id)?.ok_or(diesel::result::Error::NotFound)?;
+    let mut errors = PasswordChangeErrors::default();
+    if !password::verify(current, &user.password_hash) {
+        errors.current_password = Some("That is not your current password.".to_owned());
+    }
+    if let Err(problem) = password::check_policy(new) {
+        errors.new_password = Some(problem.to_string());
+    } else if new == current {
+        errors.new_password = Some("Choose a password different from the current one.".to_owned());
+    }
+    if new != confirm {
+        errors.confirm_password = Some("The two new passwords do not match.".to_owned());
+    }
+    if !errors.is_empty() {
+        return Err(ChangePasswordError::Invalid(errors));
+    }
+    let hash = password::hash(new)?;
+    conn.transaction(|conn| {
+        let now = Utc::now();
+        diesel::update(users::table.find(user_id))
+            .set((
+                users::password_hash.eq(&hash),
+                users::password_changed_at.eq(now),
+                users::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        audit::record(conn, actor, Event::new("user.password_changed", "user", user_id))
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_are_trimmed_and_lowercased() {
+        assert_eq!(normalize_username("  Alice "), "alice");
+    }
+
+    #[test]
+    fn username_rules() {
+        assert_eq!(username_problem("alice.b-c_9"), None);
+        assert!(username_problem("").is_some());
+        assert!(username_problem("-alice").is_some());
+        assert!(username_problem("al ice").is_some());
+        assert!(username_problem("<script>").is_some());
+        assert!(username_problem(&"a".repeat(65)).is_some());
+    }
+}

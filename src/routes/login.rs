@@ -1,0 +1,152 @@
+//! `/login`: the sign-in form and its POST.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool};
+use crate::domain::login::{self, LoginOutcome};
+use crate::error::AppError;
+use crate::views::PageCtx;
+use crate::views::login::LoginPage;
+
+/// The one message for every refused sign-in: wrong password, unknown or
+/// disabled user, or an account locked after repeated failures.
+pub const REFUSED: &str = "That username and password did not work. Check them and try again; after several failed attempts, wait 15 minutes.";
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    changed: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `/login?next=…`, the address sign-in returns to.
+pub fn login_url(next: &str) -> String {
+    if next == "/" || next.is_empty() {
+        return "/login".to_owned();
+    }
+    serde_urlencoded::to_string([("next", next)])
+        .map(|q| format!("/login?{q}"))
+        .unwrap_or_else(|_| "/login".to_owned())
+}
+
+/// Only a local path is a place to return to: no other site (`//host`,
+/// `/\host`), no control characters, and not the login or logout pages.
+pub fn safe_next(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && !next.chars().any(|c| c.is_control());
+    if !local || next.starts_with("/login") || next.starts_with("/logout") {
+        "/"
+    } else {
+        next
+    }
+}
+
+pub async fn form(
+    session: TypedSession,
+    user: Option<CurrentUser>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(query.next.as_deref().unwrap_or("/")).to_owned();
+    if user.is_some() {
+        return Ok(super::see_other(&next));
+    }
+    let notice = if query.changed.is_some() {
+        Some("Your password was changed and every session was signed out. Sign in with the new password.")
+    } else if query.signed_out.is_some() {
+        Some("You are signed out.")
+    } else {
+        None
+    };
+    let page = LoginPage {
+        page: PageCtx::new(&session, None, "Sign in", "login"),
+        username: String::new(),
+        next,
+        error: None,
+        notice: notice.map(str::to_owned),
+        username_error: None,
+        password_error: None,
+    };
+    super::render_with_status(&page, StatusCode::OK)
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    pool: web::Data<DbPool>,
+    session: TypedSession,
+    CsrfForm(form): CsrfForm<LoginForm>,
+) -> Result<HttpResponse, AppError> {
+    let next = safe_next(&form.next).to_owned();
+    let username_error = form.username.trim().is_empty().then(|| "Enter your username.".to_owned());
+    let password_error = form.password.is_empty().then(|| "Enter your password.".to_owned());
+    if username_error.is_some() || password_error.is_some() {
+        let page = LoginPage {
+            page: PageCtx::new(&session, None, "Sign in", "login"),
+            username: form.username,
+            next,
+            error: None,
+            notice: None,
+            username_error,
+            password_error,
+        };
+        return super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
+    let client = super::client_addr(&req);
+    let (username, password) = (form.username.clone(), form.password);
+    let outcome = db::run(&pool, move |conn| login::attempt(conn, &username, &password, client)).await?;
+    match outcome {
+        LoginOutcome::Success(user) => {
+            session.log_in(user.id)?;
+            Ok(super::see_other(&next))
+        }
+        LoginOutcome::Refused => {
+            let page = LoginPage {
+                page: PageCtx::new(&session, None, "Sign in", "login"),
+                username: form.username,
+                next,
+                error: Some(REFUSED.to_owned()),
+                notice: None,
+                username_error: None,
+                password_error: None,
+            };
+            super::render_with_status(&page, StatusCode::OK)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(safe_next("/projects/x?y=1"), "/projects/x?y=1");
+        assert_eq!(safe_next("https://evil.example"), "/");
+        assert_eq!(safe_next("//evil.example"), "/");
+        assert_eq!(safe_next("/\\evil.example"), "/");
+        assert_eq!(safe_next("/login"), "/");
+        assert_eq!(safe_next(""), "/");
+    }
+
+    #[test]
+    fn login_url_carries_next_encoded() {
+        assert_eq!(login_url("/"), "/login");
+        assert_eq!(login_url("/a b?c=d"), "/login?next=%2Fa+b%3Fc%3Dd");
+    }
+}

@@ -1,0 +1,55 @@
+//! Every route of the application, in one list. Handlers extract, authorise,
+//! call one domain function through `db::run`, and render or redirect.
+
+pub mod account;
+pub mod dashboard;
+pub mod health;
+pub mod login;
+pub mod logout;
+pub mod static_files;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use crate::error::AppError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/static/{file}", web::get().to(static_files::serve))
+        .route("/login", web::get().to(login::form))
+        .route("/login", web::post().to(login::submit))
+        .route("/logout", web::get().to(logout::confirm))
+        .route("/logout", web::post().to(logout::submit))
+        .route("/", web::get().to(dashboard::show))
+        .route("/account/password", web::get().to(account::password_form))
+        .route("/account/password", web::post().to(account::change_password));
+}
+
+/// Anything no route matched.
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+/// The client's address as this server sees it (the direct peer; proxies'
+/// forwarding headers are not trusted, since anyone can send them).
+pub fn client_addr(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|addr| addr.ip().to_string())
+}
+
+/// 303 See Other, the answer to a successful form POST.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+/// Renders a page with a status other than 200 (e.g. 422 for a form with errors).
+pub fn render_with_status(page: &impl Template, status: StatusCode) -> Result<HttpResponse, AppError> {
+    let html = page.render().map_err(AppError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}

@@ -1,0 +1,151 @@
+//! Builds the application: pool, migrations, first admin, session store,
+//! middleware and routes; binds the listener (port 0 in tests).
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::auth::csrf::FORM_LIMIT;
+use crate::auth::session_store::{self, PgSessionStore};
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::domain::bootstrap::{self, AdminBootstrap};
+use crate::middleware::requests;
+use crate::middleware::security_headers::HeaderPolicy;
+use crate::routes;
+
+/// How often expired sessions are swept from the table.
+const SESSION_SWEEP_EVERY: Duration = Duration::from_secs(300);
+
+pub struct Application {
+    port: u16,
+    address: String,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = db::build_pool(&settings.database_url, settings.db_pool_size)?;
+        prepare_database(&pool, &settings).await?;
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let local = listener.local_addr()?;
+        let server = run(listener, pool, settings)?;
+        Ok(Self {
+            port: local.port(),
+            address: local.to_string(),
+            server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Serves until SIGINT/SIGTERM: actix stops accepting, finishes in-flight
+    /// requests (up to its shutdown timeout), then returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Migrations, the first admin and (when asked) demo data, before serving.
+async fn prepare_database(pool: &DbPool, settings: &Settings) -> anyhow::Result<()> {
+    let admin_password = settings.admin_password.clone();
+    let demo = settings.demo;
+    let bootstrap = db::run(pool, move |conn| -> anyhow::Result<AdminBootstrap> {
+        db::migrations::run(conn)?;
+        let bootstrap = bootstrap::ensure_admin(conn, admin_password.as_deref())?;
+        if demo && crate::domain::demo::seed(conn)? {
+            tracing::info!("demo project created");
+        }
+        Ok(bootstrap)
+    })
+    .await
+    .map_err(|err| anyhow::anyhow!("preparing the database: {err:#}"))?;
+    match bootstrap {
+        AdminBootstrap::CreatedWithPassword(password) => {
+            println!();
+            println!("  First start: created the administrator account.");
+            println!("    username: admin");
+            println!("    password: {password}");
+            println!("  This password is shown only once. Change it after signing in.");
+            println!();
+        }
+        AdminBootstrap::Created => tracing::info!("created user admin with STAGECOACH_ADMIN_PASSWORD"),
+        AdminBootstrap::Existing => {}
+    }
+    Ok(())
+}
+
+fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Result<Server> {
+    let key = Key::derive_from(settings.secret_key.as_bytes());
+    let store = PgSessionStore::new(pool.clone(), settings.session.absolute_timeout);
+    let idle = actix_web::cookie::time::Duration::seconds(
+        i64::try_from(settings.session.idle_timeout.as_secs()).unwrap_or(i64::MAX),
+    );
+    let secure = settings.secure_cookies;
+    // `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
+    let cookie_name = if secure { "__Host-stagecoach" } else { "stagecoach" };
+
+    spawn_session_sweeper(pool.clone());
+    let pool = web::Data::new(pool);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), key.clone())
+                    .cookie_name(cookie_name.to_owned())
+                    .cookie_secure(secure)
+                    .cookie_http_only(true)
+                    .cookie_same_site(SameSite::Lax)
+                    .cookie_path("/".to_owned())
+                    .cookie_domain(None)
+                    .cookie_content_security(CookieContentSecurity::Signed)
+                    .session_lifecycle(
+                        BrowserSession::default()
+                            .state_ttl(idle)
+                            .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
+                    )
+                    .build(),
+            )
+            .wrap(from_fn(requests::handle))
+            .app_data(web::Data::new(HeaderPolicy { secure }))
+            .app_data(pool.clone())
+            .app_data(web::PayloadConfig::new(FORM_LIMIT))
+            .app_data(web::FormConfig::default().limit(FORM_LIMIT))
+            .app_data(web::JsonConfig::default().limit(FORM_LIMIT))
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .shutdown_timeout(30)
+    .listen(listener)?;
+    if let Some(workers) = settings.http_workers {
+        server = server.workers(workers);
+    }
+    Ok(server.run())
+}
+
+fn spawn_session_sweeper(pool: DbPool) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(SESSION_SWEEP_EVERY);
+        loop {
+            interval.tick().await;
+            match db::run(&pool, session_store::sweep_expired).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("swept {n} expired sessions"),
+                Err(err) => tracing::warn!("sweeping sessions: {err}"),
+            }
+        }
+    });
+}
