@@ -12,7 +12,11 @@ use crate::domain;
 use crate::startup::Application;
 
 #[derive(Debug, Parser)]
-#[command(name = "stagecoach", version, about = "Release management: promote releases environment by environment")]
+#[command(
+    name = "stagecoach",
+    version,
+    about = "Release management: promote releases environment by environment"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -114,21 +118,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Uses `DATABASE_URL` when given, otherwise starts (or reuses) the private cluster.
 fn resolve_database(args: &DatabaseArgs) -> anyhow::Result<(String, Option<LocalPostgres>)> {
-    if let Some(url) = args.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+    if let Some(url) = args
+        .database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
         return Ok((url.to_owned(), None));
     }
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let local = LocalPostgres::start(&args.data_dir, false).context("starting the private PostgreSQL")?;
+    let local =
+        LocalPostgres::start(&args.data_dir, false).context("starting the private PostgreSQL")?;
     local.create_database("stagecoach")?;
     let url = local.database_url("stagecoach");
     Ok((url, Some(local)))
 }
 
 fn stop_local(local: Option<LocalPostgres>) {
-    if let Some(local) = local {
-        if let Err(err) = local.stop() {
-            tracing::warn!("stopping the private PostgreSQL: {err:#}");
-        }
+    if let Some(Err(err)) = local.map(LocalPostgres::stop) {
+        tracing::warn!("stopping the private PostgreSQL: {err:#}");
     }
 }

@@ -76,7 +76,9 @@ impl Settings {
             secure_cookies: args.secure_cookies,
             session: SessionSettings {
                 idle_timeout: Duration::from_secs(u64::from(args.session_idle_minutes) * 60),
-                absolute_timeout: Duration::from_secs(u64::from(args.session_absolute_hours) * 3600),
+                absolute_timeout: Duration::from_secs(
+                    u64::from(args.session_absolute_hours) * 3600,
+                ),
             },
             db_pool_size: args.database.db_pool_size.max(1),
             demo: args.demo,

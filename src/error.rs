@@ -160,7 +160,9 @@ impl From<crate::domain::users::ChangePasswordError> for AppError {
     fn from(err: crate::domain::users::ChangePasswordError) -> Self {
         use crate::domain::users::ChangePasswordError;
         match err {
-            ChangePasswordError::Invalid(_) => Self::BadRequest("The new password was not accepted.".to_owned()),
+            ChangePasswordError::Invalid(_) => {
+                Self::BadRequest("The new password was not accepted.".to_owned())
+            }
             ChangePasswordError::Db(err) => err.into(),
             ChangePasswordError::Hash(err) => Self::Internal(err),
         }

@@ -83,7 +83,9 @@ async fn prepare_database(pool: &DbPool, settings: &Settings) -> anyhow::Result<
             println!("  This password is shown only once. Change it after signing in.");
             println!();
         }
-        AdminBootstrap::Created => tracing::info!("created user admin with STAGECOACH_ADMIN_PASSWORD"),
+        AdminBootstrap::Created => {
+            tracing::info!("created user admin with STAGECOACH_ADMIN_PASSWORD")
+        }
         AdminBootstrap::Existing => {}
     }
     Ok(())
@@ -97,7 +99,11 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
     );
     let secure = settings.secure_cookies;
     // `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
-    let cookie_name = if secure { "__Host-stagecoach" } else { "stagecoach" };
+    let cookie_name = if secure {
+        "__Host-stagecoach"
+    } else {
+        "stagecoach"
+    };
 
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);

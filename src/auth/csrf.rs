@@ -37,7 +37,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
         let body = Bytes::from_request(&req, payload);
         Box::pin(async move {
             let body = body.await.map_err(|err| {
-                if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+                if err.as_response_error().status_code()
+                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+                {
                     AppError::PayloadTooLarge
                 } else {
                     AppError::BadRequest("The form could not be read.".to_owned())
@@ -62,8 +64,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
                 tracing::warn!("POST refused: CSRF token missing or wrong");
                 return Err(AppError::Csrf);
             }
-            let form = serde_urlencoded::from_bytes::<T>(&body)
-                .map_err(|err| AppError::BadRequest(format!("The form could not be read: {err}.")))?;
+            let form = serde_urlencoded::from_bytes::<T>(&body).map_err(|err| {
+                AppError::BadRequest(format!("The form could not be read: {err}."))
+            })?;
             Ok(CsrfForm(form))
         })
     }
@@ -101,7 +104,9 @@ mod tests {
 
     #[test]
     fn requests_without_browser_headers_pass_the_site_check() {
-        let req = TestRequest::post().insert_header(("host", "ci.example:8080")).to_http_request();
+        let req = TestRequest::post()
+            .insert_header(("host", "ci.example:8080"))
+            .to_http_request();
         assert!(same_site(&req));
     }
 

@@ -49,13 +49,15 @@ impl FromRequest for CurrentUser {
                     .map(|pq| pq.as_str().to_owned())
                     .unwrap_or_else(|| "/".to_owned()),
             };
-            let session = TypedSession::extract(&req).await.map_err(|_| login_required())?;
+            let session = TypedSession::extract(&req)
+                .await
+                .map_err(|_| login_required())?;
             let Some(user_id) = session.user_id() else {
                 return Err(login_required());
             };
-            let pool = req
-                .app_data::<web::Data<DbPool>>()
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool configured")))?;
+            let pool = req.app_data::<web::Data<DbPool>>().ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("no database pool configured"))
+            })?;
             let user = db::run(pool, move |conn| users::find_active(conn, user_id)).await?;
             let Some(user) = user else {
                 // Disabled or removed since the session began.

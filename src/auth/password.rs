@@ -49,7 +49,9 @@ pub fn hash(password: &str) -> anyhow::Result<String> {
 /// True when `password` matches `phc`. A malformed hash never matches.
 pub fn verify(password: &str, phc: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => hasher().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -80,9 +82,15 @@ mod tests {
     #[test]
     fn policy_counts_characters_between_12_and_128() {
         assert_eq!(check_policy("short"), Err(PasswordPolicyError::TooShort));
-        assert_eq!(check_policy("ééééééééééé"), Err(PasswordPolicyError::TooShort));
+        assert_eq!(
+            check_policy("ééééééééééé"),
+            Err(PasswordPolicyError::TooShort)
+        );
         assert_eq!(check_policy("éééééééééééé"), Ok(()));
         assert_eq!(check_policy(&"x".repeat(128)), Ok(()));
-        assert_eq!(check_policy(&"x".repeat(129)), Err(PasswordPolicyError::TooLong));
+        assert_eq!(
+            check_policy(&"x".repeat(129)),
+            Err(PasswordPolicyError::TooLong)
+        );
     }
 }

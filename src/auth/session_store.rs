@@ -155,7 +155,11 @@ impl SessionStore for PgSessionStore {
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e:#}")))
     }
 
-    async fn update_ttl(&self, session_key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
+    async fn update_ttl(
+        &self,
+        session_key: &SessionKey,
+        ttl: &CookieDuration,
+    ) -> anyhow::Result<()> {
         let hash = key_hash(session_key.as_ref());
         let ttl = *ttl;
         db::run(&self.pool, move |conn| {

@@ -124,7 +124,10 @@ impl LocalPostgres {
                 .status()
                 .context("running chown (is there a `postgres` system user? install Debian's `postgresql` package)")?;
             if !status.success() {
-                bail!("could not give {} to the {SERVER_USER} user", self.cluster_dir.display());
+                bail!(
+                    "could not give {} to the {SERVER_USER} user",
+                    self.cluster_dir.display()
+                );
             }
         }
         set_mode(&self.cluster_dir, 0o700)?;
@@ -132,7 +135,15 @@ impl LocalPostgres {
             .server_command("initdb")
             .arg("-D")
             .arg(&self.cluster_dir)
-            .args(["-U", SERVER_USER, "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--no-instructions"])
+            .args([
+                "-U",
+                SERVER_USER,
+                "--auth-local=trust",
+                "--auth-host=reject",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ])
             .output()
             .context("running initdb")?;
         if !output.status.success() {
@@ -247,7 +258,9 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
             return Ok(dir);
         }
     }
-    bail!("PostgreSQL server binaries not found: install Debian's `postgresql` package or set PG_BIN_DIR")
+    bail!(
+        "PostgreSQL server binaries not found: install Debian's `postgresql` package or set PG_BIN_DIR"
+    )
 }
 
 /// Percent-encodes a socket path for a libpq URL's `host` parameter.

@@ -30,6 +30,11 @@ pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
         .build_unchecked(manager))
 }
 
+/// Start of the message of [`RunError::Unavailable`]. Errors from the
+/// session store reach the request middleware only as text, and this is how
+/// it tells "database away" (503) from a bug (500).
+pub const UNAVAILABLE: &str = "database unavailable";
+
 /// Why a unit of database work did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E> {
@@ -59,4 +64,19 @@ where
     })
     .await
     .map_err(|_| RunError::Blocking)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_errors_start_with_the_marker_the_middleware_looks_for() {
+        let pool = build_pool("postgres://nobody@/none?host=/nonexistent", 1).unwrap();
+        let Err(err) = pool.get_timeout(Duration::from_millis(10)) else {
+            panic!("no database there");
+        };
+        let run: RunError<std::io::Error> = RunError::Unavailable(err);
+        assert!(run.to_string().starts_with(UNAVAILABLE));
+    }
 }

@@ -91,13 +91,21 @@ fn newest_per_environment(
     .bind::<Array<BigInt>, _>(environment_ids)
     .bind::<Text, _>(if succeeded_only { "succeeded" } else { "" })
     .load(conn)?;
-    Ok(rows.into_iter().map(|row| (row.environment_id, row)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.environment_id, row))
+        .collect())
 }
 
 pub fn overview(conn: &mut PgConnection) -> QueryResult<Vec<ProjectOverview>> {
     let projects: Vec<(i64, String, String, String)> = projects::table
         .order(projects::name.asc())
-        .select((projects::id, projects::slug, projects::name, projects::description))
+        .select((
+            projects::id,
+            projects::slug,
+            projects::name,
+            projects::description,
+        ))
         .load(conn)?;
     let project_ids: Vec<i64> = projects.iter().map(|p| p.0).collect();
     let envs: Vec<(i64, i64, String, String, Option<String>)> = environments::table
@@ -126,17 +134,20 @@ pub fn overview(conn: &mut PgConnection) -> QueryResult<Vec<ProjectOverview>> {
                 label: row.version_label,
                 status: row.status,
             });
-        stages_by_project.entry(project_id).or_default().push(StageOverview {
-            slug,
-            name,
-            url,
-            live: live_row.map(|row| LiveRelease {
-                version: row.version,
-                label: row.version_label,
-                since: row.finished_at.unwrap_or_else(Utc::now),
-            }),
-            latest,
-        });
+        stages_by_project
+            .entry(project_id)
+            .or_default()
+            .push(StageOverview {
+                slug,
+                name,
+                url,
+                live: live_row.map(|row| LiveRelease {
+                    version: row.version,
+                    label: row.version_label,
+                    since: row.finished_at.unwrap_or_else(Utc::now),
+                }),
+                latest,
+            });
     }
     Ok(projects
         .into_iter()

@@ -12,9 +12,17 @@ use crate::db::schema::{
 };
 
 const ENVIRONMENTS: [(&str, &str, &str); 4] = [
-    ("development", "Development", "https://dev.storefront.example.com"),
+    (
+        "development",
+        "Development",
+        "https://dev.storefront.example.com",
+    ),
     ("qa", "QA", "https://qa.storefront.example.com"),
-    ("staging", "Staging", "https://staging.storefront.example.com"),
+    (
+        "staging",
+        "Staging",
+        "https://staging.storefront.example.com",
+    ),
     ("production", "Production", "https://storefront.example.com"),
 ];
 
@@ -63,7 +71,8 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
             .values((
                 projects::slug.eq("storefront"),
                 projects::name.eq("Storefront"),
-                projects::description.eq("The customer-facing web shop: catalogue, cart and checkout."),
+                projects::description
+                    .eq("The customer-facing web shop: catalogue, cart and checkout."),
             ))
             .returning(projects::id)
             .get_result(conn)?;
@@ -102,7 +111,8 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
                     release_artifacts::release_id.eq(release_id),
                     release_artifacts::position.eq(0),
                     release_artifacts::name.eq("storefront-web"),
-                    release_artifacts::reference.eq(format!("registry.example.com/storefront/web:{version}")),
+                    release_artifacts::reference
+                        .eq(format!("registry.example.com/storefront/web:{version}")),
                     release_artifacts::sha256.eq(hex::encode(Sha256::digest(version.as_bytes()))),
                 ))
                 .execute(conn)?;
@@ -125,8 +135,13 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
                     ))
                     .returning(environment_releases::id)
                     .get_result(conn)?;
-                let status = if k + 1 == *reached { *last_status } else { "succeeded" };
-                let finished = matches!(status, "succeeded" | "failed").then_some(at + Duration::minutes(4));
+                let status = if k + 1 == *reached {
+                    *last_status
+                } else {
+                    "succeeded"
+                };
+                let finished =
+                    matches!(status, "succeeded" | "failed").then_some(at + Duration::minutes(4));
                 diesel::insert_into(deployments::table)
                     .values((
                         deployments::environment_release_id.eq(er_id),

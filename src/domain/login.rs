@@ -90,14 +90,19 @@ pub fn attempt(
         match reason {
             None => {
                 record_attempt(conn, &username, "success", &client_addr)?;
-                audit::record(conn, &actor, Event::new("login.succeeded", "user", &username))?;
+                audit::record(
+                    conn,
+                    &actor,
+                    Event::new("login.succeeded", "user", &username),
+                )?;
             }
             Some(reason) => {
                 record_attempt(conn, &username, "failure", &client_addr)?;
                 audit::record(
                     conn,
                     &actor,
-                    Event::new("login.failed", "user", &username).details(json!({ "reason": reason })),
+                    Event::new("login.failed", "user", &username)
+                        .details(json!({ "reason": reason })),
                 )?;
             }
         }

@@ -151,10 +151,17 @@ pub fn set_disabled(
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
         let username: String = diesel::update(users::table.find(user_id))
-            .set((users::disabled.eq(disabled), users::updated_at.eq(Utc::now())))
+            .set((
+                users::disabled.eq(disabled),
+                users::updated_at.eq(Utc::now()),
+            ))
             .returning(users::username)
             .get_result(conn)?;
-        let action = if disabled { "user.disabled" } else { "user.enabled" };
+        let action = if disabled {
+            "user.disabled"
+        } else {
+            "user.enabled"
+        };
         audit::record(
             conn,
             actor,
@@ -173,7 +180,9 @@ pub struct PasswordChangeErrors {
 
 impl PasswordChangeErrors {
     pub fn is_empty(&self) -> bool {
-        self.current_password.is_none() && self.new_password.is_none() && self.confirm_password.is_none()
+        self.current_password.is_none()
+            && self.new_password.is_none()
+            && self.confirm_password.is_none()
     }
 }
 
@@ -224,7 +233,11 @@ pub fn change_password(
                 users::updated_at.eq(now),
             ))
             .execute(conn)?;
-        audit::record(conn, actor, Event::new("user.password_changed", "user", user_id))
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.password_changed", "user", user_id),
+        )
     })?;
     Ok(())
 }

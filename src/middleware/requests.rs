@@ -46,7 +46,11 @@ pub async fn handle(
         // database is away) arrive as `Err`, with the request gone: render
         // them without the signed-in user.
         Err(err) => {
-            let status = err.as_response_error().status_code();
+            let status = if format!("{err:?}").contains(crate::db::UNAVAILABLE) {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                err.as_response_error().status_code()
+            };
             tracing::error!(request_id = %request_id, error = ?err, "request failed outside a handler");
             let rendered = RenderedError {
                 status,
@@ -107,10 +111,17 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
         return ServiceResponse::new(req, response);
     }
     // Under the API, "sign in first" is 401, not a redirect.
-    let status = if status == StatusCode::SEE_OTHER { StatusCode::UNAUTHORIZED } else { info.status };
+    let status = if status == StatusCode::SEE_OTHER {
+        StatusCode::UNAUTHORIZED
+    } else {
+        info.status
+    };
     let mut builder = HttpResponse::build(status);
     for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && name != header::LOCATION {
+        if name != header::CONTENT_TYPE
+            && name != header::CONTENT_LENGTH
+            && name != header::LOCATION
+        {
             builder.append_header((name.clone(), value.clone()));
         }
     }
@@ -166,7 +177,13 @@ impl ResponseError for RenderedError {
             title: info.title.to_owned(),
             ..PageCtx::default()
         });
-        let mut response = error_body(&mut HttpResponse::build(self.status), self.status, &info, page, &self.request_id);
+        let mut response = error_body(
+            &mut HttpResponse::build(self.status),
+            self.status,
+            &info,
+            page,
+            &self.request_id,
+        );
         finish_headers(response.headers_mut(), self.policy, &self.request_id);
         response
     }

@@ -19,7 +19,8 @@ pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
         Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
         Err(err) => {
             tracing::warn!("readiness check failed: {err}");
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "unavailable", "database": "unreachable" }))
+            HttpResponse::ServiceUnavailable()
+                .json(json!({ "status": "unavailable", "database": "unreachable" }))
         }
     }
 }

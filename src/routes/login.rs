@@ -67,7 +67,9 @@ pub async fn form(
         return Ok(super::see_other(&next));
     }
     let notice = if query.changed.is_some() {
-        Some("Your password was changed and every session was signed out. Sign in with the new password.")
+        Some(
+            "Your password was changed and every session was signed out. Sign in with the new password.",
+        )
     } else if query.signed_out.is_some() {
         Some("You are signed out.")
     } else {
@@ -92,8 +94,15 @@ pub async fn submit(
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(&form.next).to_owned();
-    let username_error = form.username.trim().is_empty().then(|| "Enter your username.".to_owned());
-    let password_error = form.password.is_empty().then(|| "Enter your password.".to_owned());
+    let username_error = form
+        .username
+        .trim()
+        .is_empty()
+        .then(|| "Enter your username.".to_owned());
+    let password_error = form
+        .password
+        .is_empty()
+        .then(|| "Enter your password.".to_owned());
     if username_error.is_some() || password_error.is_some() {
         let page = LoginPage {
             page: PageCtx::new(&session, None, "Sign in", "login"),
@@ -109,7 +118,10 @@ pub async fn submit(
 
     let client = super::client_addr(&req);
     let (username, password) = (form.username.clone(), form.password);
-    let outcome = db::run(&pool, move |conn| login::attempt(conn, &username, &password, client)).await?;
+    let outcome = db::run(&pool, move |conn| {
+        login::attempt(conn, &username, &password, client)
+    })
+    .await?;
     match outcome {
         LoginOutcome::Success(user) => {
             session.log_in(user.id)?;

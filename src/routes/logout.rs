@@ -33,7 +33,11 @@ pub async fn submit(
     if let Some(user) = user {
         let actor = Actor::user(user.id, user.username, super::client_addr(&req));
         db::run(&pool, move |conn| {
-            audit::record(conn, &actor, Event::new("logout", "user", actor.name.clone()))
+            audit::record(
+                conn,
+                &actor,
+                Event::new("logout", "user", actor.name.clone()),
+            )
         })
         .await?;
     }

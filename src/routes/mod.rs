@@ -25,7 +25,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout::submit))
         .route("/", web::get().to(dashboard::show))
         .route("/account/password", web::get().to(account::password_form))
-        .route("/account/password", web::post().to(account::change_password));
+        .route(
+            "/account/password",
+            web::post().to(account::change_password),
+        );
 }
 
 /// Anything no route matched.
@@ -47,7 +50,10 @@ pub fn see_other(location: &str) -> HttpResponse {
 }
 
 /// Renders a page with a status other than 200 (e.g. 422 for a form with errors).
-pub fn render_with_status(page: &impl Template, status: StatusCode) -> Result<HttpResponse, AppError> {
+pub fn render_with_status(
+    page: &impl Template,
+    status: StatusCode,
+) -> Result<HttpResponse, AppError> {
     let html = page.render().map_err(AppError::internal)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")

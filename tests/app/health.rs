@@ -1,0 +1,107 @@
+use std::time::{Duration, Instant};
+
+use stagecoach::db::local_pg::LocalPostgres;
+use stagecoach::startup::Application;
+
+use crate::helpers::{new_client, spawn_app, test_settings};
+
+#[tokio::test]
+async fn healthz_answers_ok() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn readyz_answers_ready_when_the_database_is_reachable() {
+    let app = spawn_app().await;
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn readyz_answers_503_quickly_while_the_database_is_stopped_and_recovers() {
+    // A cluster of its own, so stopping it disturbs no other test.
+    let dir = tempdir("readyz");
+    let cluster = LocalPostgres::start(&dir, true).expect("starting a cluster");
+    cluster.create_database("stagecoach").unwrap();
+    let app = Application::build(test_settings(&cluster.database_url("stagecoach")))
+        .await
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = new_client();
+
+    assert_eq!(
+        client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
+    cluster.force_stop().unwrap();
+    let started = Instant::now();
+    let response = client.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    // Pages that need the database answer 503 too, not a hang or a 500.
+    let page = client.get(format!("{url}/login")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 503);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("cannot reach its database")
+    );
+    assert_eq!(
+        client
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+
+    let cluster = LocalPostgres::start(&dir, true).expect("restarting the cluster");
+    let mut ready = false;
+    for _ in 0..20 {
+        if client
+            .get(format!("{url}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+            == 200
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    cluster.force_stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ready, "the app did not recover once the database was back");
+}
+
+/// A fresh directory under the target's temporary directory.
+pub fn tempdir(label: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "{label}-{}",
+        stagecoach::auth::random::token_hex(4)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,365 @@
+//! `spawn_app()`: a database cloned from a migrated template, the app on a
+//! random port, and a cookie-keeping HTTP client that does not follow
+//! redirects. The database is dropped when the `TestApp` is.
+//!
+//! Without `DATABASE_URL`, a private PostgreSQL cluster is started under
+//! `target/tmp` (shared by every test process, left running for the next
+//! run; `scripts/test.sh` stops it).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::{Connection, PgConnection};
+use sha2::{Digest, Sha256};
+use stagecoach::config::{SessionSettings, Settings};
+use stagecoach::db::local_pg::LocalPostgres;
+use stagecoach::db::{self, DbPool};
+use stagecoach::domain::audit::Actor;
+use stagecoach::domain::users;
+use stagecoach::startup::Application;
+
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// URL of the maintenance database on the test server, with `{db}` where
+/// a database name goes.
+struct Server {
+    url_template: String,
+}
+
+impl Server {
+    fn url(&self, database: &str) -> String {
+        self.url_template.replace("{db}", database)
+    }
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        if let Ok(url) = std::env::var("DATABASE_URL") {
+            // Swap the database name in the given URL for `{db}`.
+            let (base, query) = url
+                .split_once('?')
+                .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
+            let prefix = base.rsplit_once('/').map_or(base, |(p, _)| p);
+            let template = match query {
+                Some(q) => format!("{prefix}/{{db}}?{q}"),
+                None => format!("{prefix}/{{db}}"),
+            };
+            return Server {
+                url_template: template,
+            };
+        }
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg");
+        let local = LocalPostgres::start(&dir, true).expect("starting the test PostgreSQL");
+        let url_template = local.database_url("{db}").replace("%7Bdb%7D", "{db}");
+        Server { url_template }
+    })
+}
+
+fn admin_connection() -> PgConnection {
+    PgConnection::establish(&server().url("postgres")).expect("connecting to the test server")
+}
+
+/// The migrated template's name changes with the migrations' content, so a
+/// changed migration never reuses a stale template.
+fn template_name() -> &'static str {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(|| {
+        let mut files: Vec<PathBuf> =
+            walk(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations"));
+        files.sort();
+        let mut hasher = Sha256::new();
+        for file in files {
+            hasher.update(file.to_string_lossy().as_bytes());
+            hasher.update(std::fs::read(&file).expect("reading a migration"));
+        }
+        let name = format!("stagecoach_tpl_{}", &hex::encode(hasher.finalize())[..12]);
+        ensure_template(&name);
+        name
+    })
+}
+
+fn walk(dir: &PathBuf) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .expect("reading migrations")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn ensure_template(name: &str) {
+    let mut conn = admin_connection();
+    // Test binaries may race to build it: one at a time.
+    diesel::sql_query("SELECT pg_advisory_lock(4242)")
+        .execute(&mut conn)
+        .expect("template lock");
+    if !database_exists(&mut conn, name) {
+        let building = format!("{name}_building");
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\""))
+            .execute(&mut conn)
+            .expect("drop");
+        diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+            .execute(&mut conn)
+            .expect("create template");
+        stagecoach::db::migrations::run_on_url(&server().url(&building))
+            .expect("migrating the template");
+        diesel::sql_query(format!(
+            "ALTER DATABASE \"{building}\" RENAME TO \"{name}\""
+        ))
+        .execute(&mut conn)
+        .expect("rename template");
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock(4242)")
+        .execute(&mut conn)
+        .expect("template unlock");
+}
+
+fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}')"
+    )))
+    .get_result(conn)
+    .expect("checking for a database")
+}
+
+/// A fresh database for one test, dropped with it.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub fn new() -> Self {
+        let template = template_name();
+        let name = format!("test_{}", stagecoach::auth::random::token_hex(8));
+        let mut conn = admin_connection();
+        diesel::sql_query(format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+        ))
+        .execute(&mut conn)
+        .expect("cloning the template");
+        let url = server().url(&name);
+        Self { name, url }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connecting to the test database")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let mut conn = admin_connection();
+        let _ = diesel::sql_query(format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn);
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub pool: DbPool,
+    // Held for its `Drop`, and dropped last: the database outlives the pool.
+    _db: TestDb,
+}
+
+/// Settings for a test app on `database_url`.
+pub fn test_settings(database_url: &str) -> Settings {
+    Settings {
+        database_url: database_url.to_owned(),
+        bind: "127.0.0.1:0".to_owned(),
+        secret_key: stagecoach::auth::random::token_hex(32),
+        admin_password: Some(ADMIN_PASSWORD.to_owned()),
+        secure_cookies: false,
+        session: SessionSettings::default(),
+        db_pool_size: 4,
+        demo: false,
+        http_workers: Some(1),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the app after `configure` has adjusted its settings.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    stagecoach::telemetry::init();
+    let db = TestDb::new();
+    let mut settings = test_settings(&db.url);
+    configure(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("building the app");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: new_client(),
+        pool: db::build_pool(&db.url, 2).expect("test pool"),
+        _db: db,
+    }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("building the HTTP client")
+}
+
+/// The value of the first hidden `csrf_token` field in `html`.
+pub fn csrf_token_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("page has a csrf_token field") + marker.len();
+    let end = html[start..].find('"').expect("closing quote") + start;
+    html[start..end].to_owned()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
+    /// The CSRF token of the page at `path`, as `client` sees it.
+    pub async fn csrf_token_with(&self, client: &reqwest::Client, path: &str) -> String {
+        let html = self
+            .get_with(client, path)
+            .await
+            .text()
+            .await
+            .expect("body");
+        csrf_token_in(&html)
+    }
+
+    /// POSTs a form with the token of the page at `token_from`.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        token_from: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.post_form_with(&self.client, path, token_from, fields)
+            .await
+    }
+
+    pub async fn post_form_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        token_from: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.csrf_token_with(client, token_from).await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login_with(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.post_form_with(
+            client,
+            "/login",
+            "/login",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.login_with(&self.client, username, password).await
+    }
+
+    pub async fn login_admin(&self) {
+        let response = self.login("admin", ADMIN_PASSWORD).await;
+        assert_eq!(
+            response.status().as_u16(),
+            303,
+            "admin login should redirect"
+        );
+    }
+
+    pub fn conn(&self) -> db::DbConn {
+        self.pool.get().expect("test connection")
+    }
+
+    /// Creates a user directly through the domain layer.
+    pub fn create_user(&self, username: &str, password: &str, admin: bool) -> users::User {
+        users::create(
+            &mut self.conn(),
+            &Actor::system(),
+            username,
+            username,
+            password,
+            admin,
+        )
+        .expect("creating a user")
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut self.conn())
+            .expect("count query")
+            .n
+    }
+}
+
+/// The session cookie's value in `response`, if it set one.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .cookies()
+        .find(|c| c.name() == "stagecoach")
+        .map(|c| c.value().to_owned())
+}
