@@ -118,6 +118,17 @@ impl LocalPostgres {
         if running_as_root() {
             // The server user must reach its directory and own it.
             set_mode(data_dir, 0o711)?;
+            let reachable = Command::new("runuser")
+                .args(["-u", SERVER_USER, "--", "test", "-x"])
+                .arg(data_dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !reachable {
+                bail!(
+                    "the {SERVER_USER} user cannot reach {}: choose a STAGECOACH_DATA_DIR whose parent directories others may enter (e.g. under /var/lib or /tmp), or run `chmod o+x` on them",
+                    data_dir.display()
+                );
+            }
             let status = Command::new("chown")
                 .arg(format!("{SERVER_USER}:"))
                 .arg(&self.cluster_dir)
