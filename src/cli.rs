@@ -30,6 +30,17 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Fill an empty database with a sample project and releases, then exit.
     Demo(DatabaseArgs),
+    /// Run deployment workers only (no web server) until SIGTERM.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Number of deployment workers in this process.
+    #[arg(long, env = "STAGECOACH_WORKERS", default_value_t = 1)]
+    pub workers: usize,
 }
 
 /// Where the database is; shared by every command.
@@ -68,6 +79,12 @@ pub struct ServeArgs {
     /// Hours after sign-in after which a session ends whatever its activity.
     #[arg(long, env = "STAGECOACH_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
     pub session_absolute_hours: u32,
+    /// Number of deployment workers inside the server process.
+    #[arg(long, env = "STAGECOACH_WORKERS", default_value_t = 1)]
+    pub workers: usize,
+    /// Run no deployment workers in this process (run `stagecoach worker` elsewhere).
+    #[arg(long, default_value_t = false)]
+    pub no_worker: bool,
     /// Fill an empty database with a sample project before serving.
     #[arg(long, env = "STAGECOACH_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub demo: bool,
@@ -77,6 +94,7 @@ pub struct ServeArgs {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Worker(args) => work(args),
         Command::Migrate(args) => {
             let (url, local) = resolve_database(&args)?;
             let result = db::migrations::run_on_url(&url);
@@ -114,6 +132,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     stop_local(local);
     result
+}
+
+fn work(args: WorkerArgs) -> anyhow::Result<()> {
+    let (database_url, local) = resolve_database(&args.database)?;
+    let result = actix_web::rt::System::new().block_on(async move {
+        db::migrations::run_on_url(&database_url)?;
+        let pool = db::build_pool(&database_url, args.database.db_pool_size)?;
+        let stop = crate::worker::spawn(
+            &pool,
+            &crate::worker::WorkerConfig::default(),
+            args.workers.max(1),
+        );
+        wait_for_signal().await;
+        tracing::info!("stopping workers");
+        let _ = stop.send(true);
+        stop.closed().await;
+        anyhow::Ok(())
+    });
+    stop_local(local);
+    result
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }
 
 /// Uses `DATABASE_URL` when given, otherwise starts (or reuses) the private cluster.

@@ -22,6 +22,9 @@ pub struct Settings {
     pub demo: bool,
     /// actix worker threads; `None` lets actix choose (one per core).
     pub http_workers: Option<usize>,
+    /// Deployment workers run inside this process (0: none).
+    pub deployment_workers: usize,
+    pub worker: crate::worker::WorkerConfig,
 }
 
 impl std::fmt::Debug for Settings {
@@ -83,6 +86,8 @@ impl Settings {
             db_pool_size: args.database.db_pool_size.max(1),
             demo: args.demo,
             http_workers: None,
+            deployment_workers: if args.no_worker { 0 } else { args.workers },
+            worker: crate::worker::WorkerConfig::default(),
         })
     }
 }

@@ -28,6 +28,7 @@ pub struct Application {
     port: u16,
     address: String,
     server: Server,
+    workers: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Application {
@@ -37,11 +38,14 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let local = listener.local_addr()?;
+        let workers = (settings.deployment_workers > 0)
+            .then(|| crate::worker::spawn(&pool, &settings.worker, settings.deployment_workers));
         let server = run(listener, pool, settings)?;
         Ok(Self {
             port: local.port(),
             address: local.to_string(),
             server,
+            workers,
         })
     }
 
@@ -56,7 +60,12 @@ impl Application {
     /// Serves until SIGINT/SIGTERM: actix stops accepting, finishes in-flight
     /// requests (up to its shutdown timeout), then returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(workers) = self.workers {
+            let _ = workers.send(true);
+            workers.closed().await;
+        }
+        result
     }
 }
 

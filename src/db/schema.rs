@@ -53,6 +53,17 @@ diesel::table! {
         position -> Int4,
         url -> Nullable<Text>,
         created_at -> Timestamptz,
+        trigger -> Text,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Int8,
+        user_id -> Int8,
+        environment_id -> Int8,
+        role -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -99,6 +110,7 @@ diesel::table! {
         snapshot -> Jsonb,
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
+        first_environment_id -> Int8,
     }
 }
 
@@ -136,8 +148,11 @@ diesel::joinable!(environment_releases -> environments (environment_id));
 diesel::joinable!(environment_releases -> releases (release_id));
 diesel::joinable!(environment_releases -> users (created_by));
 diesel::joinable!(environments -> projects (project_id));
+diesel::joinable!(grants -> environments (environment_id));
+diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(projects -> users (created_by));
 diesel::joinable!(release_artifacts -> releases (release_id));
+diesel::joinable!(releases -> environments (first_environment_id));
 diesel::joinable!(releases -> projects (project_id));
 diesel::joinable!(releases -> users (created_by));
 diesel::joinable!(sessions -> users (user_id));
@@ -147,6 +162,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployments,
     environment_releases,
     environments,
+    grants,
     login_attempts,
     projects,
     release_artifacts,

@@ -8,11 +8,13 @@ use serde_json::Value;
 
 use crate::db::schema::audit_events;
 
-/// Who acts, and from where.
+/// Who acts, and from where. Also what the access rules are checked
+/// against: `is_admin` holds every right.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user_id: Option<i64>,
     pub name: String,
+    pub is_admin: bool,
     pub client_addr: Option<String>,
 }
 
@@ -22,14 +24,29 @@ impl Actor {
         Self {
             user_id: None,
             name: "system".to_owned(),
+            is_admin: false,
             client_addr: None,
         }
     }
 
-    pub fn user(user_id: i64, name: impl Into<String>, client_addr: Option<String>) -> Self {
+    /// A deployment worker, named by its id.
+    pub fn worker(worker: &str) -> Self {
+        Self {
+            name: format!("worker {worker}"),
+            ..Self::system()
+        }
+    }
+
+    pub fn user(
+        user_id: i64,
+        name: impl Into<String>,
+        is_admin: bool,
+        client_addr: Option<String>,
+    ) -> Self {
         Self {
             user_id: Some(user_id),
             name: name.into(),
+            is_admin,
             client_addr,
         }
     }

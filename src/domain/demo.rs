@@ -85,6 +85,11 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
                     environments::name.eq(name),
                     environments::position.eq(position as i32),
                     environments::url.eq(url),
+                    environments::trigger.eq(if position == 0 {
+                        "on_release"
+                    } else {
+                        "manual"
+                    }),
                 ))
                 .returning(environments::id)
                 .get_result(conn)?;
@@ -101,8 +106,8 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
                     releases::version.eq(&version),
                     releases::title.eq(title),
                     releases::description.eq(format!("{title}, with the fixes found in review.")),
-                    releases::snapshot.eq(json!({ "environments": ENVIRONMENTS.map(|e| e.1) })),
                     releases::created_at.eq(created_at),
+                    releases::first_environment_id.eq(env_ids[0]),
                 ))
                 .returning(releases::id)
                 .get_result(conn)?;

@@ -58,6 +58,7 @@ pub fn attempt(
         let actor = Actor {
             user_id: user.as_ref().map(|u| u.id),
             name: username.clone(),
+            is_admin: false,
             client_addr: client_addr.clone(),
         };
 

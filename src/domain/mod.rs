@@ -2,10 +2,16 @@
 //! change runs in one transaction with its audit event. Nothing here knows
 //! about HTTP or HTML.
 
+pub mod access;
 pub mod audit;
 pub mod bootstrap;
 pub mod dashboard;
 pub mod demo;
+pub mod deployments;
+pub mod environments;
 pub mod login;
+pub mod projects;
+pub mod releases;
 pub mod throttle;
 pub mod users;
+pub mod validation;

@@ -7,7 +7,6 @@ use serde::Deserialize;
 use crate::auth::csrf::CsrfForm;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
-use crate::domain::audit::Actor;
 use crate::domain::users::{self, ChangePasswordError, PasswordChangeErrors};
 use crate::error::AppError;
 use crate::views::PageCtx;
@@ -37,7 +36,7 @@ pub async fn change_password(
     pool: web::Data<DbPool>,
     CsrfForm(form): CsrfForm<ChangePasswordForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = Actor::user(user.id, user.username.clone(), super::client_addr(&req));
+    let actor = super::actor(&req, &user);
     let user_id = user.id;
     let result = db::run(&pool, move |conn| {
         users::change_password(

@@ -7,7 +7,7 @@ use askama_web::WebTemplate;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
-use crate::domain::audit::{self, Actor, Event};
+use crate::domain::audit::{self, Event};
 use crate::error::AppError;
 use crate::views::PageCtx;
 
@@ -31,7 +31,7 @@ pub async fn submit(
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     if let Some(user) = user {
-        let actor = Actor::user(user.id, user.username, super::client_addr(&req));
+        let actor = super::actor(&req, &user);
         db::run(&pool, move |conn| {
             audit::record(
                 conn,

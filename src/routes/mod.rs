@@ -13,6 +13,8 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use crate::auth::CurrentUser;
+use crate::domain::audit::Actor;
 use crate::error::AppError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,6 +42,16 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
 /// forwarding headers are not trusted, since anyone can send them).
 pub fn client_addr(req: &HttpRequest) -> Option<String> {
     req.peer_addr().map(|addr| addr.ip().to_string())
+}
+
+/// The signed-in user as the domain sees them: for access checks and audit.
+pub fn actor(req: &HttpRequest, user: &CurrentUser) -> Actor {
+    Actor::user(
+        user.id,
+        user.username.clone(),
+        user.is_admin,
+        client_addr(req),
+    )
 }
 
 /// 303 See Other, the answer to a successful form POST.

@@ -188,6 +188,10 @@ pub fn test_settings(database_url: &str) -> Settings {
         db_pool_size: 4,
         demo: false,
         http_workers: Some(1),
+        deployment_workers: 1,
+        worker: stagecoach::worker::WorkerConfig {
+            poll_interval: Duration::from_millis(50),
+        },
     }
 }
 

@@ -1,0 +1,307 @@
+//! Who may do what where: the one authorisation function. Deny by default;
+//! admins hold every right; everyone else needs a grant of a role on an
+//! environment. Seeing a project needs any grant in it; deploying needs
+//! `deployer` on the target; deleting a release needs `deployer` on its
+//! first environment; managing a project needs admin.
+//!
+//! A refused check is an audit event; a project the user may not see
+//! answers "not found", so ids cannot be probed.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use crate::db::schema::{environments, grants};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Viewer,
+    Deployer,
+    Approver,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Deployer => "deployer",
+            Self::Approver => "approver",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "viewer" => Some(Self::Viewer),
+            "deployer" => Some(Self::Deployer),
+            "approver" => Some(Self::Approver),
+            _ => None,
+        }
+    }
+}
+
+/// One user's rights in one project, loaded with one query.
+#[derive(Debug, Clone)]
+pub struct ProjectAccess {
+    is_admin: bool,
+    roles: HashMap<i64, HashSet<Role>>,
+}
+
+impl ProjectAccess {
+    pub fn can_view(&self) -> bool {
+        self.is_admin || !self.roles.is_empty()
+    }
+
+    pub fn has(&self, environment_id: i64, role: Role) -> bool {
+        self.is_admin
+            || self
+                .roles
+                .get(&environment_id)
+                .is_some_and(|r| r.contains(&role))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.is_admin
+    }
+}
+
+/// Loads what `actor` may do in `project_id`.
+pub fn project_access(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+) -> QueryResult<ProjectAccess> {
+    let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
+    if let (Some(user_id), false) = (actor.user_id, actor.is_admin) {
+        let rows: Vec<(i64, String)> = grants::table
+            .inner_join(environments::table)
+            .filter(grants::user_id.eq(user_id))
+            .filter(environments::project_id.eq(project_id))
+            .select((grants::environment_id, grants::role))
+            .load(conn)?;
+        for (env, role) in rows {
+            if let Some(role) = Role::parse(&role) {
+                roles.entry(env).or_default().insert(role);
+            }
+        }
+    }
+    Ok(ProjectAccess {
+        is_admin: actor.is_admin,
+        roles,
+    })
+}
+
+/// The projects `actor` may see: `None` means all of them (admin).
+pub fn visible_project_ids(
+    conn: &mut PgConnection,
+    actor: &Actor,
+) -> QueryResult<Option<Vec<i64>>> {
+    if actor.is_admin {
+        return Ok(None);
+    }
+    let Some(user_id) = actor.user_id else {
+        return Ok(Some(Vec::new()));
+    };
+    let ids: Vec<i64> = grants::table
+        .inner_join(environments::table)
+        .filter(grants::user_id.eq(user_id))
+        .select(environments::project_id)
+        .distinct()
+        .load(conn)?;
+    Ok(Some(ids))
+}
+
+/// What someone wants to do, with the names the refusal message needs.
+#[derive(Debug, Clone)]
+pub enum Action<'a> {
+    ViewProject,
+    Deploy {
+        environment_id: i64,
+        environment: &'a str,
+    },
+    DeleteRelease {
+        first_environment_id: i64,
+        environment: &'a str,
+    },
+    ManageProjects,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Denied {
+    /// The project is not visible to this user: answer as if it did not exist.
+    #[error("not found")]
+    Hidden,
+    /// Visible, but this right is missing; the text says which.
+    #[error("{0}")]
+    Missing(String),
+}
+
+/// The pure rule: may the holder of `access` do `action`?
+pub fn check(access: &ProjectAccess, action: &Action<'_>) -> Result<(), Denied> {
+    if !access.can_view() {
+        return Err(Denied::Hidden);
+    }
+    match action {
+        Action::ViewProject => Ok(()),
+        Action::Deploy {
+            environment_id,
+            environment,
+        } => {
+            if access.has(*environment_id, Role::Deployer) {
+                Ok(())
+            } else {
+                Err(Denied::Missing(format!(
+                    "You need the deployer role on {environment} to deploy there."
+                )))
+            }
+        }
+        Action::DeleteRelease {
+            first_environment_id,
+            environment,
+        } => {
+            if access.has(*first_environment_id, Role::Deployer) {
+                Ok(())
+            } else {
+                Err(Denied::Missing(format!(
+                    "You need the deployer role on {environment} to delete its releases."
+                )))
+            }
+        }
+        Action::ManageProjects => {
+            if access.is_admin {
+                Ok(())
+            } else {
+                Err(Denied::Missing(
+                    "Only administrators manage projects and their pipelines.".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+/// Checks `action` in `project_id` for `actor`, recording a refusal in the
+/// audit trail. Returns the access for further decisions on the page.
+pub fn authorize(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+    action: Action<'_>,
+) -> Result<ProjectAccess, AccessError> {
+    let access = project_access(conn, actor, project_id)?;
+    match check(&access, &action) {
+        Ok(()) => Ok(access),
+        Err(denied) => {
+            audit::record(
+                conn,
+                actor,
+                Event::new("access.denied", "project", project_id)
+                    .in_project(project_id)
+                    .details(
+                        json!({ "action": format!("{action:?}"), "reason": denied.to_string() }),
+                    ),
+            )?;
+            Err(AccessError::Denied(denied))
+        }
+    }
+}
+
+/// Admin-only actions outside any project.
+pub fn require_admin(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    what: &str,
+) -> Result<(), AccessError> {
+    if actor.is_admin {
+        return Ok(());
+    }
+    audit::record(
+        conn,
+        actor,
+        Event::new("access.denied", "admin", what)
+            .details(json!({ "reason": "not an administrator" })),
+    )?;
+    Err(AccessError::Denied(Denied::Missing(format!(
+        "Only administrators may {what}."
+    ))))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(transparent)]
+    Denied(Denied),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(is_admin: bool, grants: &[(i64, Role)]) -> ProjectAccess {
+        let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
+        for (env, role) in grants {
+            roles.entry(*env).or_default().insert(*role);
+        }
+        ProjectAccess { is_admin, roles }
+    }
+
+    const DEPLOY_QA: Action<'static> = Action::Deploy {
+        environment_id: 2,
+        environment: "QA",
+    };
+
+    #[test]
+    fn nothing_is_allowed_without_a_grant_and_the_project_stays_hidden() {
+        let none = access(false, &[]);
+        assert!(matches!(
+            check(&none, &Action::ViewProject),
+            Err(Denied::Hidden)
+        ));
+        assert!(matches!(check(&none, &DEPLOY_QA), Err(Denied::Hidden)));
+    }
+
+    #[test]
+    fn a_viewer_sees_but_may_not_deploy_and_is_told_what_is_missing() {
+        let viewer = access(false, &[(2, Role::Viewer)]);
+        assert!(check(&viewer, &Action::ViewProject).is_ok());
+        let Err(Denied::Missing(message)) = check(&viewer, &DEPLOY_QA) else {
+            panic!("expected a refusal");
+        };
+        assert_eq!(message, "You need the deployer role on QA to deploy there.");
+    }
+
+    #[test]
+    fn deployer_rights_are_per_environment() {
+        let deployer = access(false, &[(1, Role::Deployer)]);
+        assert!(
+            check(
+                &deployer,
+                &Action::Deploy {
+                    environment_id: 1,
+                    environment: "Dev"
+                }
+            )
+            .is_ok()
+        );
+        assert!(check(&deployer, &DEPLOY_QA).is_err());
+        assert!(
+            check(
+                &deployer,
+                &Action::DeleteRelease {
+                    first_environment_id: 1,
+                    environment: "Dev"
+                }
+            )
+            .is_ok()
+        );
+        assert!(check(&deployer, &Action::ManageProjects).is_err());
+    }
+
+    #[test]
+    fn admins_hold_every_right() {
+        let admin = access(true, &[]);
+        assert!(check(&admin, &DEPLOY_QA).is_ok());
+        assert!(check(&admin, &Action::ManageProjects).is_ok());
+    }
+}

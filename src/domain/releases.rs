@@ -1,0 +1,559 @@
+//! Releases: creating one (with its artifacts, the pipeline snapshot, its
+//! first environment release and, by default, its first deployment), the
+//! paginated list, the timeline across the pipeline, and deletion under
+//! rule 1 (also held by a trigger).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text};
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use super::deployments::{self, Cursor, DeploymentView};
+use super::environments::{self, Environment};
+use super::projects::Project;
+use super::validation::{self, FieldErrors};
+use crate::db::schema::{
+    deployments as deployments_table, environment_releases, release_artifacts, releases,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = releases)]
+pub struct Release {
+    pub id: i64,
+    pub project_id: i64,
+    pub version: String,
+    pub title: String,
+    pub description: String,
+    pub snapshot: serde_json::Value,
+    pub created_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub first_environment_id: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = release_artifacts)]
+pub struct Artifact {
+    pub name: String,
+    pub reference: String,
+    pub url: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// One artifact row of the form, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactInput {
+    pub name: String,
+    pub reference: String,
+    pub url: String,
+    pub sha256: String,
+}
+
+impl ArtifactInput {
+    fn is_blank(&self) -> bool {
+        [&self.name, &self.reference, &self.url, &self.sha256]
+            .iter()
+            .all(|v| v.trim().is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseInput {
+    pub version: String,
+    pub title: String,
+    pub description: String,
+    pub artifacts: Vec<ArtifactInput>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("the release is not valid")]
+    Invalid(FieldErrors),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+pub const MAX_ARTIFACTS: usize = 20;
+
+/// Field errors; artifact fields are named `artifacts[i].field`.
+pub fn validate(input: &ReleaseInput) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    if let Some(problem) = validation::version_problem(input.version.trim()) {
+        errors.add("version", problem);
+    }
+    if let Some(problem) = validation::length_problem(input.title.trim(), 1, 200, "a title") {
+        errors.add("title", problem);
+    }
+    if input.description.chars().count() > 10_000 {
+        errors.add("description", "Use at most 10,000 characters.");
+    }
+    if input.artifacts.iter().filter(|a| !a.is_blank()).count() > MAX_ARTIFACTS {
+        errors.add(
+            "artifacts",
+            format!("A release holds at most {MAX_ARTIFACTS} artifacts."),
+        );
+    }
+    for (i, artifact) in input.artifacts.iter().enumerate() {
+        if artifact.is_blank() {
+            continue;
+        }
+        if let Some(problem) =
+            validation::length_problem(artifact.name.trim(), 1, 200, "the artifact's name")
+        {
+            errors.add(format!("artifacts[{i}].name"), problem);
+        }
+        if let Some(problem) =
+            validation::length_problem(artifact.reference.trim(), 1, 200, "a version or reference")
+        {
+            errors.add(format!("artifacts[{i}].reference"), problem);
+        }
+        if let Some(problem) = validation::url_problem(artifact.url.trim()) {
+            errors.add(format!("artifacts[{i}].url"), problem);
+        }
+        let sha = artifact.sha256.trim();
+        let well_formed = sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit());
+        if !sha.is_empty() && !well_formed {
+            errors.add(
+                format!("artifacts[{i}].sha256"),
+                "A SHA-256 is 64 hexadecimal characters.",
+            );
+        }
+    }
+    errors
+}
+
+/// What a release will do, frozen at creation: later edits to the pipeline
+/// never change it.
+fn snapshot(pipeline: &[Environment]) -> serde_json::Value {
+    json!({ "environments": pipeline })
+}
+
+/// Creates a release in the project's first environment.
+pub fn create(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project: &Project,
+    input: &ReleaseInput,
+) -> Result<Release, ReleaseError> {
+    validate(input)
+        .into_result()
+        .map_err(ReleaseError::Invalid)?;
+    conn.transaction(|conn| {
+        let pipeline = environments::list(conn, project.id)?;
+        let first = pipeline
+            .first()
+            .ok_or_else(|| ReleaseError::Refused("This project has no environments.".to_owned()))?;
+        let version = input.version.trim();
+        let release = diesel::insert_into(releases::table)
+            .values((
+                releases::project_id.eq(project.id),
+                releases::version.eq(version),
+                releases::title.eq(input.title.trim()),
+                releases::description.eq(input.description.trim_end()),
+                releases::snapshot.eq(snapshot(&pipeline)),
+                releases::created_by.eq(actor.user_id),
+                releases::first_environment_id.eq(first.id),
+            ))
+            .returning(Release::as_returning())
+            .get_result(conn)
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                    let mut errors = FieldErrors::new();
+                    errors.add("version", format!("{} already has a release {version}.", project.name));
+                    ReleaseError::Invalid(errors)
+                }
+                other => other.into(),
+            })?;
+        let artifacts: Vec<_> = input
+            .artifacts
+            .iter()
+            .filter(|a| !a.is_blank())
+            .enumerate()
+            .map(|(position, a)| {
+                (
+                    release_artifacts::release_id.eq(release.id),
+                    release_artifacts::position.eq(position as i32),
+                    release_artifacts::name.eq(a.name.trim().to_owned()),
+                    release_artifacts::reference.eq(a.reference.trim().to_owned()),
+                    release_artifacts::url.eq(Some(a.url.trim().to_owned()).filter(|u| !u.is_empty())),
+                    release_artifacts::sha256.eq(Some(a.sha256.trim().to_lowercase()).filter(|s| !s.is_empty())),
+                )
+            })
+            .collect();
+        if !artifacts.is_empty() {
+            diesel::insert_into(release_artifacts::table).values(artifacts).execute(conn)?;
+        }
+        let environment_release_id: i64 = diesel::insert_into(environment_releases::table)
+            .values((
+                environment_releases::release_id.eq(release.id),
+                environment_releases::environment_id.eq(first.id),
+                environment_releases::version_label.eq(version),
+                environment_releases::created_by.eq(actor.user_id),
+            ))
+            .returning(environment_releases::id)
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("release.created", "release", &release.version)
+                .in_project(project.id)
+                .details(json!({ "title": release.title, "artifacts": input.artifacts.iter().filter(|a| !a.is_blank()).count() })),
+        )?;
+        if first.trigger == "on_release" {
+            deployments::queue_initial(conn, actor, &release, environment_release_id)?;
+        }
+        Ok(release)
+    })
+}
+
+pub fn find(
+    conn: &mut PgConnection,
+    project_id: i64,
+    version: &str,
+) -> QueryResult<Option<Release>> {
+    releases::table
+        .filter(releases::project_id.eq(project_id))
+        .filter(releases::version.eq(version))
+        .select(Release::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn artifacts(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<Artifact>> {
+    release_artifacts::table
+        .filter(release_artifacts::release_id.eq(release_id))
+        .order(release_artifacts::position.asc())
+        .select(Artifact::as_select())
+        .load(conn)
+}
+
+/// Where a release stands in one environment, for a chip.
+#[derive(Debug, Clone)]
+pub struct StageState {
+    pub environment: String,
+    /// Status of the newest deployment there; `None`: not reached.
+    pub status: Option<String>,
+    pub label: Option<String>,
+    /// This release is the one live there now.
+    pub live: bool,
+}
+
+impl StageState {
+    /// The chip's class suffix and words.
+    pub fn chip(&self) -> (&'static str, &'static str) {
+        match self.status.as_deref() {
+            None => ("none", "not reached"),
+            Some("awaiting_approval") | Some("queued") => ("waiting", "waiting"),
+            Some("running") => ("running", "running"),
+            Some("succeeded") => ("succeeded", "succeeded"),
+            Some("failed") => ("failed", "failed"),
+            Some("rejected") => ("failed", "rejected"),
+            Some("cancelled") => ("cancelled", "cancelled"),
+            Some(_) => ("none", "unknown"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseRow {
+    pub release: Release,
+    pub stages: Vec<StageState>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseQuery {
+    /// Matches version or title, case-insensitively.
+    pub search: String,
+    /// Only releases that succeeded in this environment.
+    pub environment_id: Option<i64>,
+    pub before: Option<Cursor>,
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+#[derive(QueryableByName)]
+struct StateRow {
+    #[diesel(sql_type = BigInt)]
+    release_id: i64,
+    #[diesel(sql_type = BigInt)]
+    environment_id: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    version_label: String,
+}
+
+/// The newest deployment of each (release, environment) among `release_ids`.
+fn states(
+    conn: &mut PgConnection,
+    release_ids: &[i64],
+) -> QueryResult<HashMap<(i64, i64), StateRow>> {
+    let rows: Vec<StateRow> = diesel::sql_query(
+        "SELECT DISTINCT ON (d.release_id, d.environment_id)
+                d.release_id, d.environment_id, d.status, er.version_label
+           FROM deployments d
+           JOIN environment_releases er ON er.id = d.environment_release_id
+          WHERE d.release_id = ANY($1)
+          ORDER BY d.release_id, d.environment_id, d.created_at DESC, d.id DESC",
+    )
+    .bind::<Array<BigInt>, _>(release_ids)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.release_id, r.environment_id), r))
+        .collect())
+}
+
+/// The release live in each environment of the pipeline.
+pub fn live_by_environment(
+    conn: &mut PgConnection,
+    pipeline: &[Environment],
+) -> QueryResult<HashMap<i64, i64>> {
+    #[derive(QueryableByName)]
+    struct Live {
+        #[diesel(sql_type = BigInt)]
+        environment_id: i64,
+        #[diesel(sql_type = BigInt)]
+        release_id: i64,
+    }
+    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+    let rows: Vec<Live> = diesel::sql_query(
+        "SELECT DISTINCT ON (environment_id) environment_id, release_id
+           FROM deployments
+          WHERE environment_id = ANY($1) AND status = 'succeeded'
+          ORDER BY environment_id, finished_at DESC NULLS LAST, id DESC",
+    )
+    .bind::<Array<BigInt>, _>(ids)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.environment_id, r.release_id))
+        .collect())
+}
+
+fn escape_like(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// One page of a project's releases, newest first (keyset, no OFFSET), each
+/// with its state in every environment. A fixed number of queries.
+pub fn list(
+    conn: &mut PgConnection,
+    project_id: i64,
+    pipeline: &[Environment],
+    query: &ReleaseQuery,
+    limit: i64,
+) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
+    let mut q = releases::table
+        .filter(releases::project_id.eq(project_id))
+        .select(Release::as_select())
+        .into_boxed();
+    let search = query.search.trim();
+    if !search.is_empty() {
+        let pattern = format!("%{}%", escape_like(search));
+        q = q.filter(
+            releases::version
+                .ilike(pattern.clone())
+                .or(releases::title.ilike(pattern)),
+        );
+    }
+    if let Some(environment_id) = query.environment_id {
+        q = q.filter(
+            releases::id.eq_any(
+                deployments_table::table
+                    .filter(deployments_table::environment_id.eq(environment_id))
+                    .filter(deployments_table::status.eq("succeeded"))
+                    .select(deployments_table::release_id),
+            ),
+        );
+    }
+    if let Some(c) = query.before {
+        q = q.filter(
+            releases::created_at
+                .lt(c.created_at)
+                .or(releases::created_at
+                    .eq(c.created_at)
+                    .and(releases::id.lt(c.id))),
+        );
+    }
+    let mut page: Vec<Release> = q
+        .order((releases::created_at.desc(), releases::id.desc()))
+        .limit(limit + 1)
+        .load(conn)?;
+    let next = if page.len() as i64 > limit {
+        page.truncate(limit as usize);
+        page.last().map(|r| Cursor {
+            created_at: r.created_at,
+            id: r.id,
+        })
+    } else {
+        None
+    };
+    let ids: Vec<i64> = page.iter().map(|r| r.id).collect();
+    let mut state = states(conn, &ids)?;
+    let live = live_by_environment(conn, pipeline)?;
+    let rows = page
+        .into_iter()
+        .map(|release| {
+            let stages = pipeline
+                .iter()
+                .map(|env| {
+                    let row = state.remove(&(release.id, env.id));
+                    StageState {
+                        environment: env.name.clone(),
+                        status: row.as_ref().map(|r| r.status.clone()),
+                        label: row.map(|r| r.version_label),
+                        live: live.get(&env.id) == Some(&release.id),
+                    }
+                })
+                .collect();
+            ReleaseRow { release, stages }
+        })
+        .collect();
+    Ok((rows, next))
+}
+
+/// A release in one environment of its timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineStage {
+    pub environment: Environment,
+    pub label: Option<String>,
+    /// The environment and label this one was promoted from.
+    pub promoted_from: Option<(String, String)>,
+    pub deployments: Vec<DeploymentView>,
+    pub live: bool,
+}
+
+impl TimelineStage {
+    pub fn latest(&self) -> Option<&DeploymentView> {
+        self.deployments.last()
+    }
+
+    pub fn reached(&self) -> bool {
+        self.label.is_some()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.deployments.iter().any(|d| d.status == "succeeded")
+    }
+}
+
+/// The release across the pipeline: per environment its environment
+/// release, the link it came from, and every attempt.
+pub fn timeline(
+    conn: &mut PgConnection,
+    release: &Release,
+    pipeline: &[Environment],
+) -> QueryResult<Vec<TimelineStage>> {
+    let ers: Vec<(i64, i64, String, Option<i64>)> = environment_releases::table
+        .filter(environment_releases::release_id.eq(release.id))
+        .select((
+            environment_releases::id,
+            environment_releases::environment_id,
+            environment_releases::version_label,
+            environment_releases::promoted_from,
+        ))
+        .load(conn)?;
+    let by_id: HashMap<i64, (i64, String)> = ers
+        .iter()
+        .map(|(id, env, label, _)| (*id, (*env, label.clone())))
+        .collect();
+    let env_names: HashMap<i64, String> = pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
+    let mut history = deployments::for_release(conn, release.id)?;
+    let live = live_by_environment(conn, pipeline)?;
+    Ok(pipeline
+        .iter()
+        .map(|env| {
+            let er = ers.iter().find(|er| er.1 == env.id);
+            let promoted_from = er.and_then(|er| er.3).and_then(|from| {
+                by_id.get(&from).map(|(env_id, label)| {
+                    (
+                        env_names.get(env_id).cloned().unwrap_or_default(),
+                        label.clone(),
+                    )
+                })
+            });
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                history.drain(..).partition(|d| d.environment_id == env.id);
+            history = rest;
+            TimelineStage {
+                environment: env.clone(),
+                label: er.map(|er| er.2.clone()),
+                promoted_from,
+                deployments: mine,
+                live: live.get(&env.id) == Some(&release.id),
+            }
+        })
+        .collect())
+}
+
+/// Why the release can't be deleted now (rule 1), if it can't.
+pub fn delete_blocker(conn: &mut PgConnection, release: &Release) -> QueryResult<Option<String>> {
+    let beyond: Option<String> = environment_releases::table
+        .inner_join(crate::db::schema::environments::table)
+        .filter(environment_releases::release_id.eq(release.id))
+        .filter(environment_releases::environment_id.ne(release.first_environment_id))
+        .order(crate::db::schema::environments::position.desc())
+        .select(crate::db::schema::environments::name)
+        .first(conn)
+        .optional()?;
+    if let Some(environment) = beyond {
+        return Ok(Some(format!(
+            "Deployed to {environment}: a promoted release can't be deleted, so its history stays whole."
+        )));
+    }
+    let busy: bool = diesel::select(diesel::dsl::exists(
+        deployments_table::table
+            .filter(deployments_table::release_id.eq(release.id))
+            .filter(deployments_table::status.eq_any(["queued", "running"])),
+    ))
+    .get_result(conn)?;
+    Ok(busy.then(|| {
+        "A deployment of it is queued or running: it can be deleted once that ends.".to_owned()
+    }))
+}
+
+/// Deletes a release while rule 1 allows. The row lock serialises this with
+/// any deploy of the same release; the trigger refuses whatever slips past.
+pub fn delete(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    release_id: i64,
+) -> Result<Release, ReleaseError> {
+    conn.transaction(|conn| {
+        let release: Release = releases::table
+            .find(release_id)
+            .select(Release::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| ReleaseError::Refused("This release was already deleted.".to_owned()))?;
+        if let Some(reason) = delete_blocker(conn, &release)? {
+            return Err(ReleaseError::Refused(reason));
+        }
+        diesel::delete(releases::table.find(release.id))
+            .execute(conn)
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::RestrictViolation,
+                    info,
+                ) => ReleaseError::Refused(info.message().to_owned()),
+                other => other.into(),
+            })?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("release.deleted", "release", &release.version)
+                .in_project(release.project_id)
+                .details(json!({ "title": release.title })),
+        )?;
+        Ok(release)
+    })
+}
