@@ -168,3 +168,14 @@ impl From<crate::domain::users::ChangePasswordError> for AppError {
         }
     }
 }
+
+impl From<crate::domain::access::AccessError> for AppError {
+    fn from(err: crate::domain::access::AccessError) -> Self {
+        use crate::domain::access::{AccessError, Denied};
+        match err {
+            AccessError::Denied(Denied::Hidden) => Self::NotFound,
+            AccessError::Denied(Denied::Missing(missing)) => Self::Forbidden(missing),
+            AccessError::Db(err) => err.into(),
+        }
+    }
+}

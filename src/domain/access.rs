@@ -49,6 +49,15 @@ pub struct ProjectAccess {
 }
 
 impl ProjectAccess {
+    /// Access from a list of (environment, role) grants.
+    pub fn from_grants(is_admin: bool, grants: &[(i64, Role)]) -> Self {
+        let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
+        for (env, role) in grants {
+            roles.entry(*env).or_default().insert(*role);
+        }
+        Self { is_admin, roles }
+    }
+
     pub fn can_view(&self) -> bool {
         self.is_admin || !self.roles.is_empty()
     }
@@ -120,6 +129,10 @@ pub enum Action<'a> {
         environment_id: i64,
         environment: &'a str,
     },
+    CreateRelease {
+        first_environment_id: i64,
+        environment: &'a str,
+    },
     DeleteRelease {
         first_environment_id: i64,
         environment: &'a str,
@@ -153,6 +166,18 @@ pub fn check(access: &ProjectAccess, action: &Action<'_>) -> Result<(), Denied> 
             } else {
                 Err(Denied::Missing(format!(
                     "You need the deployer role on {environment} to deploy there."
+                )))
+            }
+        }
+        Action::CreateRelease {
+            first_environment_id,
+            environment,
+        } => {
+            if access.has(*first_environment_id, Role::Deployer) {
+                Ok(())
+            } else {
+                Err(Denied::Missing(format!(
+                    "You need the deployer role on {environment} to create releases."
                 )))
             }
         }
@@ -239,11 +264,7 @@ mod tests {
     use super::*;
 
     fn access(is_admin: bool, grants: &[(i64, Role)]) -> ProjectAccess {
-        let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
-        for (env, role) in grants {
-            roles.entry(*env).or_default().insert(*role);
-        }
-        ProjectAccess { is_admin, roles }
+        ProjectAccess::from_grants(is_admin, grants)
     }
 
     const DEPLOY_QA: Action<'static> = Action::Deploy {

@@ -20,6 +20,7 @@ pub struct ProjectOverview {
 
 #[derive(Debug, Clone)]
 pub struct StageOverview {
+    pub id: i64,
     pub slug: String,
     pub name: String,
     pub url: Option<String>,
@@ -97,8 +98,12 @@ fn newest_per_environment(
         .collect())
 }
 
-pub fn overview(conn: &mut PgConnection) -> QueryResult<Vec<ProjectOverview>> {
-    let projects: Vec<(i64, String, String, String)> = projects::table
+/// The projects in `visible` (all when `None`), each with its pipeline.
+pub fn overview(
+    conn: &mut PgConnection,
+    visible: Option<&[i64]>,
+) -> QueryResult<Vec<ProjectOverview>> {
+    let mut query = projects::table
         .order(projects::name.asc())
         .select((
             projects::id,
@@ -106,7 +111,11 @@ pub fn overview(conn: &mut PgConnection) -> QueryResult<Vec<ProjectOverview>> {
             projects::name,
             projects::description,
         ))
-        .load(conn)?;
+        .into_boxed();
+    if let Some(ids) = visible {
+        query = query.filter(projects::id.eq_any(ids.to_vec()));
+    }
+    let projects: Vec<(i64, String, String, String)> = query.load(conn)?;
     let project_ids: Vec<i64> = projects.iter().map(|p| p.0).collect();
     let envs: Vec<(i64, i64, String, String, Option<String>)> = environments::table
         .filter(environments::project_id.eq_any(&project_ids))
@@ -138,6 +147,7 @@ pub fn overview(conn: &mut PgConnection) -> QueryResult<Vec<ProjectOverview>> {
             .entry(project_id)
             .or_default()
             .push(StageOverview {
+                id: env_id,
                 slug,
                 name,
                 url,

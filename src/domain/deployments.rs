@@ -446,41 +446,95 @@ fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
     }
 }
 
-/// Every deployment of one release, oldest first.
-pub fn for_release(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<DeploymentView>> {
-    let rows: Vec<ViewRow> = deployments::table
+/// Which deployments a history view shows.
+enum Scope {
+    /// Every deployment of one release, oldest first.
+    Release(i64),
+    /// What waits or runs in an environment, oldest first.
+    Active(i64),
+    /// An environment's deployments, newest first, before a cursor.
+    History(i64, Option<Cursor>),
+    /// The newest successful deployment in an environment.
+    LastSuccess(i64),
+}
+
+/// One query shape for every history view: the deployment with its
+/// release's version, its label and who asked for it.
+fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<Vec<ViewRow>> {
+    let mut query = deployments::table
         .inner_join(releases::table)
         .inner_join(environment_releases::table)
         .left_join(users::table)
-        .filter(deployments::release_id.eq(release_id))
-        .order((deployments::created_at.asc(), deployments::id.asc()))
         .select((
             Deployment::as_select(),
             releases::version,
             environment_releases::version_label,
             users::display_name.nullable(),
         ))
-        .load(conn)?;
-    Ok(rows.into_iter().map(to_view).collect())
+        .limit(limit)
+        .into_boxed();
+    query = match scope {
+        Scope::Release(id) => query
+            .filter(deployments::release_id.eq(id))
+            .order((deployments::created_at.asc(), deployments::id.asc())),
+        Scope::Active(env) => query
+            .filter(deployments::environment_id.eq(env))
+            .filter(deployments::status.eq_any(ACTIVE))
+            .order((deployments::created_at.asc(), deployments::id.asc())),
+        Scope::History(env, before) => {
+            let query = query.filter(deployments::environment_id.eq(env));
+            let query = match before {
+                Some(c) => query.filter(
+                    deployments::created_at
+                        .lt(c.created_at)
+                        .or(deployments::created_at
+                            .eq(c.created_at)
+                            .and(deployments::id.lt(c.id))),
+                ),
+                None => query,
+            };
+            query.order((deployments::created_at.desc(), deployments::id.desc()))
+        }
+        Scope::LastSuccess(env) => query
+            .filter(deployments::environment_id.eq(env))
+            .filter(deployments::status.eq("succeeded"))
+            .order((
+                deployments::finished_at.desc().nulls_last(),
+                deployments::id.desc(),
+            )),
+    };
+    query.load(conn)
+}
+
+/// Generous bound for lists that are short by nature (one release's
+/// attempts, one environment's queue).
+const UNPAGED: i64 = 1000;
+
+/// Every deployment of one release, oldest first.
+pub fn for_release(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<DeploymentView>> {
+    Ok(load_views(conn, Scope::Release(release_id), UNPAGED)?
+        .into_iter()
+        .map(to_view)
+        .collect())
 }
 
 /// What is awaiting approval, queued or running in an environment, oldest first.
 pub fn active_in(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<DeploymentView>> {
-    let rows: Vec<ViewRow> = deployments::table
-        .inner_join(releases::table)
-        .inner_join(environment_releases::table)
-        .left_join(users::table)
-        .filter(deployments::environment_id.eq(environment_id))
-        .filter(deployments::status.eq_any(ACTIVE))
-        .order((deployments::created_at.asc(), deployments::id.asc()))
-        .select((
-            Deployment::as_select(),
-            releases::version,
-            environment_releases::version_label,
-            users::display_name.nullable(),
-        ))
-        .load(conn)?;
-    Ok(rows.into_iter().map(to_view).collect())
+    Ok(load_views(conn, Scope::Active(environment_id), UNPAGED)?
+        .into_iter()
+        .map(to_view)
+        .collect())
+}
+
+/// The deployment that made the live release live.
+pub fn last_success_in(
+    conn: &mut PgConnection,
+    environment_id: i64,
+) -> QueryResult<Option<DeploymentView>> {
+    Ok(load_views(conn, Scope::LastSuccess(environment_id), 1)?
+        .into_iter()
+        .map(to_view)
+        .next())
 }
 
 /// A place in a newest-first list: (created_at, id) of the last row shown.
@@ -511,31 +565,7 @@ pub fn history(
     before: Option<Cursor>,
     limit: i64,
 ) -> QueryResult<(Vec<DeploymentView>, Option<Cursor>)> {
-    let mut query = deployments::table
-        .inner_join(releases::table)
-        .inner_join(environment_releases::table)
-        .left_join(users::table)
-        .filter(deployments::environment_id.eq(environment_id))
-        .into_boxed();
-    if let Some(c) = before {
-        query = query.filter(
-            deployments::created_at
-                .lt(c.created_at)
-                .or(deployments::created_at
-                    .eq(c.created_at)
-                    .and(deployments::id.lt(c.id))),
-        );
-    }
-    let mut rows: Vec<ViewRow> = query
-        .order((deployments::created_at.desc(), deployments::id.desc()))
-        .limit(limit + 1)
-        .select((
-            Deployment::as_select(),
-            releases::version,
-            environment_releases::version_label,
-            users::display_name.nullable(),
-        ))
-        .load(conn)?;
+    let mut rows = load_views(conn, Scope::History(environment_id, before), limit + 1)?;
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|r| Cursor {

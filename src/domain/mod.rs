@@ -10,6 +10,7 @@ pub mod demo;
 pub mod deployments;
 pub mod environments;
 pub mod login;
+pub mod offers;
 pub mod projects;
 pub mod releases;
 pub mod throttle;

@@ -139,15 +139,20 @@ pub fn create(
     project: &Project,
     input: &ReleaseInput,
 ) -> Result<Release, ReleaseError> {
-    validate(input)
-        .into_result()
-        .map_err(ReleaseError::Invalid)?;
+    let mut errors = validate(input);
+    let version = input.version.trim();
+    if !errors.has("version") && find(conn, project.id, version)?.is_some() {
+        errors.add(
+            "version",
+            format!("{} already has a release {version}.", project.name),
+        );
+    }
+    errors.into_result().map_err(ReleaseError::Invalid)?;
     conn.transaction(|conn| {
         let pipeline = environments::list(conn, project.id)?;
         let first = pipeline
             .first()
             .ok_or_else(|| ReleaseError::Refused("This project has no environments.".to_owned()))?;
-        let version = input.version.trim();
         let release = diesel::insert_into(releases::table)
             .values((
                 releases::project_id.eq(project.id),

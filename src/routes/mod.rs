@@ -2,10 +2,15 @@
 //! call one domain function through `db::run`, and render or redirect.
 
 pub mod account;
+pub mod admin;
+pub mod context;
 pub mod dashboard;
+pub mod environments;
 pub mod health;
 pub mod login;
 pub mod logout;
+pub mod projects;
+pub mod releases;
 pub mod static_files;
 
 use actix_web::http::StatusCode;
@@ -30,6 +35,59 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(
             "/account/password",
             web::post().to(account::change_password),
+        )
+        .route("/projects/{project}", web::get().to(projects::show))
+        .route(
+            "/projects/{project}/releases",
+            web::get().to(releases::list),
+        )
+        .route(
+            "/projects/{project}/releases/new",
+            web::get().to(releases::new_form),
+        )
+        .route(
+            "/projects/{project}/releases/new",
+            web::post().to(releases::create),
+        )
+        .route(
+            "/projects/{project}/releases/{version}",
+            web::get().to(releases::show),
+        )
+        .route(
+            "/projects/{project}/releases/{version}/deploy",
+            web::post().to(releases::deploy),
+        )
+        .route(
+            "/projects/{project}/releases/{version}/delete",
+            web::get().to(releases::confirm_delete),
+        )
+        .route(
+            "/projects/{project}/releases/{version}/delete",
+            web::post().to(releases::delete),
+        )
+        .route(
+            "/projects/{project}/environments/{environment}",
+            web::get().to(environments::show),
+        )
+        .route("/admin", web::get().to(admin::index))
+        .route("/admin/projects", web::get().to(admin::projects))
+        .route("/admin/projects", web::post().to(admin::create_project))
+        .route("/admin/projects/{project}", web::get().to(admin::pipeline))
+        .route(
+            "/admin/projects/{project}/environments",
+            web::post().to(admin::add_environment),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}",
+            web::post().to(admin::update_environment),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/move",
+            web::post().to(admin::move_environment),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/remove",
+            web::post().to(admin::remove_environment),
         );
 }
 

@@ -2,9 +2,13 @@
 //! page shares: who is signed in, the CSRF token for its forms, flashes.
 
 pub mod account;
+pub mod admin;
 pub mod dashboard;
+pub mod environments;
 pub mod error;
 pub mod login;
+pub mod projects;
+pub mod releases;
 
 use actix_web::{HttpMessage, HttpRequest};
 

@@ -68,11 +68,21 @@ impl Browser {
         panic!("could not start a browser session: {last_error:?}");
     }
 
-    /// Saves a screenshot under `target/screenshots/`.
+    /// Saves a screenshot of the whole page under `target/screenshots/`.
     pub async fn screenshot(&self, name: &str) {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
+        let height = self
+            .client
+            .execute("return document.documentElement.scrollHeight", vec![])
+            .await
+            .ok()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(900)
+            .clamp(600, 4000) as u32;
+        let _ = self.client.set_window_size(1280, height + 120).await;
         let png = self.client.screenshot().await.expect("screenshot");
+        let _ = self.client.set_window_size(1280, 900).await;
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
@@ -180,5 +190,227 @@ async fn a_user_signs_in_through_the_form_and_lands_on_the_dashboard() {
         .await
         .unwrap();
     assert!(notice.contains("You are signed out."));
+    browser.close().await;
+}
+
+/// Signs in through the form.
+async fn sign_in(c: &Client, app: &crate::helpers::TestApp, username: &str, password: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".usermenu"))
+        .await
+        .unwrap();
+}
+
+/// Reloads until the page shows `css` (the worker runs in the background).
+async fn reload_until(c: &Client, css: &str) -> fantoccini::elements::Element {
+    for _ in 0..100 {
+        if let Ok(element) = c.find(Locator::Css(css)).await {
+            return element;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.refresh().await.unwrap();
+    }
+    panic!("{css} never appeared");
+}
+
+#[tokio::test]
+async fn a_release_is_created_promoted_to_production_and_loses_its_delete_button() {
+    let app = spawn_app().await;
+    let (project, _) = app.project("Storefront");
+    for version in ["2.3.0", "2.3.1"] {
+        app.release(&project, version);
+    }
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "admin", ADMIN_PASSWORD).await;
+
+    // A failed validation keeps what was typed.
+    c.goto(&app.url("/projects/storefront/releases/new"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("version"))
+        .await
+        .unwrap()
+        .send_keys("2.4.0-rc.1")
+        .await
+        .unwrap();
+    c.find(Locator::Id("description"))
+        .await
+        .unwrap()
+        .send_keys("New checkout flow.")
+        .await
+        .unwrap();
+    c.find(Locator::Id("artifacts[0].name"))
+        .await
+        .unwrap()
+        .send_keys("storefront-web")
+        .await
+        .unwrap();
+    c.find(Locator::Id("artifacts[0].reference"))
+        .await
+        .unwrap()
+        .send_keys("web:2.4.0-rc.1")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button.button-primary[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let summary = c
+        .wait()
+        .for_element(Locator::Css(".error-summary"))
+        .await
+        .unwrap();
+    assert!(summary.text().await.unwrap().contains("Enter a title."));
+    let kept = c
+        .find(Locator::Id("version"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("2.4.0-rc.1"));
+    let kept = c
+        .find(Locator::Id("artifacts[0].name"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("storefront-web"));
+    browser.screenshot("release-form-errors").await;
+
+    c.find(Locator::Id("title"))
+        .await
+        .unwrap()
+        .send_keys("One-page checkout")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button.button-primary[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".lineage"))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/releases/2.4.0-rc.1")
+    );
+
+    // While it is only in Development, it can be deleted.
+    reload_until(c, "#stage-qa .deploy-form").await;
+    assert!(c.find(Locator::Id("delete-release")).await.is_ok());
+
+    for env in ["qa", "staging", "production"] {
+        let form = reload_until(c, &format!("#stage-{env} .deploy-form")).await;
+        if env == "production" {
+            let label = c
+                .find(Locator::Id("version_label-production"))
+                .await
+                .unwrap();
+            label.clear().await.unwrap();
+            label.send_keys("2.4.0").await.unwrap();
+        }
+        c.find(Locator::Id(&format!("comment-{env}")))
+            .await
+            .unwrap()
+            .send_keys("Looks good")
+            .await
+            .unwrap();
+        form.find(Locator::Css("button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css(".flash-success"))
+            .await
+            .unwrap();
+        if env == "qa" {
+            // Promoted: the delete button is gone, and the page says why.
+            let why = c
+                .find(Locator::Id("delete-blocked"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(why.contains("Deployed to QA"), "{why}");
+            assert!(c.find(Locator::Id("delete-release")).await.is_err());
+        }
+    }
+    reload_until(c, ".lineage-node.live:last-child").await;
+    let lineage = c
+        .find(Locator::Css(".lineage"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(lineage.contains("2.4.0-rc.1") && lineage.contains("2.4.0"));
+    browser.screenshot("release-page").await;
+
+    c.goto(&app.url("/")).await.unwrap();
+    let pipeline = c
+        .find(Locator::Css(".pipeline"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(pipeline.contains("2.4.0"), "{pipeline}");
+    browser.screenshot("dashboard-after-promotion").await;
+
+    c.goto(&app.url("/projects/storefront/releases"))
+        .await
+        .unwrap();
+    browser.screenshot("release-list").await;
+    c.goto(&app.url("/projects/storefront/environments/production"))
+        .await
+        .unwrap();
+    let live = c
+        .find(Locator::Css(".live-label"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(live, "2.4.0");
+    browser.screenshot("environment-page").await;
+    c.goto(&app.url("/projects/storefront")).await.unwrap();
+    browser.screenshot("project-page").await;
+    c.goto(&app.url("/admin/projects/storefront"))
+        .await
+        .unwrap();
+    browser.screenshot("admin-pipeline").await;
     browser.close().await;
 }

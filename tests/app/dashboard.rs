@@ -27,7 +27,7 @@ async fn demo_data_spreads_a_dozen_releases_along_the_pipeline_once() {
     assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 12);
     assert_eq!(app.count("SELECT count(*) AS n FROM environments"), 4);
 
-    let overview = dashboard::overview(&mut app.conn()).unwrap();
+    let overview = dashboard::overview(&mut app.conn(), None).unwrap();
     assert_eq!(overview.len(), 1);
     let stages = &overview[0].stages;
     let names: Vec<&str> = stages.iter().map(|s| s.name.as_str()).collect();

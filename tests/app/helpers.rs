@@ -367,3 +367,95 @@ pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .find(|c| c.name() == "stagecoach")
         .map(|c| c.value().to_owned())
 }
+
+/// Fixtures for the release tests, through the domain layer.
+pub mod fixtures {
+    use std::time::{Duration, Instant};
+
+    use diesel::prelude::*;
+    use stagecoach::db::schema::{deployments, grants};
+    use stagecoach::domain::audit::Actor;
+    use stagecoach::domain::environments::{self, Environment};
+    use stagecoach::domain::projects::{self, Project, ProjectInput};
+    use stagecoach::domain::releases::{self, Release, ReleaseInput};
+
+    use super::TestApp;
+
+    pub fn admin() -> Actor {
+        Actor {
+            user_id: None,
+            name: "test-admin".to_owned(),
+            is_admin: true,
+            client_addr: None,
+        }
+    }
+
+    impl TestApp {
+        pub fn project(&self, name: &str) -> (Project, Vec<Environment>) {
+            let project = projects::create(
+                &mut self.conn(),
+                &admin(),
+                &ProjectInput {
+                    name: name.to_owned(),
+                    ..Default::default()
+                },
+            )
+            .expect("creating a project");
+            let pipeline = environments::list(&mut self.conn(), project.id).unwrap();
+            (project, pipeline)
+        }
+
+        pub fn release(&self, project: &Project, version: &str) -> Release {
+            releases::create(
+                &mut self.conn(),
+                &admin(),
+                project,
+                &ReleaseInput {
+                    version: version.to_owned(),
+                    title: format!("Release {version}"),
+                    ..Default::default()
+                },
+            )
+            .expect("creating a release")
+        }
+
+        pub fn grant(&self, user_id: i64, environment_id: i64, role: &str) {
+            diesel::insert_into(grants::table)
+                .values((
+                    grants::user_id.eq(user_id),
+                    grants::environment_id.eq(environment_id),
+                    grants::role.eq(role),
+                ))
+                .execute(&mut self.conn())
+                .unwrap();
+        }
+
+        /// Status of the newest deployment of `release_id` into `environment_id`.
+        pub fn status(&self, release_id: i64, environment_id: i64) -> Option<String> {
+            deployments::table
+                .filter(deployments::release_id.eq(release_id))
+                .filter(deployments::environment_id.eq(environment_id))
+                .order(deployments::id.desc())
+                .select(deployments::status)
+                .first(&mut self.conn())
+                .optional()
+                .unwrap()
+        }
+
+        /// Waits (up to 20 s) until that newest deployment has `status`.
+        pub async fn wait_for(&self, release_id: i64, environment_id: i64, status: &str) {
+            let started = Instant::now();
+            loop {
+                let now = self.status(release_id, environment_id);
+                if now.as_deref() == Some(status) {
+                    return;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(20),
+                    "release {release_id} in environment {environment_id} is {now:?}, not {status}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! What the release page offers a user in each environment — deploy,
+//! promote, redeploy, deploy again — or, where nothing is offered, why. A
+//! pure function of the timeline and the user's rights: the server checks
+//! the same rules again when a form is posted.
+
+use super::access::{ProjectAccess, Role};
+use super::releases::{Release, TimelineStage};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// A deploy form, with its button's words and the label it proposes.
+    Deploy {
+        button: String,
+        default_label: String,
+        /// The label can be set only when the release first enters.
+        label_editable: bool,
+    },
+    /// Not offered; the text says why.
+    Why(String),
+    /// Nothing to offer or explain (e.g. a stage further along).
+    Nothing,
+}
+
+impl Offer {
+    pub fn is_deploy(&self) -> bool {
+        matches!(self, Self::Deploy { .. })
+    }
+}
+
+/// One offer per stage of the timeline.
+pub fn for_release(
+    release: &Release,
+    timeline: &[TimelineStage],
+    access: &ProjectAccess,
+) -> Vec<Offer> {
+    timeline
+        .iter()
+        .enumerate()
+        .map(|(k, stage)| {
+            let env = &stage.environment;
+            let entered_here = env.id == release.first_environment_id;
+            if k > 0 && !entered_here && !timeline[k - 1].succeeded() {
+                // Explain only at the next step, not for every stage beyond.
+                return if timeline[k - 1].reached() {
+                    Offer::Why(format!(
+                        "Enters {} after it succeeds in {}.",
+                        env.name,
+                        timeline[k - 1].environment.name
+                    ))
+                } else {
+                    Offer::Nothing
+                };
+            }
+            if stage.deployments.iter().any(|d| d.is_active()) {
+                return Offer::Nothing;
+            }
+            if !access.has(env.id, Role::Deployer) {
+                return Offer::Why(format!("Needs the deployer role on {}.", env.name));
+            }
+            let previous_label = timeline[..k]
+                .iter()
+                .rev()
+                .find_map(|s| s.label.clone())
+                .unwrap_or_else(|| release.version.clone());
+            match (
+                stage.label.as_ref(),
+                stage.latest().map(|d| d.status.as_str()),
+            ) {
+                (None, _) => Offer::Deploy {
+                    button: if k == 0 || entered_here {
+                        format!("Deploy to {}", env.name)
+                    } else {
+                        format!("Promote to {}", env.name)
+                    },
+                    default_label: previous_label,
+                    label_editable: !entered_here,
+                },
+                (Some(label), None) => Offer::Deploy {
+                    button: format!("Deploy to {}", env.name),
+                    default_label: label.clone(),
+                    label_editable: false,
+                },
+                (Some(_), Some("succeeded")) if stage.live => Offer::Nothing,
+                (Some(label), Some("succeeded")) => Offer::Deploy {
+                    button: format!("Deploy again to {}", env.name),
+                    default_label: label.clone(),
+                    label_editable: false,
+                },
+                (Some(label), Some(_)) => Offer::Deploy {
+                    button: format!("Redeploy to {}", env.name),
+                    default_label: label.clone(),
+                    label_editable: false,
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::deployments::DeploymentView;
+    use crate::domain::environments::Environment;
+
+    fn env(id: i64, name: &str) -> Environment {
+        Environment {
+            id,
+            project_id: 1,
+            slug: name.to_lowercase(),
+            name: name.to_owned(),
+            position: id as i32,
+            url: None,
+            created_at: Utc::now(),
+            trigger: "manual".to_owned(),
+        }
+    }
+
+    fn attempt(env: i64, status: &str) -> DeploymentView {
+        DeploymentView {
+            id: 1,
+            release_id: 1,
+            version: "1.0.0".to_owned(),
+            label: "1.0.0".to_owned(),
+            environment_id: env,
+            attempt: 1,
+            status: status.to_owned(),
+            is_rollback: false,
+            comment: String::new(),
+            requested_by: None,
+            created_at: Utc::now(),
+            finished_at: None,
+        }
+    }
+
+    fn stage(
+        id: i64,
+        name: &str,
+        label: Option<&str>,
+        statuses: &[&str],
+        live: bool,
+    ) -> TimelineStage {
+        TimelineStage {
+            environment: env(id, name),
+            label: label.map(str::to_owned),
+            promoted_from: None,
+            deployments: statuses.iter().map(|s| attempt(id, s)).collect(),
+            live,
+        }
+    }
+
+    fn release() -> Release {
+        Release {
+            id: 1,
+            project_id: 1,
+            version: "1.0.0".to_owned(),
+            title: "t".to_owned(),
+            description: String::new(),
+            snapshot: serde_json::Value::Null,
+            created_by: None,
+            created_at: Utc::now(),
+            first_environment_id: 0,
+        }
+    }
+
+    #[test]
+    fn after_success_in_development_qa_is_offered_and_staging_is_explained_nowhere() {
+        let timeline = [
+            stage(0, "Development", Some("1.0.0"), &["succeeded"], true),
+            stage(1, "QA", None, &[], false),
+            stage(2, "Staging", None, &[], false),
+        ];
+        let offers = for_release(
+            &release(),
+            &timeline,
+            &ProjectAccess::from_grants(true, &[]),
+        );
+        assert_eq!(offers[0], Offer::Nothing, "already live there");
+        assert!(
+            matches!(&offers[1], Offer::Deploy { button, label_editable: true, .. } if button == "Promote to QA")
+        );
+        assert_eq!(offers[2], Offer::Nothing);
+    }
+
+    #[test]
+    fn the_next_step_explains_what_it_waits_for_and_failures_offer_a_redeploy() {
+        let timeline = [
+            stage(0, "Development", Some("1.0.0"), &["failed"], false),
+            stage(1, "QA", None, &[], false),
+        ];
+        let offers = for_release(
+            &release(),
+            &timeline,
+            &ProjectAccess::from_grants(true, &[]),
+        );
+        assert!(
+            matches!(&offers[0], Offer::Deploy { button, .. } if button == "Redeploy to Development")
+        );
+        assert_eq!(
+            offers[1],
+            Offer::Why("Enters QA after it succeeds in Development.".to_owned())
+        );
+    }
+
+    #[test]
+    fn without_the_deployer_role_the_page_says_so() {
+        let timeline = [
+            stage(0, "Development", Some("1.0.0"), &["succeeded"], true),
+            stage(1, "QA", None, &[], false),
+        ];
+        let viewer = ProjectAccess::from_grants(false, &[(1, Role::Viewer)]);
+        let offers = for_release(&release(), &timeline, &viewer);
+        assert_eq!(
+            offers[1],
+            Offer::Why("Needs the deployer role on QA.".to_owned())
+        );
+    }
+
+    #[test]
+    fn nothing_is_offered_while_a_deployment_is_active() {
+        let timeline = [stage(
+            0,
+            "Development",
+            Some("1.0.0"),
+            &["failed", "running"],
+            false,
+        )];
+        let offers = for_release(
+            &release(),
+            &timeline,
+            &ProjectAccess::from_grants(true, &[]),
+        );
+        assert_eq!(offers[0], Offer::Nothing);
+    }
+}

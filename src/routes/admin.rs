@@ -1,0 +1,402 @@
+//! `/admin`: projects and their pipelines (admins only). Users, teams,
+//! access and the audit log join here later.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::PgConnection;
+use serde::Deserialize;
+
+use crate::auth::csrf::{CsrfForm, NoFields};
+use crate::auth::session::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool};
+use crate::domain::access;
+use crate::domain::audit::Actor;
+use crate::domain::environments::{
+    self, Direction, Environment, EnvironmentError, EnvironmentInput,
+};
+use crate::domain::projects::{self, Project, ProjectError, ProjectInput};
+use crate::domain::validation::FieldErrors;
+use crate::error::AppError;
+use crate::views::PageCtx;
+use crate::views::admin::{EnvironmentForm, EnvironmentRow, PipelinePage, ProjectsPage};
+
+pub async fn index(user: CurrentUser) -> Result<HttpResponse, AppError> {
+    if !user.is_admin {
+        return Err(AppError::Forbidden(
+            "Only administrators may open the admin console.".to_owned(),
+        ));
+    }
+    Ok(super::see_other("/admin/projects"))
+}
+
+pub async fn projects(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+) -> Result<ProjectsPage, AppError> {
+    let actor = super::actor(&req, &user);
+    let projects = db::run(&pool, move |conn| -> Result<_, AppError> {
+        access::require_admin(conn, &actor, "manage projects")?;
+        Ok(projects::list(conn, None)?)
+    })
+    .await?;
+    Ok(ProjectsPage {
+        page: PageCtx::new(&session, Some(user), "Projects · Admin", "admin"),
+        projects,
+        name: String::new(),
+        slug: String::new(),
+        description: String::new(),
+        errors: FieldErrors::new(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ProjectForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    slug: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn create_project(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    CsrfForm(form): CsrfForm<ProjectForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let input = ProjectInput {
+        name: form.name.clone(),
+        slug: form.slug.clone(),
+        description: form.description.clone(),
+    };
+    let (outcome, all) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        access::require_admin(conn, &actor, "manage projects")?;
+        let outcome = projects::create(conn, &actor, &input);
+        Ok((outcome, projects::list(conn, None)?))
+    })
+    .await?;
+    match outcome {
+        Ok(project) => {
+            session.flash(
+                FlashKind::Success,
+                format!(
+                    "Project {} created with Development, QA, Staging and Production.",
+                    project.name
+                ),
+            );
+            Ok(super::see_other(&format!(
+                "/admin/projects/{}",
+                project.slug
+            )))
+        }
+        Err(ProjectError::Invalid(errors)) => {
+            let page = ProjectsPage {
+                page: PageCtx::new(&session, Some(user), "Projects · Admin", "admin"),
+                projects: all,
+                name: form.name,
+                slug: form.slug,
+                description: form.description,
+                errors,
+            };
+            super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(ProjectError::Db(err)) => Err(err.into()),
+    }
+}
+
+fn open_pipeline(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    slug: &str,
+) -> Result<(Project, Vec<Environment>), AppError> {
+    access::require_admin(conn, actor, "manage projects")?;
+    let project = projects::find_by_slug(conn, slug)?.ok_or(AppError::NotFound)?;
+    let pipeline = environments::list(conn, project.id)?;
+    Ok((project, pipeline))
+}
+
+fn pipeline_page(
+    session: &TypedSession,
+    user: CurrentUser,
+    project: Project,
+    pipeline: Vec<Environment>,
+    failed: Option<(i64, EnvironmentForm)>,
+    new_environment: EnvironmentForm,
+) -> PipelinePage {
+    let count = pipeline.len();
+    let rows = pipeline
+        .into_iter()
+        .enumerate()
+        .map(|(i, environment)| {
+            let form = match &failed {
+                Some((id, form)) if *id == environment.id => form.clone(),
+                _ => EnvironmentForm {
+                    name: environment.name.clone(),
+                    url: environment.url.clone().unwrap_or_default(),
+                    trigger: environment.trigger.clone(),
+                    errors: FieldErrors::new(),
+                },
+            };
+            EnvironmentRow {
+                environment,
+                form,
+                is_first: i == 0,
+                is_last: i + 1 == count,
+            }
+        })
+        .collect();
+    PipelinePage {
+        page: PageCtx::new(
+            session,
+            Some(user),
+            format!("Pipeline · {}", project.name),
+            "admin",
+        ),
+        project,
+        rows,
+        new_environment,
+    }
+}
+
+pub async fn pipeline(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<PipelinePage, AppError> {
+    let actor = super::actor(&req, &user);
+    let slug = path.into_inner();
+    let (project, pipeline) =
+        db::run(&pool, move |conn| open_pipeline(conn, &actor, &slug)).await?;
+    Ok(pipeline_page(
+        &session,
+        user,
+        project,
+        pipeline,
+        None,
+        EnvironmentForm::default(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EnvironmentFormData {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    trigger: String,
+}
+
+impl EnvironmentFormData {
+    fn input(&self) -> EnvironmentInput {
+        EnvironmentInput {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            trigger: self.trigger.clone(),
+        }
+    }
+
+    fn kept(self, errors: FieldErrors) -> EnvironmentForm {
+        EnvironmentForm {
+            name: self.name,
+            url: self.url,
+            trigger: self.trigger,
+            errors,
+        }
+    }
+}
+
+fn pipeline_url(project: &str) -> String {
+    format!("/admin/projects/{project}")
+}
+
+pub async fn add_environment(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+    CsrfForm(form): CsrfForm<EnvironmentFormData>,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let slug = path.into_inner();
+    let input = form.input();
+    let (project, outcome, pipeline) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (project, _) = open_pipeline(conn, &actor, &slug)?;
+        let outcome = environments::add(conn, &actor, project.id, &input);
+        let pipeline = environments::list(conn, project.id)?;
+        Ok((project, outcome, pipeline))
+    })
+    .await?;
+    match outcome {
+        Ok(environment) => {
+            session.flash(
+                FlashKind::Success,
+                format!("{} added to the end of the pipeline.", environment.name),
+            );
+            Ok(super::see_other(&pipeline_url(&project.slug)))
+        }
+        Err(EnvironmentError::Invalid(errors)) => {
+            let page = pipeline_page(&session, user, project, pipeline, None, form.kept(errors));
+            super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(EnvironmentError::Refused(message)) => {
+            session.flash(FlashKind::Error, message);
+            Ok(super::see_other(&pipeline_url(&project.slug)))
+        }
+        Err(EnvironmentError::Db(err)) => Err(err.into()),
+    }
+}
+
+pub async fn update_environment(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<EnvironmentFormData>,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let (slug, env_slug) = path.into_inner();
+    let input = form.input();
+    let (project, env_id, outcome, pipeline) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (project, pipeline) = open_pipeline(conn, &actor, &slug)?;
+        let environment = pipeline
+            .iter()
+            .find(|e| e.slug == env_slug)
+            .ok_or(AppError::NotFound)?;
+        let outcome = environments::update(conn, &actor, environment, &input);
+        let env_id = environment.id;
+        let pipeline = environments::list(conn, project.id)?;
+        Ok((project, env_id, outcome, pipeline))
+    })
+    .await?;
+    match outcome {
+        Ok(environment) => {
+            session.flash(FlashKind::Success, format!("{} saved.", environment.name));
+            Ok(super::see_other(&pipeline_url(&project.slug)))
+        }
+        Err(EnvironmentError::Invalid(errors)) => {
+            let failed = Some((env_id, form.kept(errors)));
+            let page = pipeline_page(
+                &session,
+                user,
+                project,
+                pipeline,
+                failed,
+                EnvironmentForm::default(),
+            );
+            super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(EnvironmentError::Refused(message)) => {
+            session.flash(FlashKind::Error, message);
+            Ok(super::see_other(&pipeline_url(&project.slug)))
+        }
+        Err(EnvironmentError::Db(err)) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    direction: String,
+}
+
+/// Runs a change to one environment and answers with a flash and a redirect
+/// back to the pipeline page.
+async fn change_environment(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: (String, String),
+    change: impl FnOnce(&mut PgConnection, &Actor, &Environment) -> Result<String, EnvironmentError>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let (slug, env_slug) = path;
+    let (project, outcome) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (project, pipeline) = open_pipeline(conn, &actor, &slug)?;
+        let environment = pipeline
+            .iter()
+            .find(|e| e.slug == env_slug)
+            .ok_or(AppError::NotFound)?;
+        Ok((project, change(conn, &actor, environment)))
+    })
+    .await?;
+    match outcome {
+        Ok(message) => session.flash(FlashKind::Success, message),
+        Err(EnvironmentError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(EnvironmentError::Invalid(_)) => {
+            session.flash(FlashKind::Error, "That change was not valid.")
+        }
+        Err(EnvironmentError::Db(err)) => return Err(err.into()),
+    }
+    Ok(super::see_other(&pipeline_url(&project.slug)))
+}
+
+pub async fn move_environment(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let direction = match form.direction.as_str() {
+        "earlier" => Direction::Earlier,
+        "later" => Direction::Later,
+        _ => return Err(AppError::BadRequest("Move earlier or later.".to_owned())),
+    };
+    change_environment(
+        req,
+        user,
+        session,
+        pool,
+        path.into_inner(),
+        move |conn, actor, env| {
+            environments::reorder(conn, actor, env, direction)?;
+            Ok(format!(
+                "{} moved {}.",
+                env.name,
+                if direction == Direction::Earlier {
+                    "earlier"
+                } else {
+                    "later"
+                }
+            ))
+        },
+    )
+    .await
+}
+
+pub async fn remove_environment(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    change_environment(
+        req,
+        user,
+        session,
+        pool,
+        path.into_inner(),
+        |conn, actor, env| {
+            environments::remove(conn, actor, env)?;
+            Ok(format!("{} removed from the pipeline.", env.name))
+        },
+    )
+    .await
+}

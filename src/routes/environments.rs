@@ -1,0 +1,73 @@
+//! `/projects/{project}/environments/{environment}`: what is live, what is
+//! waiting or running, and the history.
+
+use actix_web::{HttpRequest, web};
+use serde::Deserialize;
+
+use super::context::open_project;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool};
+use crate::domain::deployments::{self, Cursor};
+use crate::error::AppError;
+use crate::views::PageCtx;
+use crate::views::environments::EnvironmentPage;
+
+const HISTORY_PAGE: i64 = 25;
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    before: Option<String>,
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    query: web::Query<HistoryQuery>,
+) -> Result<EnvironmentPage, AppError> {
+    let actor = super::actor(&req, &user);
+    let (slug, env_slug) = path.into_inner();
+    let before = query.before.as_deref().and_then(Cursor::decode);
+    let result = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (project, pipeline, _) = open_project(conn, &actor, &slug)?;
+        let position = pipeline
+            .iter()
+            .position(|e| e.slug == env_slug)
+            .ok_or(AppError::NotFound)?;
+        let environment = pipeline[position].clone();
+        let active = deployments::active_in(conn, environment.id)?;
+        let (history, next) = deployments::history(conn, environment.id, before, HISTORY_PAGE)?;
+        let live = deployments::last_success_in(conn, environment.id)?;
+        Ok((
+            project,
+            pipeline.len(),
+            position,
+            environment,
+            live,
+            active,
+            history,
+            next,
+        ))
+    })
+    .await?;
+    let (project, pipeline_length, position, environment, live, active, history, next) = result;
+    Ok(EnvironmentPage {
+        page: PageCtx::new(
+            &session,
+            Some(user),
+            format!("{} · {}", environment.name, project.name),
+            "projects",
+        ),
+        project,
+        environment,
+        position,
+        pipeline_length,
+        live,
+        active,
+        history,
+        next_page: next.map(|c| format!("before={}", c.encode())),
+        is_first_page: before.is_none(),
+    })
+}

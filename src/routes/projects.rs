@@ -1,0 +1,45 @@
+//! `/projects/{project}`: the pipeline as connected stages, and recent releases.
+
+use actix_web::{HttpRequest, web};
+
+use super::context::open_project;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool};
+use crate::domain::access::Role;
+use crate::domain::{dashboard, releases};
+use crate::error::AppError;
+use crate::views::PageCtx;
+use crate::views::projects::ProjectPage;
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<String>,
+) -> Result<ProjectPage, AppError> {
+    let actor = super::actor(&req, &user);
+    let slug = path.into_inner();
+    let (project, pipeline, access, overview, recent) =
+        db::run(&pool, move |conn| -> Result<_, AppError> {
+            let (project, pipeline, access) = open_project(conn, &actor, &slug)?;
+            let overview = dashboard::overview(conn, Some(&[project.id]))?
+                .pop()
+                .ok_or(AppError::NotFound)?;
+            let (recent, _) = releases::list(conn, project.id, &pipeline, &Default::default(), 10)?;
+            Ok((project, pipeline, access, overview, recent))
+        })
+        .await?;
+    let can_create_release = pipeline
+        .first()
+        .is_some_and(|e| access.has(e.id, Role::Deployer));
+    Ok(ProjectPage {
+        page: PageCtx::new(&session, Some(user), project.name.clone(), "projects"),
+        is_admin: access.is_admin(),
+        project,
+        overview,
+        pipeline,
+        recent,
+        can_create_release,
+    })
+}

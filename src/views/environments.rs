@@ -1,0 +1,22 @@
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::PageCtx;
+use crate::domain::deployments::DeploymentView;
+use crate::domain::environments::Environment;
+use crate::domain::projects::Project;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "environments/show.html")]
+pub struct EnvironmentPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub environment: Environment,
+    pub position: usize,
+    pub pipeline_length: usize,
+    pub live: Option<DeploymentView>,
+    pub active: Vec<DeploymentView>,
+    pub history: Vec<DeploymentView>,
+    pub next_page: Option<String>,
+    pub is_first_page: bool,
+}

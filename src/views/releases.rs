@@ -1,0 +1,89 @@
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::PageCtx;
+use crate::domain::environments::Environment;
+pub use crate::domain::offers::Offer;
+use crate::domain::projects::Project;
+use crate::domain::releases::{Artifact, ArtifactInput, Release, ReleaseRow, TimelineStage};
+use crate::domain::validation::FieldErrors;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "releases/list.html")]
+pub struct ReleaseListPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub pipeline: Vec<Environment>,
+    pub rows: Vec<ReleaseRow>,
+    pub search: String,
+    pub environment: String,
+    /// Query string of the next (older) page, if any.
+    pub next_page: Option<String>,
+    pub is_first_page: bool,
+    pub can_create_release: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "releases/new.html")]
+pub struct NewReleasePage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub first_environment: String,
+    pub deploys_on_creation: bool,
+    pub version: String,
+    pub title: String,
+    pub description: String,
+    pub artifacts: Vec<ArtifactInput>,
+    pub errors: FieldErrors,
+}
+
+impl NewReleasePage {
+    /// The error of artifact row `i`'s `field`, if any.
+    pub fn artifact_error(&self, i: &usize, field: &str) -> Option<&str> {
+        self.errors.get(&format!("artifacts[{i}].{field}"))
+    }
+}
+
+/// A stage of the release page: the timeline entry and what is offered.
+pub struct StageView {
+    pub stage: TimelineStage,
+    pub offer: Offer,
+}
+
+/// What the deploy form was sent with, to show it again beside its errors.
+#[derive(Debug, Clone, Default)]
+pub struct DeployFormState {
+    pub environment_id: i64,
+    pub version_label: String,
+    pub comment: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "releases/show.html")]
+pub struct ReleasePage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub release: Release,
+    pub created_by: Option<String>,
+    pub artifacts: Vec<Artifact>,
+    pub stages: Vec<StageView>,
+    pub delete_blocker: Option<String>,
+    pub deploy_form: DeployFormState,
+}
+
+impl ReleasePage {
+    /// How far the release got, for the lineage picture: index of the last
+    /// environment it reached.
+    pub fn reached_count(&self) -> usize {
+        self.stages.iter().filter(|s| s.stage.reached()).count()
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "releases/delete.html")]
+pub struct DeleteReleasePage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub release: Release,
+}
