@@ -60,10 +60,11 @@ diesel::table! {
 diesel::table! {
     grants (id) {
         id -> Int8,
-        user_id -> Int8,
+        user_id -> Nullable<Int8>,
         environment_id -> Int8,
         role -> Text,
         created_at -> Timestamptz,
+        team_id -> Nullable<Int8>,
     }
 }
 
@@ -126,6 +127,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    team_members (team_id, user_id) {
+        team_id -> Int8,
+        user_id -> Int8,
+        added_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    teams (id) {
+        id -> Int8,
+        name -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,
@@ -149,6 +166,7 @@ diesel::joinable!(environment_releases -> releases (release_id));
 diesel::joinable!(environment_releases -> users (created_by));
 diesel::joinable!(environments -> projects (project_id));
 diesel::joinable!(grants -> environments (environment_id));
+diesel::joinable!(grants -> teams (team_id));
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(projects -> users (created_by));
 diesel::joinable!(release_artifacts -> releases (release_id));
@@ -156,6 +174,8 @@ diesel::joinable!(releases -> environments (first_environment_id));
 diesel::joinable!(releases -> projects (project_id));
 diesel::joinable!(releases -> users (created_by));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(team_members -> teams (team_id));
+diesel::joinable!(team_members -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
@@ -168,5 +188,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_artifacts,
     releases,
     sessions,
+    team_members,
+    teams,
     users,
 );

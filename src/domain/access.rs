@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use crate::db::schema::{environments, grants};
+use crate::db::schema::{environments, grants, team_members};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -75,6 +75,17 @@ impl ProjectAccess {
     }
 }
 
+/// Grants held by `user_id` directly or through one of their teams.
+#[diesel::dsl::auto_type]
+fn holds(user_id: i64) -> _ {
+    let teams: diesel::dsl::Nullable<team_members::team_id> = team_members::team_id.nullable();
+    grants::user_id.eq(user_id).or(grants::team_id.eq_any(
+        team_members::table
+            .filter(team_members::user_id.eq(user_id))
+            .select(teams),
+    ))
+}
+
 /// Loads what `actor` may do in `project_id`.
 pub fn project_access(
     conn: &mut PgConnection,
@@ -83,9 +94,10 @@ pub fn project_access(
 ) -> QueryResult<ProjectAccess> {
     let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
     if let (Some(user_id), false) = (actor.user_id, actor.is_admin) {
+        // A user's rights: their own grants and their teams'.
         let rows: Vec<(i64, String)> = grants::table
             .inner_join(environments::table)
-            .filter(grants::user_id.eq(user_id))
+            .filter(holds(user_id))
             .filter(environments::project_id.eq(project_id))
             .select((grants::environment_id, grants::role))
             .load(conn)?;
@@ -114,7 +126,7 @@ pub fn visible_project_ids(
     };
     let ids: Vec<i64> = grants::table
         .inner_join(environments::table)
-        .filter(grants::user_id.eq(user_id))
+        .filter(holds(user_id))
         .select(environments::project_id)
         .distinct()
         .load(conn)?;

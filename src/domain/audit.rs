@@ -124,3 +124,126 @@ pub fn recent(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<AuditEvent
         .select(AuditEvent::as_select())
         .load(conn)
 }
+
+/// A place in the newest-first log: (at, id) of the last event shown.
+pub type AuditCursor = (DateTime<Utc>, i64);
+
+/// Which events the audit log shows.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub project_id: Option<i64>,
+    /// Exact actor name (a username, "system", "worker …").
+    pub actor: String,
+    /// An action, or a prefix ending in `.` (e.g. `login.`).
+    pub action: String,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset position: events strictly older than this (at, id).
+    pub before: Option<AuditCursor>,
+}
+
+/// One page of events, newest first, and the position of the next page.
+pub fn search(
+    conn: &mut PgConnection,
+    filter: &AuditFilter,
+    limit: i64,
+) -> QueryResult<(Vec<AuditEvent>, Option<AuditCursor>)> {
+    let mut query = audit_events::table
+        .select(AuditEvent::as_select())
+        .into_boxed();
+    if let Some(project_id) = filter.project_id {
+        query = query.filter(audit_events::project_id.eq(project_id));
+    }
+    let actor = filter.actor.trim();
+    if !actor.is_empty() {
+        query = query.filter(audit_events::actor_name.eq(actor.to_owned()));
+    }
+    let action = filter.action.trim();
+    if let Some(prefix) = action.strip_suffix('.') {
+        let pattern = format!(
+            "{}.%",
+            prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        query = query.filter(audit_events::action.like(pattern));
+    } else if !action.is_empty() {
+        query = query.filter(audit_events::action.eq(action.to_owned()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_events::at.ge(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(audit_events::at.lt(to));
+    }
+    if let Some((at, id)) = filter.before {
+        query = query.filter(
+            audit_events::at
+                .lt(at)
+                .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
+        );
+    }
+    let mut rows = query
+        .order((audit_events::at.desc(), audit_events::id.desc()))
+        .limit(limit + 1)
+        .load(conn)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|e| (e.at, e.id))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// The distinct actions recorded, for the filter's choices.
+pub fn actions(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    audit_events::table
+        .select(audit_events::action)
+        .distinct()
+        .order(audit_events::action.asc())
+        .load(conn)
+}
+
+impl AuditEvent {
+    /// Details as one line of `key=value`, for the page.
+    pub fn details_text(&self) -> String {
+        match &self.details {
+            Value::Object(map) if map.is_empty() => String::new(),
+            Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}={s}"),
+                    other => format!("{k}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" · "),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A CSV field, quoted, with a leading `=`, `+`, `-` or `@` neutralised so
+/// spreadsheets do not run it as a formula.
+pub fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_field("plain"), "\"plain\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("a,b\nc"), "\"a,b\nc\"");
+    }
+}

@@ -261,3 +261,127 @@ mod tests {
         assert!(username_problem(&"a".repeat(65)).is_some());
     }
 }
+
+/// Every user, by username.
+pub fn list(conn: &mut PgConnection) -> QueryResult<Vec<User>> {
+    users::table
+        .order(users::username.asc())
+        .select(User::as_select())
+        .load(conn)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminChangeError {
+    /// Refused by a rule; the text says which.
+    #[error("{0}")]
+    Refused(String),
+    #[error("the password is not valid")]
+    Password(password::PasswordPolicyError),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Hash(#[from] anyhow::Error),
+}
+
+/// The last-admin trigger's refusal becomes a sentence; other errors pass.
+fn last_admin(err: diesel::result::Error) -> AdminChangeError {
+    match err {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            info,
+        ) if info.message().contains("last active administrator") => AdminChangeError::Refused(
+            "This is the last active administrator: make someone else an administrator first."
+                .to_owned(),
+        ),
+        other => other.into(),
+    }
+}
+
+/// Disables or enables a user as an admin action, refusing to leave no
+/// active administrator (held by a trigger).
+pub fn admin_set_disabled(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    disabled: bool,
+) -> Result<(), AdminChangeError> {
+    set_disabled(conn, actor, user_id, disabled).map_err(last_admin)
+}
+
+/// Grants or revokes the admin flag.
+pub fn set_admin(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    is_admin: bool,
+) -> Result<(), AdminChangeError> {
+    conn.transaction(|conn| {
+        let username: String = diesel::update(users::table.find(user_id))
+            .set((
+                users::is_admin.eq(is_admin),
+                users::updated_at.eq(Utc::now()),
+            ))
+            .returning(users::username)
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new(
+                if is_admin {
+                    "user.admin_granted"
+                } else {
+                    "user.admin_revoked"
+                },
+                "user",
+                user_id,
+            )
+            .details(json!({ "username": username })),
+        )?;
+        Ok(())
+    })
+    .map_err(last_admin)
+}
+
+/// Sets a new password chosen by an admin; ends the user's sessions
+/// (trigger). Slow: call on a blocking thread.
+pub fn reset_password(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    new_password: &str,
+) -> Result<(), AdminChangeError> {
+    password::check_policy(new_password).map_err(AdminChangeError::Password)?;
+    let hash = password::hash(new_password)?;
+    conn.transaction(|conn| {
+        let now = Utc::now();
+        let username: String = diesel::update(users::table.find(user_id))
+            .set((
+                users::password_hash.eq(&hash),
+                users::password_changed_at.eq(now),
+                users::updated_at.eq(now),
+            ))
+            .returning(users::username)
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.password_reset", "user", user_id)
+                .details(json!({ "username": username })),
+        )
+    })?;
+    Ok(())
+}
+
+/// Ends every session of a user ("sign out everywhere").
+pub fn end_sessions(conn: &mut PgConnection, actor: &Actor, user_id: i64) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        let ended = crate::auth::session_store::end_all_for_user(conn, user_id)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.sessions_ended", "user", user_id)
+                .details(json!({ "sessions": ended })),
+        )?;
+        Ok(ended)
+    })
+}

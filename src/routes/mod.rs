@@ -70,24 +70,86 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(environments::show),
         )
         .route("/admin", web::get().to(admin::index))
-        .route("/admin/projects", web::get().to(admin::projects))
-        .route("/admin/projects", web::post().to(admin::create_project))
-        .route("/admin/projects/{project}", web::get().to(admin::pipeline))
+        .route("/admin/projects", web::get().to(admin::projects::list))
+        .route(
+            "/admin/projects",
+            web::post().to(admin::projects::create_project),
+        )
+        .route(
+            "/admin/projects/{project}",
+            web::get().to(admin::projects::pipeline),
+        )
+        .route(
+            "/admin/projects/{project}/access",
+            web::get().to(admin::access::show),
+        )
+        .route(
+            "/admin/projects/{project}/access",
+            web::post().to(admin::access::add),
+        )
+        .route(
+            "/admin/projects/{project}/access/{grant}/remove",
+            web::post().to(admin::access::remove),
+        )
+        .route("/admin/users", web::get().to(admin::users::list))
+        .route("/admin/users", web::post().to(admin::users::create))
+        .route("/admin/users/{user}", web::get().to(admin::users::show))
+        .route(
+            "/admin/users/{user}/disable",
+            web::post().to(admin::users::disable),
+        )
+        .route(
+            "/admin/users/{user}/enable",
+            web::post().to(admin::users::enable),
+        )
+        .route(
+            "/admin/users/{user}/admin",
+            web::post().to(admin::users::set_admin),
+        )
+        .route(
+            "/admin/users/{user}/password",
+            web::post().to(admin::users::reset_password),
+        )
+        .route(
+            "/admin/users/{user}/sessions/end",
+            web::post().to(admin::users::end_sessions),
+        )
+        .route("/admin/teams", web::get().to(admin::teams::list))
+        .route("/admin/teams", web::post().to(admin::teams::create))
+        .route("/admin/teams/{team}", web::get().to(admin::teams::show))
+        .route(
+            "/admin/teams/{team}/rename",
+            web::post().to(admin::teams::rename),
+        )
+        .route(
+            "/admin/teams/{team}/delete",
+            web::post().to(admin::teams::delete),
+        )
+        .route(
+            "/admin/teams/{team}/members",
+            web::post().to(admin::teams::add_member),
+        )
+        .route(
+            "/admin/teams/{team}/members/{user}/remove",
+            web::post().to(admin::teams::remove_member),
+        )
+        .route("/admin/audit", web::get().to(admin::audit::show))
+        .route("/admin/audit.csv", web::get().to(admin::audit::csv))
         .route(
             "/admin/projects/{project}/environments",
-            web::post().to(admin::add_environment),
+            web::post().to(admin::projects::add_environment),
         )
         .route(
             "/admin/projects/{project}/environments/{environment}",
-            web::post().to(admin::update_environment),
+            web::post().to(admin::projects::update_environment),
         )
         .route(
             "/admin/projects/{project}/environments/{environment}/move",
-            web::post().to(admin::move_environment),
+            web::post().to(admin::projects::move_environment),
         )
         .route(
             "/admin/projects/{project}/environments/{environment}/remove",
-            web::post().to(admin::remove_environment),
+            web::post().to(admin::projects::remove_environment),
         );
 }
 

@@ -6,7 +6,10 @@ use super::context::open_project;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::Role;
-use crate::domain::{dashboard, releases};
+use crate::domain::{audit, dashboard, releases};
+
+/// How many of the project's latest audit events its page shows.
+const AUDIT_TRAIL: i64 = 15;
 use crate::error::AppError;
 use crate::views::PageCtx;
 use crate::views::projects::ProjectPage;
@@ -20,14 +23,19 @@ pub async fn show(
 ) -> Result<ProjectPage, AppError> {
     let actor = super::actor(&req, &user);
     let slug = path.into_inner();
-    let (project, pipeline, access, overview, recent) =
+    let (project, pipeline, access, overview, recent, events) =
         db::run(&pool, move |conn| -> Result<_, AppError> {
             let (project, pipeline, access) = open_project(conn, &actor, &slug)?;
             let overview = dashboard::overview(conn, Some(&[project.id]))?
                 .pop()
                 .ok_or(AppError::NotFound)?;
             let (recent, _) = releases::list(conn, project.id, &pipeline, &Default::default(), 10)?;
-            Ok((project, pipeline, access, overview, recent))
+            let trail = audit::AuditFilter {
+                project_id: Some(project.id),
+                ..Default::default()
+            };
+            let (events, _) = audit::search(conn, &trail, AUDIT_TRAIL)?;
+            Ok((project, pipeline, access, overview, recent, events))
         })
         .await?;
     let can_create_release = pipeline
@@ -41,5 +49,6 @@ pub async fn show(
         pipeline,
         recent,
         can_create_release,
+        audit: events,
     })
 }

@@ -41,3 +41,125 @@ pub struct PipelinePage {
     pub rows: Vec<EnvironmentRow>,
     pub new_environment: EnvironmentForm,
 }
+
+use std::collections::HashMap;
+
+use crate::domain::audit::AuditEvent;
+use crate::domain::grants::GrantView;
+use crate::domain::teams::{Member, Team, TeamSummary};
+use crate::domain::users::User;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    pub page: PageCtx,
+    pub users: Vec<User>,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/user.html")]
+pub struct UserPage {
+    pub page: PageCtx,
+    pub user: User,
+    pub teams: Vec<Team>,
+    pub sessions: i64,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/teams.html")]
+pub struct TeamsPage {
+    pub page: PageCtx,
+    pub teams: Vec<TeamSummary>,
+    pub name: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/team.html")]
+pub struct TeamPage {
+    pub page: PageCtx,
+    pub team: Team,
+    pub members: Vec<Member>,
+    pub name: String,
+    pub username: String,
+    pub errors: FieldErrors,
+}
+
+/// Someone a grant can be given to, for the access page's choices.
+pub struct HolderChoice {
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/access.html")]
+pub struct AccessPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub pipeline: Vec<Environment>,
+    pub grants: Vec<GrantView>,
+    pub holders: Vec<HolderChoice>,
+    pub roles: [&'static str; 3],
+}
+
+impl AccessPage {
+    pub fn holders_of(&self, environment_id: &i64, role: &str) -> Vec<&GrantView> {
+        self.grants
+            .iter()
+            .filter(|g| g.environment_id == *environment_id && g.role == role)
+            .collect()
+    }
+}
+
+/// The audit log's filter, as typed, to show again and to build links.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilterForm {
+    pub project: String,
+    pub actor: String,
+    pub action: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audit.html")]
+pub struct AuditPage {
+    pub page: PageCtx,
+    pub events: Vec<AuditEvent>,
+    pub filter: AuditFilterForm,
+    pub projects: Vec<Project>,
+    pub actions: Vec<String>,
+    /// Query string of the current filter, for the CSV link and pager.
+    pub filter_query: String,
+    pub next_page: Option<String>,
+    pub is_first_page: bool,
+    pub project_slugs: HashMap<i64, String>,
+    pub errors: FieldErrors,
+}
+
+impl AuditPage {
+    pub fn object_link(&self, event: &AuditEvent) -> Option<String> {
+        object_link(event, &self.project_slugs)
+    }
+}
+
+/// Where an audit event's object can be seen, if anywhere.
+pub fn object_link(event: &AuditEvent, project_slugs: &HashMap<i64, String>) -> Option<String> {
+    let id = event.object_id.as_deref()?;
+    let slug = event.project_id.and_then(|p| project_slugs.get(&p));
+    match (event.object_type.as_str(), slug) {
+        ("project", Some(slug)) => Some(format!("/projects/{slug}")),
+        ("release", Some(slug)) if event.action != "release.deleted" => {
+            Some(format!("/projects/{slug}/releases/{id}"))
+        }
+        ("environment", Some(slug)) => Some(format!("/admin/projects/{slug}")),
+        ("user", _) if id.parse::<i64>().is_ok() => Some(format!("/admin/users/{id}")),
+        ("team", _) if event.action != "team.deleted" => Some(format!("/admin/teams/{id}")),
+        _ => None,
+    }
+}

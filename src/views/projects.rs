@@ -17,4 +17,6 @@ pub struct ProjectPage {
     pub recent: Vec<ReleaseRow>,
     pub can_create_release: bool,
     pub is_admin: bool,
+    /// The project's recent audit trail.
+    pub audit: Vec<crate::domain::audit::AuditEvent>,
 }

@@ -414,3 +414,184 @@ async fn a_release_is_created_promoted_to_production_and_loses_its_delete_button
     browser.screenshot("admin-pipeline").await;
     browser.close().await;
 }
+
+/// Picks the option whose text contains `text` in the select `id`.
+async fn choose(c: &Client, id: &str, text: &str) {
+    let select = c.find(Locator::Id(id)).await.unwrap();
+    for option in select.find_all(Locator::Css("option")).await.unwrap() {
+        if option.text().await.unwrap().contains(text) {
+            option.click().await.unwrap();
+            return;
+        }
+    }
+    panic!("no option {text} in {id}");
+}
+
+#[tokio::test]
+async fn an_admin_gives_a_team_deployer_on_qa_and_its_member_promotes_to_qa_but_not_staging() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    let release = app.release(&project, "1.4.0");
+    app.wait_for(release.id, pipeline[0].id, "succeeded").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "admin", ADMIN_PASSWORD).await;
+
+    c.goto(&app.url("/admin/users")).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("sam")
+        .await
+        .unwrap();
+    c.find(Locator::Id("display_name"))
+        .await
+        .unwrap()
+        .send_keys("Sam Rivera")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("sam-password-123")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/admin/users'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    c.goto(&app.url("/admin/users")).await.unwrap();
+    browser.screenshot("admin-users").await;
+
+    c.goto(&app.url("/admin/teams")).await.unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("QA crew")
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/admin/teams'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("sam")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action$='/members'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".member-row"))
+        .await
+        .unwrap();
+    browser.screenshot("admin-team").await;
+
+    c.goto(&app.url("/admin/projects/storefront/access"))
+        .await
+        .unwrap();
+    choose(c, "holder", "Team: QA crew").await;
+    choose(c, "role", "deployer").await;
+    choose(c, "environment", "QA").await;
+    c.find(Locator::Css("form[action$='/access'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".holder-team"))
+        .await
+        .unwrap();
+    browser.screenshot("admin-access").await;
+    c.goto(&app.url("/admin/audit")).await.unwrap();
+    browser.screenshot("admin-audit").await;
+
+    // Sign out; the team member signs in.
+    c.find(Locator::Css(".usermenu button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("username")).await.unwrap();
+    sign_in(c, &app, "sam", "sam-password-123").await;
+    c.goto(&app.url("/projects/storefront/releases/1.4.0"))
+        .await
+        .unwrap();
+    let form = c
+        .find(Locator::Css("#stage-qa .deploy-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    let why = reload_until(c, "#stage-staging .why-not")
+        .await
+        .text()
+        .await
+        .unwrap();
+    for _ in 0..50 {
+        if c.find(Locator::Css("#stage-staging .why-not"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("deployer role")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.refresh().await.unwrap();
+    }
+    let why_now = c
+        .find(Locator::Css("#stage-staging .why-not"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(why_now, "Needs the deployer role on Staging.", "was: {why}");
+    assert!(
+        c.find(Locator::Css("#stage-staging .deploy-form"))
+            .await
+            .is_err()
+    );
+    assert!(
+        c.find(Locator::Css(".mainnav a[href='/admin/projects']"))
+            .await
+            .is_err(),
+        "no admin link for sam"
+    );
+    browser.screenshot("team-member-release-page").await;
+    browser.close().await;
+}

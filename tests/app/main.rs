@@ -4,6 +4,7 @@
 mod helpers;
 
 mod account;
+mod admin;
 mod audit;
 mod browser;
 mod cli;
@@ -15,6 +16,7 @@ mod headers;
 mod health;
 mod lists;
 mod login;
+mod permissions;
 mod projects;
 mod releases;
 mod sessions;

@@ -1,5 +1,4 @@
-//! `/admin`: projects and their pipelines (admins only). Users, teams,
-//! access and the audit log join here later.
+//! `/admin/projects`: projects and their pipelines.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -21,22 +20,13 @@ use crate::error::AppError;
 use crate::views::PageCtx;
 use crate::views::admin::{EnvironmentForm, EnvironmentRow, PipelinePage, ProjectsPage};
 
-pub async fn index(user: CurrentUser) -> Result<HttpResponse, AppError> {
-    if !user.is_admin {
-        return Err(AppError::Forbidden(
-            "Only administrators may open the admin console.".to_owned(),
-        ));
-    }
-    Ok(super::see_other("/admin/projects"))
-}
-
-pub async fn projects(
+pub async fn list(
     req: HttpRequest,
     user: CurrentUser,
     session: TypedSession,
     pool: web::Data<DbPool>,
 ) -> Result<ProjectsPage, AppError> {
-    let actor = super::actor(&req, &user);
+    let actor = crate::routes::actor(&req, &user);
     let projects = db::run(&pool, move |conn| -> Result<_, AppError> {
         access::require_admin(conn, &actor, "manage projects")?;
         Ok(projects::list(conn, None)?)
@@ -69,7 +59,7 @@ pub async fn create_project(
     pool: web::Data<DbPool>,
     CsrfForm(form): CsrfForm<ProjectForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
+    let actor = crate::routes::actor(&req, &user);
     let input = ProjectInput {
         name: form.name.clone(),
         slug: form.slug.clone(),
@@ -90,7 +80,7 @@ pub async fn create_project(
                     project.name
                 ),
             );
-            Ok(super::see_other(&format!(
+            Ok(crate::routes::see_other(&format!(
                 "/admin/projects/{}",
                 project.slug
             )))
@@ -104,7 +94,7 @@ pub async fn create_project(
                 description: form.description,
                 errors,
             };
-            super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(ProjectError::Db(err)) => Err(err.into()),
     }
@@ -171,7 +161,7 @@ pub async fn pipeline(
     pool: web::Data<DbPool>,
     path: web::Path<String>,
 ) -> Result<PipelinePage, AppError> {
-    let actor = super::actor(&req, &user);
+    let actor = crate::routes::actor(&req, &user);
     let slug = path.into_inner();
     let (project, pipeline) =
         db::run(&pool, move |conn| open_pipeline(conn, &actor, &slug)).await?;
@@ -226,7 +216,7 @@ pub async fn add_environment(
     path: web::Path<String>,
     CsrfForm(form): CsrfForm<EnvironmentFormData>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
+    let actor = crate::routes::actor(&req, &user);
     let slug = path.into_inner();
     let input = form.input();
     let (project, outcome, pipeline) = db::run(&pool, move |conn| -> Result<_, AppError> {
@@ -242,15 +232,15 @@ pub async fn add_environment(
                 FlashKind::Success,
                 format!("{} added to the end of the pipeline.", environment.name),
             );
-            Ok(super::see_other(&pipeline_url(&project.slug)))
+            Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Invalid(errors)) => {
             let page = pipeline_page(&session, user, project, pipeline, None, form.kept(errors));
-            super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EnvironmentError::Refused(message)) => {
             session.flash(FlashKind::Error, message);
-            Ok(super::see_other(&pipeline_url(&project.slug)))
+            Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Db(err)) => Err(err.into()),
     }
@@ -264,7 +254,7 @@ pub async fn update_environment(
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<EnvironmentFormData>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
+    let actor = crate::routes::actor(&req, &user);
     let (slug, env_slug) = path.into_inner();
     let input = form.input();
     let (project, env_id, outcome, pipeline) = db::run(&pool, move |conn| -> Result<_, AppError> {
@@ -282,7 +272,7 @@ pub async fn update_environment(
     match outcome {
         Ok(environment) => {
             session.flash(FlashKind::Success, format!("{} saved.", environment.name));
-            Ok(super::see_other(&pipeline_url(&project.slug)))
+            Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Invalid(errors)) => {
             let failed = Some((env_id, form.kept(errors)));
@@ -294,11 +284,11 @@ pub async fn update_environment(
                 failed,
                 EnvironmentForm::default(),
             );
-            super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+            crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EnvironmentError::Refused(message)) => {
             session.flash(FlashKind::Error, message);
-            Ok(super::see_other(&pipeline_url(&project.slug)))
+            Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Db(err)) => Err(err.into()),
     }
@@ -322,7 +312,7 @@ async fn change_environment(
     + Send
     + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
+    let actor = crate::routes::actor(&req, &user);
     let (slug, env_slug) = path;
     let (project, outcome) = db::run(&pool, move |conn| -> Result<_, AppError> {
         let (project, pipeline) = open_pipeline(conn, &actor, &slug)?;
@@ -341,7 +331,7 @@ async fn change_environment(
         }
         Err(EnvironmentError::Db(err)) => return Err(err.into()),
     }
-    Ok(super::see_other(&pipeline_url(&project.slug)))
+    Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
 }
 
 pub async fn move_environment(

@@ -1,0 +1,12 @@
+DROP TRIGGER users_keep_an_admin ON users;
+DROP FUNCTION users_keep_an_admin();
+DROP INDEX grants_team_idx;
+DROP INDEX grants_team_key;
+DROP INDEX grants_user_key;
+DELETE FROM grants WHERE user_id IS NULL;
+ALTER TABLE grants DROP CONSTRAINT grants_one_holder;
+ALTER TABLE grants DROP COLUMN team_id;
+ALTER TABLE grants ALTER COLUMN user_id SET NOT NULL;
+ALTER TABLE grants ADD CONSTRAINT grants_user_id_environment_id_role_key UNIQUE (user_id, environment_id, role);
+DROP TABLE team_members;
+DROP TABLE teams;

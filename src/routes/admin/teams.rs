@@ -1,0 +1,283 @@
+//! `/admin/teams`: create, rename, delete, members.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::PgConnection;
+use serde::Deserialize;
+
+use crate::auth::csrf::{CsrfForm, NoFields};
+use crate::auth::session::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool};
+use crate::domain::access::require_admin;
+use crate::domain::audit::Actor;
+use crate::domain::teams::{self, Team, TeamError};
+use crate::domain::validation::FieldErrors;
+use crate::error::AppError;
+use crate::routes::{actor, render_with_status, see_other};
+use crate::views::PageCtx;
+use crate::views::admin::{TeamPage, TeamsPage};
+
+const WHAT: &str = "manage teams";
+
+pub async fn list(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+) -> Result<TeamsPage, AppError> {
+    let actor = actor(&req, &user);
+    let all = db::run(&pool, move |conn| -> Result<_, AppError> {
+        require_admin(conn, &actor, WHAT)?;
+        Ok(teams::list(conn)?)
+    })
+    .await?;
+    Ok(TeamsPage {
+        page: PageCtx::new(&session, Some(user), "Teams · Admin", "admin"),
+        teams: all,
+        name: String::new(),
+        errors: FieldErrors::new(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NameForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor(&req, &user);
+    let name = form.name.clone();
+    let (outcome, all) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        require_admin(conn, &actor, WHAT)?;
+        let outcome = teams::create(conn, &actor, &name);
+        Ok((outcome, teams::list(conn)?))
+    })
+    .await?;
+    let errors = match outcome {
+        Ok(team) => {
+            session.flash(
+                FlashKind::Success,
+                format!("Team {} created. Add its members below.", team.name),
+            );
+            return Ok(see_other(&format!("/admin/teams/{}", team.id)));
+        }
+        Err(TeamError::Invalid(errors)) => errors,
+        Err(TeamError::Refused(message)) => {
+            let mut errors = FieldErrors::new();
+            errors.add("name", message);
+            errors
+        }
+        Err(TeamError::Db(err)) => return Err(err.into()),
+    };
+    let page = TeamsPage {
+        page: PageCtx::new(&session, Some(user), "Teams · Admin", "admin"),
+        teams: all,
+        name: form.name,
+        errors,
+    };
+    render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+fn open_team(conn: &mut PgConnection, actor: &Actor, team_id: i64) -> Result<Team, AppError> {
+    require_admin(conn, actor, WHAT)?;
+    teams::find(conn, team_id)?.ok_or(AppError::NotFound)
+}
+
+fn team_page(
+    session: &TypedSession,
+    user: CurrentUser,
+    team: Team,
+    members: Vec<teams::Member>,
+    name: Option<String>,
+    username: String,
+    errors: FieldErrors,
+) -> TeamPage {
+    TeamPage {
+        page: PageCtx::new(
+            session,
+            Some(user),
+            format!("{} · Teams", team.name),
+            "admin",
+        ),
+        name: name.unwrap_or_else(|| team.name.clone()),
+        team,
+        members,
+        username,
+        errors,
+    }
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+) -> Result<TeamPage, AppError> {
+    let actor = actor(&req, &user);
+    let team_id = path.into_inner();
+    let (team, members) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let team = open_team(conn, &actor, team_id)?;
+        let members = teams::members(conn, team.id)?;
+        Ok((team, members))
+    })
+    .await?;
+    Ok(team_page(
+        &session,
+        user,
+        team,
+        members,
+        None,
+        String::new(),
+        FieldErrors::new(),
+    ))
+}
+
+/// Runs a change to a team; field errors re-render its page with what was
+/// typed, anything else flashes and goes back to it.
+async fn change(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    team_id: i64,
+    typed: (Option<String>, String),
+    work: impl FnOnce(&mut PgConnection, &Actor, &Team) -> Result<String, TeamError> + Send + 'static,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor(&req, &user);
+    let (team, outcome, members) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let team = open_team(conn, &actor, team_id)?;
+        let outcome = work(conn, &actor, &team);
+        let team = teams::find(conn, team_id)?.unwrap_or(team);
+        let members = teams::members(conn, team_id)?;
+        Ok((team, outcome, members))
+    })
+    .await?;
+    match outcome {
+        Ok(message) => {
+            session.flash(FlashKind::Success, message);
+            Ok(see_other(&format!("/admin/teams/{team_id}")))
+        }
+        Err(TeamError::Invalid(errors)) => {
+            let page = team_page(&session, user, team, members, typed.0, typed.1, errors);
+            render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(TeamError::Refused(message)) => {
+            session.flash(FlashKind::Error, message);
+            Ok(see_other(&format!("/admin/teams/{team_id}")))
+        }
+        Err(TeamError::Db(err)) => Err(err.into()),
+    }
+}
+
+pub async fn rename(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<NameForm>,
+) -> Result<HttpResponse, AppError> {
+    let name = form.name.clone();
+    change(
+        req,
+        user,
+        session,
+        pool,
+        path.into_inner(),
+        (Some(form.name), String::new()),
+        move |conn, actor, team| {
+            let renamed = teams::rename(conn, actor, team, &name)?;
+            Ok(format!("Renamed to {}.", renamed.name))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MemberForm {
+    #[serde(default)]
+    username: String,
+}
+
+pub async fn add_member(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<MemberForm>,
+) -> Result<HttpResponse, AppError> {
+    let username = form.username.clone();
+    change(
+        req,
+        user,
+        session,
+        pool,
+        path.into_inner(),
+        (None, form.username),
+        move |conn, actor, team| {
+            teams::add_member(conn, actor, team, &username)?;
+            Ok(format!("{} added to {}.", username.trim(), team.name))
+        },
+    )
+    .await
+}
+
+pub async fn remove_member(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(i64, i64)>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (team_id, user_id) = path.into_inner();
+    change(
+        req,
+        user,
+        session,
+        pool,
+        team_id,
+        (None, String::new()),
+        move |conn, actor, team| {
+            teams::remove_member(conn, actor, team, user_id)?;
+            Ok(format!("Removed from {}.", team.name))
+        },
+    )
+    .await
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor(&req, &user);
+    let team_id = path.into_inner();
+    let name = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let team = open_team(conn, &actor, team_id)?;
+        teams::delete(conn, &actor, &team).map_err(|err| match err {
+            TeamError::Db(err) => AppError::from(err),
+            other => AppError::BadRequest(other.to_string()),
+        })?;
+        Ok(team.name)
+    })
+    .await?;
+    session.flash(
+        FlashKind::Success,
+        format!("Team {name} deleted, with its grants."),
+    );
+    Ok(see_other("/admin/teams"))
+}

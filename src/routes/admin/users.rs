@@ -1,0 +1,318 @@
+//! `/admin/users`: create, disable and enable, reset passwords, grant or
+//! revoke admin, end sessions.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::prelude::*;
+use serde::Deserialize;
+
+use crate::auth::csrf::{CsrfForm, NoFields};
+use crate::auth::session::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::schema::sessions;
+use crate::db::{self, DbPool};
+use crate::domain::access::require_admin;
+use crate::domain::audit::Actor;
+use crate::domain::teams;
+use crate::domain::users::{self, AdminChangeError, CreateUserError};
+use crate::domain::validation::FieldErrors;
+use crate::error::AppError;
+use crate::routes::{actor, render_with_status, see_other};
+use crate::views::PageCtx;
+use crate::views::admin::{UserPage, UsersPage};
+
+const WHAT: &str = "manage users";
+
+pub async fn list(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+) -> Result<UsersPage, AppError> {
+    let actor = actor(&req, &user);
+    let all = db::run(&pool, move |conn| -> Result<_, AppError> {
+        require_admin(conn, &actor, WHAT)?;
+        Ok(users::list(conn)?)
+    })
+    .await?;
+    Ok(UsersPage {
+        page: PageCtx::new(&session, Some(user), "Users · Admin", "admin"),
+        users: all,
+        username: String::new(),
+        display_name: String::new(),
+        is_admin: false,
+        errors: FieldErrors::new(),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUserForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    password: String,
+    /// A checkbox: present when ticked.
+    is_admin: Option<String>,
+}
+
+pub async fn create(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    CsrfForm(form): CsrfForm<NewUserForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor(&req, &user);
+    let is_admin = form.is_admin.is_some();
+    let (username, display_name, password) = (
+        form.username.clone(),
+        form.display_name.clone(),
+        form.password,
+    );
+    let (outcome, all) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        require_admin(conn, &actor, WHAT)?;
+        let outcome = users::create(conn, &actor, &username, &display_name, &password, is_admin);
+        Ok((outcome, users::list(conn)?))
+    })
+    .await?;
+    let mut errors = FieldErrors::new();
+    match outcome {
+        Ok(created) => {
+            session.flash(
+                FlashKind::Success,
+                format!("User {} created.", created.username),
+            );
+            return Ok(see_other(&format!("/admin/users/{}", created.id)));
+        }
+        Err(CreateUserError::Username(problem)) => errors.add("username", problem),
+        Err(CreateUserError::UsernameTaken) => errors.add("username", "This username is taken."),
+        Err(CreateUserError::Password(problem)) => errors.add("password", problem.to_string()),
+        Err(CreateUserError::Db(err)) => return Err(err.into()),
+        Err(CreateUserError::Hash(err)) => return Err(AppError::Internal(err)),
+    }
+    let page = UsersPage {
+        page: PageCtx::new(&session, Some(user), "Users · Admin", "admin"),
+        users: all,
+        username: form.username,
+        display_name: form.display_name,
+        is_admin,
+        errors,
+    };
+    render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+fn load_user_page(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+) -> Result<(users::User, Vec<teams::Team>, i64), AppError> {
+    require_admin(conn, actor, WHAT)?;
+    let user = users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
+    let teams = teams::of_user(conn, user_id)?;
+    let sessions: i64 = sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(chrono::Utc::now()))
+        .count()
+        .get_result(conn)?;
+    Ok((user, teams, sessions))
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+) -> Result<UserPage, AppError> {
+    let actor = actor(&req, &user);
+    let user_id = path.into_inner();
+    let (shown, teams, sessions) =
+        db::run(&pool, move |conn| load_user_page(conn, &actor, user_id)).await?;
+    Ok(UserPage {
+        page: PageCtx::new(
+            &session,
+            Some(user),
+            format!("{} · Users", shown.username),
+            "admin",
+        ),
+        user: shown,
+        teams,
+        sessions,
+        errors: FieldErrors::new(),
+    })
+}
+
+/// Runs one admin change to a user, then back to their page with a flash.
+async fn change(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    user_id: i64,
+    work: impl FnOnce(&mut PgConnection, &Actor) -> Result<String, AdminChangeError> + Send + 'static,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor(&req, &user);
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        require_admin(conn, &actor, WHAT)?;
+        users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
+        Ok(work(conn, &actor))
+    })
+    .await?;
+    match outcome {
+        Ok(message) => session.flash(FlashKind::Success, message),
+        Err(AdminChangeError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(AdminChangeError::Password(problem)) => {
+            session.flash(FlashKind::Error, format!("Password not changed: {problem}"))
+        }
+        Err(AdminChangeError::Db(err)) => return Err(err.into()),
+        Err(AdminChangeError::Hash(err)) => return Err(AppError::Internal(err)),
+    }
+    Ok(see_other(&format!("/admin/users/{user_id}")))
+}
+
+pub async fn disable(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    change(req, user, session, pool, id, move |conn, actor| {
+        users::admin_set_disabled(conn, actor, id, true)?;
+        Ok("Disabled, and signed out everywhere.".to_owned())
+    })
+    .await
+}
+
+pub async fn enable(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    change(req, user, session, pool, id, move |conn, actor| {
+        users::admin_set_disabled(conn, actor, id, false)?;
+        Ok("Enabled: they can sign in again.".to_owned())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AdminForm {
+    /// `grant` or `revoke`.
+    #[serde(default)]
+    change: String,
+}
+
+pub async fn set_admin(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<AdminForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let grant = match form.change.as_str() {
+        "grant" => true,
+        "revoke" => false,
+        _ => return Err(AppError::BadRequest("Grant or revoke.".to_owned())),
+    };
+    change(req, user, session, pool, id, move |conn, actor| {
+        users::set_admin(conn, actor, id, grant)?;
+        Ok(if grant {
+            "Now an administrator."
+        } else {
+            "No longer an administrator."
+        }
+        .to_owned())
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+pub async fn reset_password(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let actor = actor(&req, &user);
+    let password = form.password;
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let outcome = {
+            require_admin(conn, &actor, WHAT)?;
+            users::find(conn, id)?.ok_or(AppError::NotFound)?;
+            users::reset_password(conn, &actor, id, &password)
+        };
+        let page = load_user_page(conn, &actor, id)?;
+        Ok((outcome, page))
+    })
+    .await?;
+    match outcome {
+        (Ok(()), _) => {
+            session.flash(
+                FlashKind::Success,
+                "Password reset; their sessions were ended.",
+            );
+            Ok(see_other(&format!("/admin/users/{id}")))
+        }
+        (Err(AdminChangeError::Password(problem)), (shown, teams, sessions)) => {
+            let mut errors = FieldErrors::new();
+            errors.add("password", problem.to_string());
+            let page = UserPage {
+                page: PageCtx::new(
+                    &session,
+                    Some(user),
+                    format!("{} · Users", shown.username),
+                    "admin",
+                ),
+                user: shown,
+                teams,
+                sessions,
+                errors,
+            };
+            render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        (Err(AdminChangeError::Refused(message)), _) => {
+            session.flash(FlashKind::Error, message);
+            Ok(see_other(&format!("/admin/users/{id}")))
+        }
+        (Err(AdminChangeError::Db(err)), _) => Err(err.into()),
+        (Err(AdminChangeError::Hash(err)), _) => Err(AppError::Internal(err)),
+    }
+}
+
+pub async fn end_sessions(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    change(req, user, session, pool, id, move |conn, actor| {
+        let ended = users::end_sessions(conn, actor, id)?;
+        Ok(format!(
+            "{ended} session{} ended.",
+            if ended == 1 { "" } else { "s" }
+        ))
+    })
+    .await
+}
