@@ -54,15 +54,12 @@ pub fn for_release(
             if stage.deployments.iter().any(|d| d.is_active()) {
                 return Offer::Nothing;
             }
-            if !access.has(env.id, Role::Deployer) {
-                return Offer::Why(format!("Needs the deployer role on {}.", env.name));
-            }
             let previous_label = timeline[..k]
                 .iter()
                 .rev()
                 .find_map(|s| s.label.clone())
                 .unwrap_or_else(|| release.version.clone());
-            match (
+            let offer = match (
                 stage.label.as_ref(),
                 stage.latest().map(|d| d.status.as_str()),
             ) {
@@ -91,6 +88,13 @@ pub fn for_release(
                     default_label: label.clone(),
                     label_editable: false,
                 },
+            };
+            // Say what is missing only where there is something to do.
+            match offer {
+                Offer::Deploy { .. } if !access.has(env.id, Role::Deployer) => {
+                    Offer::Why(format!("Needs the deployer role on {}.", env.name))
+                }
+                other => other,
             }
         })
         .collect()
@@ -232,5 +236,21 @@ mod tests {
             &ProjectAccess::from_grants(true, &[]),
         );
         assert_eq!(offers[0], Offer::Nothing);
+    }
+
+    #[test]
+    fn a_missing_role_is_mentioned_only_where_there_is_something_to_do() {
+        let timeline = [
+            stage(0, "Development", Some("1.0.0"), &["succeeded"], true),
+            stage(1, "QA", None, &[], false),
+        ];
+        let none = ProjectAccess::from_grants(false, &[(1, Role::Viewer)]);
+        let offers = for_release(&release(), &timeline, &none);
+        assert_eq!(
+            offers[0],
+            Offer::Nothing,
+            "already live: nothing to explain"
+        );
+        assert!(matches!(&offers[1], Offer::Why(_)));
     }
 }
