@@ -41,6 +41,12 @@ pub struct WorkerArgs {
     /// Number of deployment workers in this process.
     #[arg(long, env = "STAGECOACH_WORKERS", default_value_t = 1)]
     pub workers: usize,
+    /// Key for stored secrets; must match the server's (see `serve`).
+    #[arg(long, env = "STAGECOACH_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Seconds a worker's claim on a deployment lasts without renewal.
+    #[arg(long, env = "STAGECOACH_LEASE_SECONDS", default_value_t = 30)]
+    pub lease_seconds: u32,
 }
 
 /// Where the database is; shared by every command.
@@ -79,6 +85,10 @@ pub struct ServeArgs {
     /// Hours after sign-in after which a session ends whatever its activity.
     #[arg(long, env = "STAGECOACH_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
     pub session_absolute_hours: u32,
+    /// Seconds a worker's claim on a deployment lasts without renewal; a
+    /// deployment whose worker died is failed once it expires.
+    #[arg(long, env = "STAGECOACH_LEASE_SECONDS", default_value_t = 30)]
+    pub lease_seconds: u32,
     /// Number of deployment workers inside the server process.
     #[arg(long, env = "STAGECOACH_WORKERS", default_value_t = 1)]
     pub workers: usize,
@@ -135,15 +145,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 fn work(args: WorkerArgs) -> anyhow::Result<()> {
+    let secret_key =
+        crate::config::resolve_secret_key(args.secret_key.as_deref(), &args.database.data_dir)?;
     let (database_url, local) = resolve_database(&args.database)?;
     let result = actix_web::rt::System::new().block_on(async move {
         db::migrations::run_on_url(&database_url)?;
         let pool = db::build_pool(&database_url, args.database.db_pool_size)?;
-        let stop = crate::worker::spawn(
-            &pool,
-            &crate::worker::WorkerConfig::default(),
-            args.workers.max(1),
-        );
+        let mut config = crate::worker::WorkerConfig::new(&secret_key);
+        config.lease = std::time::Duration::from_secs(u64::from(args.lease_seconds.max(1)));
+        let stop = crate::worker::spawn(&pool, &config, args.workers.max(1));
         wait_for_signal().await;
         tracing::info!("stopping workers");
         let _ = stop.send(true);

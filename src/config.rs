@@ -61,13 +61,9 @@ pub const MIN_SECRET_KEY_LEN: usize = 32;
 
 impl Settings {
     pub fn from_serve_args(args: &ServeArgs, database_url: String) -> anyhow::Result<Self> {
-        let secret_key = match &args.secret_key {
-            Some(key) => key.clone(),
-            None => load_or_create_secret_key(&args.database.data_dir)?,
-        };
-        if secret_key.len() < MIN_SECRET_KEY_LEN {
-            bail!("STAGECOACH_SECRET_KEY must be at least {MIN_SECRET_KEY_LEN} characters");
-        }
+        let secret_key = resolve_secret_key(args.secret_key.as_deref(), &args.database.data_dir)?;
+        let mut worker = crate::worker::WorkerConfig::new(&secret_key);
+        worker.lease = Duration::from_secs(u64::from(args.lease_seconds.max(1)));
         if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
             bail!("session timeouts must be positive");
         }
@@ -87,9 +83,21 @@ impl Settings {
             demo: args.demo,
             http_workers: None,
             deployment_workers: if args.no_worker { 0 } else { args.workers },
-            worker: crate::worker::WorkerConfig::default(),
+            worker,
         })
     }
+}
+
+/// The configured key, or the one kept in the data directory.
+pub fn resolve_secret_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<String> {
+    let key = match configured {
+        Some(key) => key.to_owned(),
+        None => load_or_create_secret_key(data_dir)?,
+    };
+    if key.len() < MIN_SECRET_KEY_LEN {
+        bail!("STAGECOACH_SECRET_KEY must be at least {MIN_SECRET_KEY_LEN} characters");
+    }
+    Ok(key)
 }
 
 /// Reads the key kept in the data directory, creating it (mode 0600) on first run.

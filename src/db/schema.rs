@@ -16,6 +16,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    deployment_logs (id) {
+        id -> Int8,
+        deployment_id -> Int8,
+        step_position -> Nullable<Int4>,
+        stream -> Text,
+        at -> Timestamptz,
+        line -> Text,
+    }
+}
+
+diesel::table! {
+    deployment_steps (deployment_id, position) {
+        deployment_id -> Int8,
+        position -> Int4,
+        name -> Text,
+        kind -> Text,
+        status -> Text,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        detail -> Text,
+    }
+}
+
+diesel::table! {
     deployments (id) {
         id -> Int8,
         environment_release_id -> Int8,
@@ -29,6 +53,11 @@ diesel::table! {
         created_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
+        worker_id -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        cancel_requested -> Bool,
+        note -> Text,
+        log_bytes -> Int8,
     }
 }
 
@@ -54,6 +83,8 @@ diesel::table! {
         url -> Nullable<Text>,
         created_at -> Timestamptz,
         trigger -> Text,
+        max_running -> Int4,
+        queue_policy -> Text,
     }
 }
 
@@ -127,6 +158,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    steps (id) {
+        id -> Int8,
+        environment_id -> Int8,
+        position -> Int4,
+        kind -> Text,
+        name -> Text,
+        script -> Text,
+        url -> Nullable<Text>,
+        timeout_seconds -> Int4,
+        retries -> Int4,
+    }
+}
+
+diesel::table! {
     team_members (team_id, user_id) {
         team_id -> Int8,
         user_id -> Int8,
@@ -156,7 +201,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    variables (id) {
+        id -> Int8,
+        environment_id -> Int8,
+        name -> Text,
+        secret -> Bool,
+        value -> Nullable<Text>,
+        encrypted -> Nullable<Bytea>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(audit_events -> users (actor_id));
+diesel::joinable!(deployment_logs -> deployments (deployment_id));
+diesel::joinable!(deployment_steps -> deployments (deployment_id));
 diesel::joinable!(deployments -> environment_releases (environment_release_id));
 diesel::joinable!(deployments -> environments (environment_id));
 diesel::joinable!(deployments -> releases (release_id));
@@ -174,11 +233,15 @@ diesel::joinable!(releases -> environments (first_environment_id));
 diesel::joinable!(releases -> projects (project_id));
 diesel::joinable!(releases -> users (created_by));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(steps -> environments (environment_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
+diesel::joinable!(variables -> environments (environment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
+    deployment_logs,
+    deployment_steps,
     deployments,
     environment_releases,
     environments,
@@ -188,7 +251,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_artifacts,
     releases,
     sessions,
+    steps,
     team_members,
     teams,
     users,
+    variables,
 );

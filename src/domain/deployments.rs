@@ -12,7 +12,9 @@ use super::environments::{self, Environment};
 use super::releases::Release;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::environments as environments_table;
-use crate::db::schema::{deployments, environment_releases, releases, users};
+use crate::db::schema::{
+    deployment_logs, deployment_steps, deployments, environment_releases, releases, users,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = deployments)]
@@ -29,6 +31,8 @@ pub struct Deployment {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Why it ended as it did, when that needs saying ("worker lost", …).
+    pub note: String,
 }
 
 /// The states of `PRODUCT.md`: awaiting_approval → queued → running →
@@ -316,88 +320,461 @@ pub fn queue_initial(
     Ok(deployment)
 }
 
-/// The worker's claim: the oldest queued deployment whose environment has
-/// nothing running, taken with `FOR UPDATE SKIP LOCKED` so any number of
-/// workers can poll at once. Marked running, with its audit event.
-pub fn claim_next(conn: &mut PgConnection, worker: &str) -> QueryResult<Option<Deployment>> {
+#[derive(QueryableByName)]
+struct Candidate {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    environment_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    queue_policy: String,
+}
+
+fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<i64> {
+    environments_table::table
+        .find(environment_id)
+        .select(environments_table::project_id)
+        .first(conn)
+}
+
+/// The worker's claim: the oldest queued deployment whose environment runs
+/// fewer than its limit, taken with `FOR UPDATE SKIP LOCKED` so any number
+/// of workers can poll at once, and marked running under a lease. Where
+/// the queue policy is "latest", older waiting deployments of that
+/// environment are cancelled and the newest runs. A trigger holds the
+/// limit, so racing workers cannot exceed it.
+pub fn claim_next(
+    conn: &mut PgConnection,
+    worker: &str,
+    lease: std::time::Duration,
+) -> QueryResult<Option<Deployment>> {
+    let lease_seconds = lease.as_secs_f64();
     let result = conn.transaction(|conn| {
-        let claimed: Option<Deployment> = diesel::sql_query(
-            "UPDATE deployments SET status = 'running', started_at = now()
-              WHERE id = (
-                    SELECT d.id FROM deployments d
-                     WHERE d.status = 'queued'
-                       AND NOT EXISTS (SELECT 1 FROM deployments r
-                                        WHERE r.environment_id = d.environment_id AND r.status = 'running')
-                     ORDER BY d.created_at, d.id
-                     LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
-              RETURNING *",
+        let candidate: Option<Candidate> = diesel::sql_query(
+            "SELECT d.id, d.environment_id, e.queue_policy
+               FROM deployments d JOIN environments e ON e.id = d.environment_id
+              WHERE d.status = 'queued'
+                AND (SELECT count(*) FROM deployments r
+                      WHERE r.environment_id = d.environment_id AND r.status = 'running') < e.max_running
+              ORDER BY d.created_at, d.id
+              LIMIT 1
+              FOR UPDATE OF d SKIP LOCKED",
         )
         .get_result(conn)
         .optional()?;
-        if let Some(deployment) = &claimed {
-            let project_id: i64 = environments_table::table
-                .find(deployment.environment_id)
-                .select(environments_table::project_id)
-                .first(conn)?;
-            audit::record(
-                conn,
-                &Actor::worker(worker),
-                Event::new("deployment.started", "deployment", deployment.id).in_project(project_id),
-            )?;
+        let Some(candidate) = candidate else {
+            return Ok(None);
+        };
+        let project_id = project_of(conn, candidate.environment_id)?;
+        let worker_actor = Actor::worker(worker);
+        let mut chosen = candidate.id;
+        if candidate.queue_policy == "latest" {
+            let waiting: Vec<i64> = deployments::table
+                .filter(deployments::environment_id.eq(candidate.environment_id))
+                .filter(deployments::status.eq("queued"))
+                .order((deployments::created_at.desc(), deployments::id.desc()))
+                .select(deployments::id)
+                .for_update()
+                .skip_locked()
+                .load(conn)?;
+            if let Some((&newest, older)) = waiting.split_first() {
+                chosen = newest;
+                for &id in older {
+                    diesel::update(deployments::table.find(id))
+                        .set((
+                            deployments::status.eq("cancelled"),
+                            deployments::finished_at.eq(Utc::now()),
+                            deployments::note.eq(format!("Superseded: only the latest waiting deployment runs (#{newest}).")),
+                        ))
+                        .execute(conn)?;
+                    audit::record(
+                        conn,
+                        &worker_actor,
+                        Event::new("deployment.cancelled", "deployment", id)
+                            .in_project(project_id)
+                            .details(json!({ "reason": "superseded", "by": newest })),
+                    )?;
+                }
+            }
         }
-        Ok(claimed)
+        let claimed: Deployment = diesel::sql_query(
+            "UPDATE deployments
+                SET status = 'running', started_at = now(), worker_id = $2,
+                    lease_expires_at = now() + make_interval(secs => $3)
+              WHERE id = $1
+              RETURNING *",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(chosen)
+        .bind::<diesel::sql_types::Text, _>(worker)
+        .bind::<diesel::sql_types::Double, _>(lease_seconds)
+        .get_result(conn)?;
+        audit::record(
+            conn,
+            &worker_actor,
+            Event::new("deployment.started", "deployment", claimed.id).in_project(project_id),
+        )?;
+        Ok(Some(claimed))
     });
     match result {
-        // Another worker started a deployment in the same environment at the
-        // same instant; the unique index refused ours. Try again later.
+        // Another worker filled the environment at the same instant: the
+        // trigger refused ours. Try again later.
         Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(None),
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            info,
+        )) if info.message().contains("already runs") => Ok(None),
         other => other,
     }
 }
 
-/// Records how a running deployment ended.
+/// Pushes the lease forward. `None`: the deployment is no longer this
+/// worker's (it was reaped); otherwise whether a cancel was requested.
+pub fn renew_lease(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    worker: &str,
+    lease: std::time::Duration,
+) -> QueryResult<Option<bool>> {
+    diesel::sql_query(
+        "UPDATE deployments SET lease_expires_at = now() + make_interval(secs => $3)
+          WHERE id = $1 AND worker_id = $2 AND status = 'running'
+          RETURNING cancel_requested",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(deployment_id)
+    .bind::<diesel::sql_types::Text, _>(worker)
+    .bind::<diesel::sql_types::Double, _>(lease.as_secs_f64())
+    .get_result::<CancelFlag>(conn)
+    .optional()
+    .map(|flag| flag.map(|f| f.cancel_requested))
+}
+
+#[derive(QueryableByName)]
+struct CancelFlag {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    cancel_requested: bool,
+}
+
+/// Fails running deployments whose worker stopped renewing its lease (it
+/// died): they are not silently rerun; a person redeploys them.
+pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<i64>> {
+    conn.transaction(|conn| {
+        let lost: Vec<(i64, i64)> = diesel::update(
+            deployments::table
+                .filter(deployments::status.eq("running"))
+                .filter(deployments::lease_expires_at.lt(Utc::now())),
+        )
+        .set((
+            deployments::status.eq("failed"),
+            deployments::finished_at.eq(Utc::now()),
+            deployments::note
+                .eq("Worker lost: it stopped renewing its lease. Redeploy to try again."),
+        ))
+        .returning((deployments::id, deployments::environment_id))
+        .get_results(conn)?;
+        for (id, environment_id) in &lost {
+            close_steps(conn, *id, "failed", "worker lost")?;
+            let project_id = project_of(conn, *environment_id)?;
+            audit::record(
+                conn,
+                &Actor::system(),
+                Event::new("deployment.failed", "deployment", id)
+                    .in_project(project_id)
+                    .details(json!({ "reason": "worker lost" })),
+            )?;
+        }
+        Ok(lost.into_iter().map(|(id, _)| id).collect())
+    })
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(String),
+    Cancelled(String),
+}
+
+/// Records how a running deployment ended, if it is still this worker's.
 pub fn finish(
     conn: &mut PgConnection,
     worker: &str,
     deployment_id: i64,
-    succeeded: bool,
-) -> QueryResult<()> {
+    outcome: &Outcome,
+) -> QueryResult<bool> {
     conn.transaction(|conn| {
-        let status = if succeeded { "succeeded" } else { "failed" };
-        let environment_id: i64 = diesel::update(
+        let (status, note) = match outcome {
+            Outcome::Succeeded => ("succeeded", ""),
+            Outcome::Failed(note) => ("failed", note.as_str()),
+            Outcome::Cancelled(note) => ("cancelled", note.as_str()),
+        };
+        let environment_id: Option<i64> = diesel::update(
             deployments::table
                 .find(deployment_id)
-                .filter(deployments::status.eq("running")),
+                .filter(deployments::status.eq("running"))
+                .filter(deployments::worker_id.eq(worker)),
         )
         .set((
             deployments::status.eq(status),
             deployments::finished_at.eq(Utc::now()),
+            deployments::note.eq(note),
+            deployments::lease_expires_at.eq(None::<DateTime<Utc>>),
         ))
         .returning(deployments::environment_id)
-        .get_result(conn)?;
-        let project_id: i64 = environments_table::table
-            .find(environment_id)
-            .select(environments_table::project_id)
-            .first(conn)?;
+        .get_result(conn)
+        .optional()?;
+        let Some(environment_id) = environment_id else {
+            return Ok(false);
+        };
+        let project_id = project_of(conn, environment_id)?;
         audit::record(
             conn,
             &Actor::worker(worker),
             Event::new(
-                if succeeded {
-                    "deployment.succeeded"
-                } else {
-                    "deployment.failed"
+                match outcome {
+                    Outcome::Succeeded => "deployment.succeeded",
+                    Outcome::Failed(_) => "deployment.failed",
+                    Outcome::Cancelled(_) => "deployment.cancelled",
                 },
                 "deployment",
                 deployment_id,
             )
-            .in_project(project_id),
-        )
+            .in_project(project_id)
+            .details(if note.is_empty() {
+                json!({})
+            } else {
+                json!({ "note": note })
+            }),
+        )?;
+        Ok(true)
     })
+}
+
+/// Cancels a deployment: at once when it waits; a running one is stopped by
+/// its worker, which then records it as cancelled. The caller has checked
+/// the right to deploy there.
+pub fn cancel(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    deployment_id: i64,
+) -> Result<&'static str, DeployError> {
+    conn.transaction(|conn| {
+        let deployment: Deployment = deployments::table
+            .find(deployment_id)
+            .select(Deployment::as_select())
+            .for_update()
+            .first(conn)?;
+        let project_id = project_of(conn, deployment.environment_id)?;
+        match deployment.status.as_str() {
+            "awaiting_approval" | "queued" => {
+                diesel::update(deployments::table.find(deployment_id))
+                    .set((
+                        deployments::status.eq("cancelled"),
+                        deployments::finished_at.eq(Utc::now()),
+                        deployments::note.eq(format!("Cancelled by {}.", actor.name)),
+                    ))
+                    .execute(conn)?;
+                audit::record(
+                    conn,
+                    actor,
+                    Event::new("deployment.cancelled", "deployment", deployment_id)
+                        .in_project(project_id),
+                )?;
+                Ok("Cancelled.")
+            }
+            "running" => {
+                diesel::update(deployments::table.find(deployment_id))
+                    .set(deployments::cancel_requested.eq(true))
+                    .execute(conn)?;
+                audit::record(
+                    conn,
+                    actor,
+                    Event::new("deployment.cancel_requested", "deployment", deployment_id)
+                        .in_project(project_id),
+                )?;
+                Ok("Stopping: the running step is being stopped.")
+            }
+            other => Err(DeployError::Refused(format!(
+                "It has already {}.",
+                status_text(other)
+            ))),
+        }
+    })
+}
+
+/// Records the steps a run will take, all pending.
+pub fn plan_steps(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    steps: &[(String, String)],
+) -> QueryResult<()> {
+    let rows: Vec<_> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (name, kind))| {
+            (
+                deployment_steps::deployment_id.eq(deployment_id),
+                deployment_steps::position.eq(i as i32),
+                deployment_steps::name.eq(name.clone()),
+                deployment_steps::kind.eq(kind.clone()),
+            )
+        })
+        .collect();
+    if !rows.is_empty() {
+        diesel::insert_into(deployment_steps::table)
+            .values(rows)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Moves one step to `status` (running stamps the start, others the end).
+pub fn set_step(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    position: i32,
+    status: &str,
+    detail: &str,
+) -> QueryResult<()> {
+    let target = deployment_steps::table
+        .filter(deployment_steps::deployment_id.eq(deployment_id))
+        .filter(deployment_steps::position.eq(position));
+    if status == "running" {
+        diesel::update(target)
+            .set((
+                deployment_steps::status.eq(status),
+                deployment_steps::started_at.eq(Utc::now()),
+            ))
+            .execute(conn)?;
+    } else {
+        diesel::update(target)
+            .set((
+                deployment_steps::status.eq(status),
+                deployment_steps::finished_at.eq(Utc::now()),
+                deployment_steps::detail.eq(detail),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Closes whatever steps are still open: running ones get `status`,
+/// pending ones are skipped.
+pub fn close_steps(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    status: &str,
+    detail: &str,
+) -> QueryResult<()> {
+    let open = deployment_steps::table.filter(deployment_steps::deployment_id.eq(deployment_id));
+    diesel::update(open.filter(deployment_steps::status.eq("running")))
+        .set((
+            deployment_steps::status.eq(status),
+            deployment_steps::finished_at.eq(Utc::now()),
+            deployment_steps::detail.eq(detail),
+        ))
+        .execute(conn)?;
+    diesel::update(open.filter(deployment_steps::status.eq("pending")))
+        .set(deployment_steps::status.eq("skipped"))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deployment_steps)]
+pub struct StepRun {
+    pub position: i32,
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub detail: String,
+}
+
+impl StepRun {
+    /// Seconds it took (so far, if still running).
+    pub fn duration(&self) -> Option<String> {
+        let start = self.started_at?;
+        let end = self.finished_at.unwrap_or_else(Utc::now);
+        let secs = (end - start).num_milliseconds() as f64 / 1000.0;
+        Some(if secs < 60.0 {
+            format!("{secs:.1} s")
+        } else {
+            format!("{}m {:02}s", secs as i64 / 60, secs as i64 % 60)
+        })
+    }
+}
+
+pub fn step_runs(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<Vec<StepRun>> {
+    deployment_steps::table
+        .filter(deployment_steps::deployment_id.eq(deployment_id))
+        .order(deployment_steps::position.asc())
+        .select(StepRun::as_select())
+        .load(conn)
+}
+
+/// One line of a deployment's log.
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = deployment_logs)]
+pub struct LogLine {
+    pub id: i64,
+    pub step_position: Option<i32>,
+    pub stream: String,
+    pub at: DateTime<Utc>,
+    pub line: String,
+}
+
+/// Appends lines (already masked and within the cap) in one insert.
+pub fn append_log(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    lines: &[(Option<i32>, &'static str, String)],
+) -> QueryResult<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let bytes: i64 = lines.iter().map(|l| l.2.len() as i64 + 1).sum();
+    let rows: Vec<_> = lines
+        .iter()
+        .map(|(step, stream, line)| {
+            (
+                deployment_logs::deployment_id.eq(deployment_id),
+                deployment_logs::step_position.eq(*step),
+                deployment_logs::stream.eq(*stream),
+                deployment_logs::line.eq(line.as_str()),
+            )
+        })
+        .collect();
+    diesel::insert_into(deployment_logs::table)
+        .values(rows)
+        .execute(conn)?;
+    diesel::update(deployments::table.find(deployment_id))
+        .set(deployments::log_bytes.eq(deployments::log_bytes + bytes))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Lines after `after` (an id), oldest first, at most `limit`.
+pub fn log_after(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    after: i64,
+    limit: i64,
+) -> QueryResult<Vec<LogLine>> {
+    deployment_logs::table
+        .filter(deployment_logs::deployment_id.eq(deployment_id))
+        .filter(deployment_logs::id.gt(after))
+        .order(deployment_logs::id.asc())
+        .limit(limit)
+        .select(LogLine::as_select())
+        .load(conn)
+}
+
+pub fn find(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<Option<Deployment>> {
+    deployments::table
+        .find(deployment_id)
+        .select(Deployment::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// A deployment as history shows it.
@@ -415,6 +792,7 @@ pub struct DeploymentView {
     pub requested_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub note: String,
 }
 
 impl DeploymentView {
@@ -443,6 +821,7 @@ fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
         requested_by: requester,
         created_at: d.created_at,
         finished_at: d.finished_at,
+        note: d.note,
     }
 }
 

@@ -20,6 +20,10 @@ pub struct Environment {
     pub url: Option<String>,
     pub created_at: DateTime<Utc>,
     pub trigger: String,
+    /// How many deployments may run here at once.
+    pub max_running: i32,
+    /// `all` (in order) or `latest` (older waiting ones are cancelled).
+    pub queue_policy: String,
 }
 
 impl Environment {

@@ -118,6 +118,8 @@ mod tests {
             url: None,
             created_at: Utc::now(),
             trigger: "manual".to_owned(),
+            max_running: 1,
+            queue_policy: "all".to_owned(),
         }
     }
 
@@ -135,6 +137,7 @@ mod tests {
             requested_by: None,
             created_at: Utc::now(),
             finished_at: None,
+            note: String::new(),
         }
     }
 

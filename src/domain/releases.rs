@@ -14,7 +14,9 @@ use super::audit::{self, Actor, Event};
 use super::deployments::{self, Cursor, DeploymentView};
 use super::environments::{self, Environment};
 use super::projects::Project;
+use super::steps::{self, Step};
 use super::validation::{self, FieldErrors};
+use super::variables::{self, Variable};
 use crate::db::schema::{
     deployments as deployments_table, environment_releases, release_artifacts, releases,
 };
@@ -126,10 +128,69 @@ pub fn validate(input: &ReleaseInput) -> FieldErrors {
     errors
 }
 
+/// One environment as a release saw it at creation.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SnapshotEnvironment {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub position: i32,
+    pub url: Option<String>,
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Secret values stay sealed in the snapshot.
+    #[serde(default)]
+    pub variables: Vec<Variable>,
+}
+
 /// What a release will do, frozen at creation: later edits to the pipeline
-/// never change it.
-fn snapshot(pipeline: &[Environment]) -> serde_json::Value {
-    json!({ "environments": pipeline })
+/// (its order, steps and variables) never change it.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    #[serde(default)]
+    pub environments: Vec<SnapshotEnvironment>,
+}
+
+impl Snapshot {
+    fn take(conn: &mut PgConnection, pipeline: &[Environment]) -> QueryResult<Self> {
+        let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+        let steps = steps::for_environments(conn, &ids)?;
+        let variables = variables::for_environments(conn, &ids)?;
+        Ok(Self {
+            environments: pipeline
+                .iter()
+                .map(|e| SnapshotEnvironment {
+                    id: e.id,
+                    slug: e.slug.clone(),
+                    name: e.name.clone(),
+                    position: e.position,
+                    url: e.url.clone(),
+                    steps: steps
+                        .iter()
+                        .filter(|s| s.environment_id == e.id)
+                        .cloned()
+                        .collect(),
+                    variables: variables
+                        .iter()
+                        .filter(|v| v.environment_id == e.id)
+                        .cloned()
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
+    pub fn of(release: &Release) -> Self {
+        serde_json::from_value(release.snapshot.clone()).unwrap_or_default()
+    }
+
+    /// The environments as (id, name), in pipeline order.
+    pub fn order(&self) -> Vec<(i64, String)> {
+        self.environments
+            .iter()
+            .map(|e| (e.id, e.name.clone()))
+            .collect()
+    }
 }
 
 /// Creates a release in the project's first environment.
@@ -159,7 +220,8 @@ pub fn create(
                 releases::version.eq(version),
                 releases::title.eq(input.title.trim()),
                 releases::description.eq(input.description.trim_end()),
-                releases::snapshot.eq(snapshot(&pipeline)),
+                releases::snapshot.eq(serde_json::to_value(Snapshot::take(conn, &pipeline)?)
+                    .map_err(|e| ReleaseError::Refused(format!("could not record the snapshot: {e}")))?),
                 releases::created_by.eq(actor.user_id),
                 releases::first_environment_id.eq(first.id),
             ))

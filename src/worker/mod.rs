@@ -1,67 +1,113 @@
 //! The deployment worker: claims queued deployments (any number of workers
-//! may share one database) and runs them. Environments have no steps yet,
-//! so a claimed deployment succeeds at once; the execution issue adds the
-//! steps here.
+//! in any number of processes may share one database), runs their steps,
+//! keeps a lease on what it runs, and fails deployments whose worker died.
 
+mod execute;
+pub mod plan;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::db::{self, DbPool};
 use crate::domain::deployments;
+use crate::domain::secrets::SecretBox;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// Pause between polls when there is nothing to do.
     pub poll_interval: Duration,
+    /// How long a claim holds without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Largest log kept per deployment, in bytes.
+    pub log_cap: u64,
+    /// How long a stopping worker waits for running steps.
+    pub shutdown_grace: Duration,
+    pub secrets: SecretBox,
 }
 
-impl Default for WorkerConfig {
-    fn default() -> Self {
+impl WorkerConfig {
+    pub fn new(secret_key: &str) -> Self {
         Self {
             poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(30),
+            log_cap: 10 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(30),
+            secrets: SecretBox::from_secret_key(secret_key),
         }
     }
 }
 
-/// Claims and runs one deployment. Returns whether there was one.
-pub fn run_one(conn: &mut diesel::PgConnection, worker: &str) -> diesel::QueryResult<bool> {
-    let Some(deployment) = deployments::claim_next(conn, worker)? else {
-        return Ok(false);
-    };
-    tracing::info!(deployment = deployment.id, worker, "deployment started");
-    deployments::finish(conn, worker, deployment.id, true)?;
-    tracing::info!(deployment = deployment.id, worker, "deployment succeeded");
-    Ok(true)
-}
-
-/// Polls for work until `stop` turns true.
+/// Polls for work until `stop` turns true, then lets a running deployment
+/// finish within the grace period before stopping it.
 pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
-    let worker = crate::auth::random::token_hex(4);
+    let worker = format!(
+        "{}-{}",
+        std::process::id(),
+        crate::auth::random::token_hex(3)
+    );
     tracing::info!(worker, "deployment worker started");
     loop {
         if *stop.borrow() {
             break;
         }
-        let name = worker.clone();
-        let busy = match db::run(&pool, move |conn| run_one(conn, &name)).await {
-            Ok(busy) => busy,
+        let (name, lease) = (worker.clone(), config.lease);
+        let claimed = db::run(&pool, move |conn| {
+            deployments::reap_expired(conn)?;
+            deployments::claim_next(conn, &name, lease)
+        })
+        .await;
+        let deployment = match claimed {
+            Ok(Some(deployment)) => deployment,
+            Ok(None) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
             Err(err) => {
                 tracing::warn!(worker, "worker could not poll: {err}");
-                false
+                tokio::time::sleep(config.poll_interval).await;
+                continue;
             }
         };
-        if !busy {
-            tokio::select! {
-                _ = tokio::time::sleep(config.poll_interval) => {}
-                _ = stop.changed() => {}
-            }
+        tracing::info!(deployment = deployment.id, worker, "deployment started");
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let job = {
+            let (pool, config, worker, shutdown) = (
+                pool.clone(),
+                config.clone(),
+                worker.clone(),
+                shutdown.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                execute::execute(&pool, &config, &worker, deployment, &shutdown)
+            })
+        };
+        tokio::pin!(job);
+        tokio::select! {
+            _ = &mut job => continue,
+            _ = stop.changed() => {}
         }
+        // Asked to stop mid-run: give the step its grace period, then stop it.
+        tracing::info!(worker, "stopping: waiting for the running deployment");
+        if tokio::time::timeout(config.shutdown_grace, &mut job)
+            .await
+            .is_err()
+        {
+            shutdown.store(true, Ordering::SeqCst);
+            let _ = job.await;
+        }
+        break;
     }
     tracing::info!(worker, "deployment worker stopped");
 }
 
-/// Starts `count` workers on the current runtime; send `true` to stop them.
+/// Starts `count` workers on the current runtime; send `true` to stop them
+/// and wait for `closed()` to know they have.
 pub fn spawn(pool: &DbPool, config: &WorkerConfig, count: usize) -> watch::Sender<bool> {
     let (tx, rx) = watch::channel(false);
     for _ in 0..count {

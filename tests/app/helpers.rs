@@ -21,6 +21,8 @@ use stagecoach::domain::users;
 use stagecoach::startup::Application;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// The key for cookies and secrets in every test app.
+pub const TEST_SECRET_KEY: &str = "test-secret-key-test-secret-key-0123456789";
 
 /// URL of the maintenance database on the test server, with `{db}` where
 /// a database name goes.
@@ -181,7 +183,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         database_url: database_url.to_owned(),
         bind: "127.0.0.1:0".to_owned(),
-        secret_key: stagecoach::auth::random::token_hex(32),
+        secret_key: TEST_SECRET_KEY.to_owned(),
         admin_password: Some(ADMIN_PASSWORD.to_owned()),
         secure_cookies: false,
         session: SessionSettings::default(),
@@ -191,6 +193,10 @@ pub fn test_settings(database_url: &str) -> Settings {
         deployment_workers: 1,
         worker: stagecoach::worker::WorkerConfig {
             poll_interval: Duration::from_millis(50),
+            lease: Duration::from_secs(10),
+            log_cap: 10 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+            secrets: stagecoach::domain::secrets::SecretBox::from_secret_key(TEST_SECRET_KEY),
         },
     }
 }

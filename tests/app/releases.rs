@@ -339,10 +339,17 @@ async fn a_failed_deployment_can_be_redeployed_as_a_new_numbered_attempt() {
     app.login_admin().await;
     let (project, pipeline) = app.project("Shop");
     let release = app.release(&project, "1.0.0");
-    let claimed = deployments::claim_next(&mut app.conn(), "test")
-        .unwrap()
-        .unwrap();
-    deployments::finish(&mut app.conn(), "test", claimed.id, false).unwrap();
+    let claimed =
+        deployments::claim_next(&mut app.conn(), "test", std::time::Duration::from_secs(30))
+            .unwrap()
+            .unwrap();
+    deployments::finish(
+        &mut app.conn(),
+        "test",
+        claimed.id,
+        &deployments::Outcome::Failed("test".into()),
+    )
+    .unwrap();
     assert_eq!(
         app.status(release.id, pipeline[0].id).as_deref(),
         Some("failed")
@@ -389,17 +396,24 @@ async fn only_one_deployment_runs_at_a_time_in_an_environment() {
     let (project, _) = app.project("Shop");
     app.release(&project, "1.0.0");
     app.release(&project, "1.0.1");
-    let first = deployments::claim_next(&mut app.conn(), "a").unwrap();
+    let first =
+        deployments::claim_next(&mut app.conn(), "a", std::time::Duration::from_secs(30)).unwrap();
     assert!(first.is_some());
     assert!(
-        deployments::claim_next(&mut app.conn(), "b")
+        deployments::claim_next(&mut app.conn(), "b", std::time::Duration::from_secs(30))
             .unwrap()
             .is_none(),
         "the environment is busy"
     );
-    deployments::finish(&mut app.conn(), "a", first.unwrap().id, true).unwrap();
+    deployments::finish(
+        &mut app.conn(),
+        "a",
+        first.unwrap().id,
+        &deployments::Outcome::Succeeded,
+    )
+    .unwrap();
     assert!(
-        deployments::claim_next(&mut app.conn(), "b")
+        deployments::claim_next(&mut app.conn(), "b", std::time::Duration::from_secs(30))
             .unwrap()
             .is_some()
     );

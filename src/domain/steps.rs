@@ -1,0 +1,251 @@
+//! An environment's steps, edited by admins: scripts run by the worker and
+//! webhooks it calls. Releases run the steps of their snapshot, so edits
+//! here change only releases created afterwards.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use super::environments::Environment;
+use super::validation::{self, FieldErrors};
+use crate::db::schema::steps;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq)]
+#[diesel(table_name = steps)]
+pub struct Step {
+    pub id: i64,
+    pub environment_id: i64,
+    pub position: i32,
+    pub kind: String,
+    pub name: String,
+    pub script: String,
+    pub url: Option<String>,
+    pub timeout_seconds: i32,
+    pub retries: i32,
+}
+
+pub const DEFAULT_TIMEOUT_SECONDS: i32 = 600;
+
+pub fn list(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<Step>> {
+    steps::table
+        .filter(steps::environment_id.eq(environment_id))
+        .order(steps::position.asc())
+        .select(Step::as_select())
+        .load(conn)
+}
+
+/// Every step of several environments, by environment and position.
+pub fn for_environments(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Step>> {
+    steps::table
+        .filter(steps::environment_id.eq_any(ids.to_vec()))
+        .order((steps::environment_id, steps::position))
+        .select(Step::as_select())
+        .load(conn)
+}
+
+/// The step form as typed.
+#[derive(Debug, Clone, Default)]
+pub struct StepInput {
+    pub kind: String,
+    pub name: String,
+    pub script: String,
+    pub url: String,
+    pub timeout_seconds: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("the step is not valid")]
+    Invalid(FieldErrors),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// Checks the form; on success gives (kind, name, script, url, timeout).
+fn validate(
+    input: &StepInput,
+) -> Result<(&'static str, String, String, Option<String>, i32), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let kind = match input.kind.as_str() {
+        "script" => "script",
+        "http" => "http",
+        _ => {
+            errors.add("kind", "Choose a script or a webhook.");
+            "script"
+        }
+    };
+    if let Some(problem) = validation::length_problem(input.name.trim(), 1, 100, "a name") {
+        errors.add("name", problem);
+    }
+    let script = input.script.replace("\r\n", "\n");
+    let url = input.url.trim().to_owned();
+    if kind == "script" {
+        if script.trim().is_empty() {
+            errors.add("script", "Enter the script to run.");
+        } else if script.chars().count() > 100_000 {
+            errors.add("script", "Use at most 100,000 characters.");
+        }
+    } else if url.is_empty() {
+        errors.add("url", "Enter the URL to call.");
+    } else if let Some(problem) = validation::url_problem(&url) {
+        errors.add("url", problem);
+    }
+    let timeout = match input.timeout_seconds.trim() {
+        "" => DEFAULT_TIMEOUT_SECONDS,
+        t => match t.parse::<i32>() {
+            Ok(n) if (1..=86_400).contains(&n) => n,
+            _ => {
+                errors.add(
+                    "timeout_seconds",
+                    "Use a whole number of seconds from 1 to 86,400.",
+                );
+                DEFAULT_TIMEOUT_SECONDS
+            }
+        },
+    };
+    errors.into_result()?;
+    let (script, url) = if kind == "script" {
+        (script, None)
+    } else {
+        (String::new(), Some(url))
+    };
+    Ok((kind, input.name.trim().to_owned(), script, url, timeout))
+}
+
+pub fn add(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    environment: &Environment,
+    input: &StepInput,
+) -> Result<Step, StepError> {
+    let (kind, name, script, url, timeout) = validate(input).map_err(StepError::Invalid)?;
+    conn.transaction(|conn| {
+        let position: i32 = steps::table
+            .filter(steps::environment_id.eq(environment.id))
+            .select(diesel::dsl::max(steps::position))
+            .first::<Option<i32>>(conn)?
+            .map_or(0, |p| p + 1);
+        let step = diesel::insert_into(steps::table)
+            .values((
+                steps::environment_id.eq(environment.id),
+                steps::position.eq(position),
+                steps::kind.eq(kind),
+                steps::name.eq(&name),
+                steps::script.eq(&script),
+                steps::url.eq(&url),
+                steps::timeout_seconds.eq(timeout),
+            ))
+            .returning(Step::as_returning())
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("step.added", "environment", environment.id)
+                .in_project(environment.project_id)
+                .details(json!({ "environment": environment.name, "step": name, "kind": kind })),
+        )?;
+        Ok(step)
+    })
+}
+
+pub fn update(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    environment: &Environment,
+    step: &Step,
+    input: &StepInput,
+) -> Result<Step, StepError> {
+    let (kind, name, script, url, timeout) = validate(input).map_err(StepError::Invalid)?;
+    conn.transaction(|conn| {
+        let updated = diesel::update(steps::table.find(step.id))
+            .set((
+                steps::kind.eq(kind),
+                steps::name.eq(&name),
+                steps::script.eq(&script),
+                steps::url.eq(&url),
+                steps::timeout_seconds.eq(timeout),
+            ))
+            .returning(Step::as_returning())
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("step.updated", "environment", environment.id)
+                .in_project(environment.project_id)
+                .details(json!({ "environment": environment.name, "step": name })),
+        )?;
+        Ok(updated)
+    })
+}
+
+/// Moves a step one place earlier or later.
+pub fn shift(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    environment: &Environment,
+    step: &Step,
+    earlier: bool,
+) -> Result<(), StepError> {
+    conn.transaction(|conn| {
+        let all: Vec<Step> = steps::table
+            .filter(steps::environment_id.eq(environment.id))
+            .order(steps::position.asc())
+            .select(Step::as_select())
+            .for_update()
+            .load(conn)?;
+        let index = all
+            .iter()
+            .position(|s| s.id == step.id)
+            .ok_or(diesel::result::Error::NotFound)?;
+        let other = match (earlier, index) {
+            (true, i) if i > 0 => &all[i - 1],
+            (false, i) if i + 1 < all.len() => &all[i + 1],
+            _ => return Err(StepError::Refused("It is already at that end.".to_owned())),
+        };
+        diesel::sql_query("SET CONSTRAINTS steps_position_key DEFERRED").execute(conn)?;
+        diesel::update(steps::table.find(step.id))
+            .set(steps::position.eq(other.position))
+            .execute(conn)?;
+        diesel::update(steps::table.find(other.id))
+            .set(steps::position.eq(all[index].position))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("step.reordered", "environment", environment.id)
+                .in_project(environment.project_id)
+                .details(json!({ "environment": environment.name, "step": step.name })),
+        )?;
+        Ok(())
+    })
+}
+
+pub fn remove(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    environment: &Environment,
+    step: &Step,
+) -> Result<(), StepError> {
+    conn.transaction(|conn| {
+        diesel::delete(steps::table.find(step.id)).execute(conn)?;
+        diesel::sql_query("SET CONSTRAINTS steps_position_key DEFERRED").execute(conn)?;
+        diesel::update(
+            steps::table
+                .filter(steps::environment_id.eq(environment.id))
+                .filter(steps::position.gt(step.position)),
+        )
+        .set(steps::position.eq(steps::position - 1))
+        .execute(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("step.removed", "environment", environment.id)
+                .in_project(environment.project_id)
+                .details(json!({ "environment": environment.name, "step": step.name })),
+        )?;
+        Ok(())
+    })
+}
