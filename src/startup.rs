@@ -114,6 +114,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
         "stagecoach"
     };
 
+    let secrets = web::Data::new(settings.worker.secrets.clone());
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
     let mut server = HttpServer::new(move || {
@@ -136,6 +137,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
             )
             .wrap(from_fn(requests::handle))
             .app_data(web::Data::new(HeaderPolicy { secure }))
+            .app_data(secrets.clone())
             .app_data(pool.clone())
             .app_data(web::PayloadConfig::new(FORM_LIMIT))
             .app_data(web::FormConfig::default().limit(FORM_LIMIT))

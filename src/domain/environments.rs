@@ -329,3 +329,46 @@ pub fn remove(
         Ok(())
     })
 }
+
+/// Sets an environment's queue policy.
+pub fn set_policy(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    environment: &Environment,
+    max_running: &str,
+    queue_policy: &str,
+) -> Result<Environment, EnvironmentError> {
+    let mut errors = FieldErrors::new();
+    let max = match max_running.trim().parse::<i32>() {
+        Ok(n) if (1..=20).contains(&n) => n,
+        _ => {
+            errors.add("max_running", "Use a whole number from 1 to 20.");
+            1
+        }
+    };
+    if !matches!(queue_policy, "all" | "latest") {
+        errors.add("queue_policy", "Choose how waiting deployments run.");
+    }
+    errors.into_result().map_err(EnvironmentError::Invalid)?;
+    conn.transaction(|conn| {
+        let updated = diesel::update(environments::table.find(environment.id))
+            .set((
+                environments::max_running.eq(max),
+                environments::queue_policy.eq(queue_policy),
+            ))
+            .returning(Environment::as_returning())
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("environment.policy_changed", "environment", environment.id)
+                .in_project(environment.project_id)
+                .details(json!({
+                    "environment": environment.name,
+                    "max_running": max,
+                    "queue_policy": queue_policy,
+                })),
+        )?;
+        Ok(updated)
+    })
+}

@@ -5,6 +5,7 @@ pub mod account;
 pub mod admin;
 pub mod context;
 pub mod dashboard;
+pub mod deployments;
 pub mod environments;
 pub mod health;
 pub mod login;
@@ -69,7 +70,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/projects/{project}/environments/{environment}",
             web::get().to(environments::show),
         )
+        .route("/deployments/{id}", web::get().to(deployments::show))
+        .route(
+            "/deployments/{id}/log.json",
+            web::get().to(deployments::log_json),
+        )
+        .route(
+            "/deployments/{id}/log.txt",
+            web::get().to(deployments::log_text),
+        )
+        .route(
+            "/deployments/{id}/cancel",
+            web::post().to(deployments::cancel),
+        )
         .route("/admin", web::get().to(admin::index))
+        .route(
+            "/admin/projects/{project}/environments/{environment}/settings",
+            web::get().to(admin::environment::show),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/policy",
+            web::post().to(admin::environment::policy),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/steps",
+            web::post().to(admin::environment::add_step),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/steps/{step}",
+            web::post().to(admin::environment::update_step),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/steps/{step}/move",
+            web::post().to(admin::environment::move_step),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/steps/{step}/remove",
+            web::post().to(admin::environment::remove_step),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/variables",
+            web::post().to(admin::environment::set_variable),
+        )
+        .route(
+            "/admin/projects/{project}/environments/{environment}/variables/{variable}/remove",
+            web::post().to(admin::environment::remove_variable),
+        )
         .route("/admin/projects", web::get().to(admin::projects::list))
         .route(
             "/admin/projects",

@@ -286,10 +286,28 @@ fn load_release_page(
         None => None,
     };
     let artifacts = releases::artifacts(conn, release.id)?;
+    let snapshot = releases::Snapshot::of(&release);
+    let order = snapshot.order();
+    let all_variables: Vec<_> = snapshot
+        .environments
+        .iter()
+        .flat_map(|e| e.variables.clone())
+        .collect();
     let stages = timeline
         .into_iter()
         .zip(offers)
-        .map(|(stage, offer)| StageView { stage, offer })
+        .map(|(stage, offer)| {
+            let variables = order
+                .iter()
+                .position(|(id, _)| *id == stage.environment.id)
+                .map(|index| crate::domain::variables::effective(&order, &all_variables, index))
+                .unwrap_or_default();
+            StageView {
+                stage,
+                offer,
+                variables,
+            }
+        })
         .collect();
     Ok(ReleasePageData {
         project,

@@ -163,3 +163,41 @@ pub fn object_link(event: &AuditEvent, project_slugs: &HashMap<i64, String>) -> 
         _ => None,
     }
 }
+
+use crate::domain::steps::Step;
+use crate::domain::variables::{Effective, Variable};
+
+/// One step's edit form, with what was typed when it failed.
+pub struct StepRow {
+    pub step: Step,
+    pub form: StepForm,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StepForm {
+    pub kind: String,
+    pub name: String,
+    pub script: String,
+    pub url: String,
+    pub timeout_seconds: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/environment.html")]
+pub struct EnvironmentSettingsPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub environment: Environment,
+    pub max_running: String,
+    pub queue_policy: String,
+    pub policy_errors: FieldErrors,
+    pub steps: Vec<StepRow>,
+    pub new_step: StepForm,
+    pub own_variables: Vec<Variable>,
+    pub effective: Vec<Effective>,
+    pub variable_name: String,
+    pub variable_value: String,
+    pub variable_secret: bool,
+    pub variable_errors: FieldErrors,
+}

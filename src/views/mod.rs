@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod dashboard;
+pub mod deployments;
 pub mod environments;
 pub mod error;
 pub mod login;

@@ -48,6 +48,8 @@ impl NewReleasePage {
 pub struct StageView {
     pub stage: TimelineStage,
     pub offer: Offer,
+    /// The variables a deployment here would get, from the snapshot.
+    pub variables: Vec<crate::domain::variables::Effective>,
 }
 
 /// What the deploy form was sent with, to show it again beside its errors.

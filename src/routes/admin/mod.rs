@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod environment;
 pub mod projects;
 pub mod teams;
 pub mod users;

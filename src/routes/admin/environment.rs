@@ -1,0 +1,525 @@
+//! `/admin/projects/{project}/environments/{environment}/settings`: an
+//! environment's queue policy, steps and variables.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::PgConnection;
+use serde::Deserialize;
+
+use crate::auth::csrf::{CsrfForm, NoFields};
+use crate::auth::session::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool};
+use crate::domain::access::require_admin;
+use crate::domain::audit::Actor;
+use crate::domain::environments::{self, Environment, EnvironmentError};
+use crate::domain::projects::{self, Project};
+use crate::domain::secrets::SecretBox;
+use crate::domain::steps::{self, StepError, StepInput};
+use crate::domain::validation::FieldErrors;
+use crate::domain::variables::{self, VariableError, VariableInput};
+use crate::error::AppError;
+use crate::routes::{actor, render_with_status, see_other};
+use crate::views::PageCtx;
+use crate::views::admin::{EnvironmentSettingsPage, StepForm, StepRow};
+
+const WHAT: &str = "manage environments";
+
+/// A form that failed, shown again with what was typed.
+enum Failed {
+    None,
+    Policy(String, String, FieldErrors),
+    NewStep(StepForm),
+    Step(i64, StepForm),
+    Variable(String, String, bool, FieldErrors),
+}
+
+fn open(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    slug: &str,
+    env: &str,
+) -> Result<(Project, Vec<Environment>, usize), AppError> {
+    require_admin(conn, actor, WHAT)?;
+    let project = projects::find_by_slug(conn, slug)?.ok_or(AppError::NotFound)?;
+    let pipeline = environments::list(conn, project.id)?;
+    let index = pipeline
+        .iter()
+        .position(|e| e.slug == env)
+        .ok_or(AppError::NotFound)?;
+    Ok((project, pipeline, index))
+}
+
+fn settings_url(project: &str, env: &str) -> String {
+    format!("/admin/projects/{project}/environments/{env}/settings")
+}
+
+/// Loads and renders the settings page, with one failed form if any.
+async fn render(
+    req: &HttpRequest,
+    user: CurrentUser,
+    session: &TypedSession,
+    pool: &DbPool,
+    slug: String,
+    env_slug: String,
+    failed: Failed,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor(req, &user);
+    let (project, pipeline, index, step_list, all_variables) =
+        db::run(pool, move |conn| -> Result<_, AppError> {
+            let (project, pipeline, index) = open(conn, &actor, &slug, &env_slug)?;
+            let step_list = steps::list(conn, pipeline[index].id)?;
+            let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+            let all_variables = variables::for_environments(conn, &ids)?;
+            Ok((project, pipeline, index, step_list, all_variables))
+        })
+        .await?;
+    let environment = pipeline[index].clone();
+    let order: Vec<(i64, String)> = pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
+    let effective = variables::effective(&order, &all_variables, index);
+    let own_variables = all_variables
+        .into_iter()
+        .filter(|v| v.environment_id == environment.id)
+        .collect();
+    let status = if matches!(failed, Failed::None) {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let mut page = EnvironmentSettingsPage {
+        page: PageCtx::new(
+            session,
+            Some(user),
+            format!(
+                "{} settings · Pipeline · {}",
+                environment.name, project.name
+            ),
+            "admin",
+        ),
+        max_running: environment.max_running.to_string(),
+        queue_policy: environment.queue_policy.clone(),
+        policy_errors: FieldErrors::new(),
+        steps: step_list
+            .into_iter()
+            .map(|step| StepRow {
+                form: StepForm {
+                    kind: step.kind.clone(),
+                    name: step.name.clone(),
+                    script: step.script.clone(),
+                    url: step.url.clone().unwrap_or_default(),
+                    timeout_seconds: step.timeout_seconds.to_string(),
+                    errors: FieldErrors::new(),
+                },
+                step,
+            })
+            .collect(),
+        new_step: StepForm {
+            kind: "script".to_owned(),
+            timeout_seconds: steps::DEFAULT_TIMEOUT_SECONDS.to_string(),
+            ..Default::default()
+        },
+        own_variables,
+        effective,
+        variable_name: String::new(),
+        variable_value: String::new(),
+        variable_secret: false,
+        variable_errors: FieldErrors::new(),
+        project,
+        environment,
+    };
+    match failed {
+        Failed::None => {}
+        Failed::Policy(max, policy, errors) => {
+            page.max_running = max;
+            page.queue_policy = policy;
+            page.policy_errors = errors;
+        }
+        Failed::NewStep(form) => page.new_step = form,
+        Failed::Step(id, form) => {
+            if let Some(row) = page.steps.iter_mut().find(|r| r.step.id == id) {
+                row.form = form;
+            }
+        }
+        Failed::Variable(name, value, secret, errors) => {
+            page.variable_name = name;
+            // A secret typed in is never sent back to the browser.
+            page.variable_value = if secret { String::new() } else { value };
+            page.variable_secret = secret;
+            page.variable_errors = errors;
+        }
+    }
+    render_with_status(&page, status)
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env) = path.into_inner();
+    render(&req, user, &session, &pool, slug, env, Failed::None).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PolicyForm {
+    #[serde(default)]
+    max_running: String,
+    #[serde(default)]
+    queue_policy: String,
+}
+
+pub async fn policy(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<PolicyForm>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env) = path.into_inner();
+    let who = actor(&req, &user);
+    let (s, e, max, pol) = (
+        slug.clone(),
+        env.clone(),
+        form.max_running.clone(),
+        form.queue_policy.clone(),
+    );
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
+        Ok(environments::set_policy(
+            conn,
+            &who,
+            &pipeline[index],
+            &max,
+            &pol,
+        ))
+    })
+    .await?;
+    match outcome {
+        Ok(_) => {
+            session.flash(FlashKind::Success, "Queue policy saved.");
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(EnvironmentError::Invalid(errors)) => {
+            render(
+                &req,
+                user,
+                &session,
+                &pool,
+                slug,
+                env,
+                Failed::Policy(form.max_running, form.queue_policy, errors),
+            )
+            .await
+        }
+        Err(EnvironmentError::Refused(message)) => {
+            session.flash(FlashKind::Error, message);
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(EnvironmentError::Db(err)) => Err(err.into()),
+    }
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct StepFormData {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    script: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    timeout_seconds: String,
+}
+
+impl StepFormData {
+    fn input(&self) -> StepInput {
+        StepInput {
+            kind: self.kind.clone(),
+            name: self.name.clone(),
+            script: self.script.clone(),
+            url: self.url.clone(),
+            timeout_seconds: self.timeout_seconds.clone(),
+        }
+    }
+
+    fn kept(self, errors: FieldErrors) -> StepForm {
+        StepForm {
+            kind: self.kind,
+            name: self.name,
+            script: self.script,
+            url: self.url,
+            timeout_seconds: self.timeout_seconds,
+            errors,
+        }
+    }
+}
+
+/// Runs a change to a step and answers: back to the page, or the page with
+/// the failed form.
+#[allow(clippy::too_many_arguments)]
+async fn step_change(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    slug: String,
+    env: String,
+    form: Option<(Option<i64>, StepFormData)>,
+    work: impl FnOnce(&mut PgConnection, &Actor, &Environment) -> Result<String, StepError>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, AppError> {
+    let who = actor(&req, &user);
+    let (s, e) = (slug.clone(), env.clone());
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
+        Ok(work(conn, &who, &pipeline[index]))
+    })
+    .await?;
+    match outcome {
+        Ok(message) => {
+            session.flash(FlashKind::Success, message);
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(StepError::Invalid(errors)) => {
+            let failed = match form {
+                Some((Some(id), data)) => Failed::Step(id, data.kept(errors)),
+                Some((None, data)) => Failed::NewStep(data.kept(errors)),
+                None => Failed::None,
+            };
+            render(&req, user, &session, &pool, slug, env, failed).await
+        }
+        Err(StepError::Refused(message)) => {
+            session.flash(FlashKind::Error, message);
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(StepError::Db(err)) => Err(err.into()),
+    }
+}
+
+fn find_step(
+    conn: &mut PgConnection,
+    environment: &Environment,
+    step_id: i64,
+) -> Result<steps::Step, StepError> {
+    steps::list(conn, environment.id)?
+        .into_iter()
+        .find(|s| s.id == step_id)
+        .ok_or(StepError::Db(diesel::result::Error::NotFound))
+}
+
+pub async fn add_step(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<StepFormData>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env) = path.into_inner();
+    let input = form.input();
+    step_change(
+        req,
+        user,
+        session,
+        pool,
+        slug,
+        env,
+        Some((None, form)),
+        move |conn, actor, environment| {
+            let step = steps::add(conn, actor, environment, &input)?;
+            Ok(format!(
+                "Step “{}” added. New releases will run it.",
+                step.name
+            ))
+        },
+    )
+    .await
+}
+
+pub async fn update_step(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String, i64)>,
+    CsrfForm(form): CsrfForm<StepFormData>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env, step_id) = path.into_inner();
+    let input = form.input();
+    step_change(
+        req,
+        user,
+        session,
+        pool,
+        slug,
+        env,
+        Some((Some(step_id), form)),
+        move |conn, actor, environment| {
+            let step = find_step(conn, environment, step_id)?;
+            let updated = steps::update(conn, actor, environment, &step, &input)?;
+            Ok(format!(
+                "Step “{}” saved. New releases will run it; existing ones keep their snapshot.",
+                updated.name
+            ))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    direction: String,
+}
+
+pub async fn move_step(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String, i64)>,
+    CsrfForm(form): CsrfForm<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env, step_id) = path.into_inner();
+    let earlier = form.direction == "earlier";
+    step_change(
+        req,
+        user,
+        session,
+        pool,
+        slug,
+        env,
+        None,
+        move |conn, actor, environment| {
+            let step = find_step(conn, environment, step_id)?;
+            steps::shift(conn, actor, environment, &step, earlier)?;
+            Ok(format!("Step “{}” moved.", step.name))
+        },
+    )
+    .await
+}
+
+pub async fn remove_step(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String, i64)>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env, step_id) = path.into_inner();
+    step_change(
+        req,
+        user,
+        session,
+        pool,
+        slug,
+        env,
+        None,
+        move |conn, actor, environment| {
+            let step = find_step(conn, environment, step_id)?;
+            steps::remove(conn, actor, environment, &step)?;
+            Ok(format!("Step “{}” removed.", step.name))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VariableForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    value: String,
+    secret: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn set_variable(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    secrets: web::Data<SecretBox>,
+    path: web::Path<(String, String)>,
+    CsrfForm(form): CsrfForm<VariableForm>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env) = path.into_inner();
+    let who = actor(&req, &user);
+    let input = VariableInput {
+        name: form.name.clone(),
+        value: form.value.clone(),
+        secret: form.secret.is_some(),
+    };
+    let (s, e) = (slug.clone(), env.clone());
+    let secrets = secrets.into_inner();
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
+        Ok(variables::set(
+            conn,
+            &who,
+            &secrets,
+            &pipeline[index],
+            &input,
+        ))
+    })
+    .await?;
+    match outcome {
+        Ok(variable) => {
+            session.flash(
+                FlashKind::Success,
+                format!(
+                    "{} saved{}.",
+                    variable.name,
+                    if variable.secret {
+                        " (secret: it will not be shown again)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(VariableError::Invalid(errors)) => {
+            let secret = form.secret.is_some();
+            render(
+                &req,
+                user,
+                &session,
+                &pool,
+                slug,
+                env,
+                Failed::Variable(form.name, form.value, secret, errors),
+            )
+            .await
+        }
+        Err(VariableError::Db(err)) => Err(err.into()),
+    }
+}
+
+pub async fn remove_variable(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String, i64)>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let (slug, env, variable_id) = path.into_inner();
+    let who = actor(&req, &user);
+    let (s, e) = (slug.clone(), env.clone());
+    db::run(&pool, move |conn| -> Result<_, AppError> {
+        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
+        variables::remove(conn, &who, &pipeline[index], variable_id)?;
+        Ok(())
+    })
+    .await?;
+    session.flash(FlashKind::Success, "Variable removed.");
+    Ok(see_other(&settings_url(&slug, &env)))
+}

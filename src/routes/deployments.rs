@@ -1,0 +1,234 @@
+//! `/deployments/{id}`: one attempt — its steps, its log (followed live by
+//! a small script, or by reloading), and cancelling it.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::PgConnection;
+use diesel::prelude::*;
+use serde::Deserialize;
+
+use super::context::open_project;
+use crate::auth::csrf::{CsrfForm, NoFields};
+use crate::auth::session::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::schema::{environment_releases, environments, projects, releases, users};
+use crate::db::{self, DbPool};
+use crate::domain::access::{self, Action, ProjectAccess, Role};
+use crate::domain::audit::Actor;
+use crate::domain::deployments::{self, DeployError, Deployment};
+use crate::domain::environments::Environment;
+use crate::domain::projects::Project;
+use crate::error::AppError;
+use crate::views::PageCtx;
+use crate::views::deployments::DeploymentPage;
+
+/// Lines the page shows; the rest is in the downloadable log.
+const PAGE_LINES: i64 = 5000;
+/// Lines one poll of the live log returns at most.
+const POLL_LINES: i64 = 2000;
+
+struct Loaded {
+    project: Project,
+    environment: Environment,
+    deployment: Deployment,
+    access: ProjectAccess,
+    version: String,
+    label: String,
+    requested_by: Option<String>,
+}
+
+/// The deployment, if the actor may see its project (404 otherwise).
+fn open(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppError> {
+    let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
+    let slug: String = environments::table
+        .inner_join(projects::table)
+        .filter(environments::id.eq(deployment.environment_id))
+        .select(projects::slug)
+        .first(conn)?;
+    let (project, pipeline, access) = open_project(conn, actor, &slug)?;
+    let environment = pipeline
+        .into_iter()
+        .find(|e| e.id == deployment.environment_id)
+        .ok_or(AppError::NotFound)?;
+    let version: String = releases::table
+        .find(deployment.release_id)
+        .select(releases::version)
+        .first(conn)?;
+    let label: String = environment_releases::table
+        .find(deployment.environment_release_id)
+        .select(environment_releases::version_label)
+        .first(conn)?;
+    let requested_by: Option<String> = match deployment.requested_by {
+        Some(user) => users::table
+            .find(user)
+            .select(users::display_name)
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    Ok(Loaded {
+        project,
+        environment,
+        deployment,
+        access,
+        version,
+        label,
+        requested_by,
+    })
+}
+
+pub async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+) -> Result<DeploymentPage, AppError> {
+    let actor = super::actor(&req, &user);
+    let id = path.into_inner();
+    let (loaded, steps, log) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let loaded = open(conn, &actor, id)?;
+        let steps = deployments::step_runs(conn, id)?;
+        let log = deployments::log_after(conn, id, 0, PAGE_LINES + 1)?;
+        Ok((loaded, steps, log))
+    })
+    .await?;
+    let mut log = log;
+    let log_more = log.len() as i64 > PAGE_LINES;
+    log.truncate(PAGE_LINES as usize);
+    let active = deployments::is_active(&loaded.deployment.status);
+    Ok(DeploymentPage {
+        page: PageCtx::new(
+            &session,
+            Some(user),
+            format!(
+                "Deployment #{} · {} to {}",
+                loaded.deployment.id, loaded.version, loaded.environment.name
+            ),
+            "projects",
+        ),
+        can_cancel: active && loaded.access.has(loaded.environment.id, Role::Deployer),
+        active,
+        project: loaded.project,
+        environment: loaded.environment,
+        deployment: loaded.deployment,
+        version: loaded.version,
+        label: loaded.label,
+        requested_by: loaded.requested_by,
+        steps,
+        log,
+        log_more,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    after: i64,
+}
+
+/// New lines, the status and the steps, for the page's live log.
+pub async fn log_json(
+    req: HttpRequest,
+    user: CurrentUser,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let id = path.into_inner();
+    let after = query.after;
+    let (loaded, steps, lines) = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let loaded = open(conn, &actor, id)?;
+        let steps = deployments::step_runs(conn, id)?;
+        let lines = deployments::log_after(conn, id, after, POLL_LINES)?;
+        Ok((loaded, steps, lines))
+    })
+    .await?;
+    let steps: Vec<serde_json::Value> = steps
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "position": s.position,
+                "status": s.status,
+                "duration": s.duration(),
+                "detail": s.detail,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": loaded.deployment.status,
+        "status_text": deployments::status_text(&loaded.deployment.status),
+        "active": deployments::is_active(&loaded.deployment.status),
+        "note": loaded.deployment.note,
+        "steps": steps,
+        "lines": lines,
+    })))
+}
+
+/// The whole log as plain text.
+pub async fn log_text(
+    req: HttpRequest,
+    user: CurrentUser,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let id = path.into_inner();
+    let lines = db::run(&pool, move |conn| -> Result<_, AppError> {
+        open(conn, &actor, id)?;
+        Ok(deployments::log_after(conn, id, 0, i64::MAX)?)
+    })
+    .await?;
+    let mut body = String::new();
+    for line in lines {
+        body.push_str(&format!(
+            "{} [{}] {}\n",
+            line.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            line.stream,
+            line.line
+        ));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"deployment-{id}.log\""),
+        ))
+        .body(body))
+}
+
+pub async fn cancel(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    _form: CsrfForm<NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let actor = super::actor(&req, &user);
+    let id = path.into_inner();
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let loaded = open(conn, &actor, id)?;
+        access::authorize(
+            conn,
+            &actor,
+            loaded.project.id,
+            Action::Deploy {
+                environment_id: loaded.environment.id,
+                environment: &loaded.environment.name,
+            },
+        )?;
+        Ok(deployments::cancel(conn, &actor, id))
+    })
+    .await?;
+    match outcome {
+        Ok(message) => session.flash(FlashKind::Success, message),
+        Err(DeployError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(DeployError::Invalid(_)) => {
+            session.flash(FlashKind::Error, "It could not be cancelled.")
+        }
+        Err(DeployError::Db(err)) => return Err(err.into()),
+    }
+    Ok(super::see_other(&format!("/deployments/{id}")))
+}

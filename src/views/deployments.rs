@@ -1,0 +1,31 @@
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::PageCtx;
+use crate::domain::deployments::{Deployment, LogLine, StepRun};
+use crate::domain::environments::Environment;
+use crate::domain::projects::Project;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "deployments/show.html")]
+pub struct DeploymentPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub environment: Environment,
+    pub deployment: Deployment,
+    pub version: String,
+    pub label: String,
+    pub requested_by: Option<String>,
+    pub steps: Vec<StepRun>,
+    pub log: Vec<LogLine>,
+    /// More lines exist than the page shows.
+    pub log_more: bool,
+    pub can_cancel: bool,
+    pub active: bool,
+}
+
+impl DeploymentPage {
+    pub fn status_text(&self) -> &'static str {
+        crate::domain::deployments::status_text(&self.deployment.status)
+    }
+}
