@@ -12,6 +12,7 @@ mod csrf;
 mod dashboard;
 mod deletion;
 mod errors;
+mod execution;
 mod headers;
 mod health;
 mod lists;
