@@ -595,3 +595,70 @@ async fn an_admin_gives_a_team_deployer_on_qa_and_its_member_promotes_to_qa_but_
     browser.screenshot("team-member-release-page").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_running_deployment_log_grows_on_its_page_without_reloading() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    stagecoach::domain::steps::add(
+        &mut app.conn(),
+        &crate::helpers::fixtures::admin(),
+        &pipeline[0],
+        &stagecoach::domain::steps::StepInput {
+            kind: "script".into(),
+            name: "Roll out web".into(),
+            script: "echo \"rolling out $STAGECOACH_RELEASE_VERSION\"\nfor i in $(seq 1 12); do echo \"instance $i of 12 healthy\"; sleep 0.35; done\necho 'smoke test passed' >&2".into(),
+            url: String::new(),
+            timeout_seconds: "60".into(),
+        },
+    )
+    .unwrap();
+    let release = app.release(&project, "2.5.0");
+    app.wait_for(release.id, pipeline[0].id, "running").await;
+    let deployment: i64 = app.count(&format!(
+        "SELECT id AS n FROM deployments WHERE release_id = {}",
+        release.id
+    ));
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "admin", ADMIN_PASSWORD).await;
+    c.goto(&app.url(&format!("/deployments/{deployment}")))
+        .await
+        .unwrap();
+    let url_before = c.current_url().await.unwrap();
+    let lines = |c: &Client| {
+        let c = c.clone();
+        async move {
+            c.find_all(Locator::Css("#log .log-line"))
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let first = lines(c).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let later = lines(c).await;
+    assert!(
+        later > first,
+        "the log grew from {first} to {later} lines without a reload"
+    );
+    // No navigation happened: the script appended the lines.
+    assert_eq!(c.current_url().await.unwrap(), url_before);
+    browser.screenshot("deployment-running").await;
+    // When it ends, the page settles on the final state.
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#deployment-status[data-status='succeeded']"))
+        .await
+        .unwrap();
+    let log = c
+        .find(Locator::Id("log"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("instance 12 of 12 healthy") && log.contains("smoke test passed"));
+    browser.screenshot("deployment-page").await;
+    browser.close().await;
+}

@@ -22,3 +22,4 @@ mod projects;
 mod releases;
 mod sessions;
 mod throttle;
+mod workers;
