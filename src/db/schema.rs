@@ -1,6 +1,18 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    approvals (id) {
+        id -> Int8,
+        deployment_id -> Int8,
+        approver_id -> Int8,
+        decision -> Text,
+        comment -> Text,
+        defer_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         at -> Timestamptz,
@@ -58,6 +70,10 @@ diesel::table! {
         cancel_requested -> Bool,
         note -> Text,
         log_bytes -> Int8,
+        not_before -> Nullable<Timestamptz>,
+        required_approvals -> Int4,
+        approval_deadline -> Nullable<Timestamptz>,
+        target_environment_id -> Nullable<Int8>,
     }
 }
 
@@ -85,6 +101,13 @@ diesel::table! {
         trigger -> Text,
         max_running -> Int4,
         queue_policy -> Text,
+        required_approvals -> Int4,
+        allow_self_approval -> Bool,
+        approval_timeout_hours -> Int4,
+        window_days -> Array<Nullable<Int2>>,
+        window_start -> Nullable<Time>,
+        window_end -> Nullable<Time>,
+        window_time_zone -> Text,
     }
 }
 
@@ -213,11 +236,12 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(approvals -> deployments (deployment_id));
+diesel::joinable!(approvals -> users (approver_id));
 diesel::joinable!(audit_events -> users (actor_id));
 diesel::joinable!(deployment_logs -> deployments (deployment_id));
 diesel::joinable!(deployment_steps -> deployments (deployment_id));
 diesel::joinable!(deployments -> environment_releases (environment_release_id));
-diesel::joinable!(deployments -> environments (environment_id));
 diesel::joinable!(deployments -> releases (release_id));
 diesel::joinable!(deployments -> users (requested_by));
 diesel::joinable!(environment_releases -> environments (environment_id));
@@ -239,6 +263,7 @@ diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(variables -> environments (environment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    approvals,
     audit_events,
     deployment_logs,
     deployment_steps,

@@ -33,6 +33,15 @@ pub struct Deployment {
     pub finished_at: Option<DateTime<Utc>>,
     /// Why it ended as it did, when that needs saying ("worker lost", …).
     pub note: String,
+    /// Nothing starts it before this (asked for, or set by a deferral).
+    pub not_before: Option<DateTime<Utc>>,
+    /// Distinct approvers it needs, fixed when it was requested.
+    pub required_approvals: i32,
+    /// Not approved by then, it is rejected.
+    pub approval_deadline: Option<DateTime<Utc>>,
+    /// "Deploy as far as": each success requests the next environment up
+    /// to this one.
+    pub target_environment_id: Option<i64>,
 }
 
 /// The states of `PRODUCT.md`: awaiting_approval → queued → running →
@@ -63,6 +72,10 @@ pub struct DeployInput {
     /// The label in the target environment; empty keeps the previous one.
     pub version_label: String,
     pub comment: String,
+    /// Start no earlier than this.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Keep promoting after success, up to this environment.
+    pub target_environment_id: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,16 +263,42 @@ pub fn request(
             .first::<Option<i32>>(conn)?
             .unwrap_or(0)
             + 1;
+        let far_target = match input.target_environment_id {
+            Some(id) if id != target.id => {
+                let far = pipeline.iter().position(|e| e.id == id);
+                if far.is_none_or(|far| far < index) {
+                    let mut errors = FieldErrors::new();
+                    errors.add(
+                        "target",
+                        format!("Choose {} or an environment after it.", target.name),
+                    );
+                    return Err(DeployError::Invalid(errors));
+                }
+                Some(id)
+            }
+            _ => None,
+        };
+        let needs_approval = target.required_approvals > 0;
         let deployment = diesel::insert_into(deployments::table)
             .values((
                 deployments::environment_release_id.eq(environment_release_id),
                 deployments::release_id.eq(release.id),
                 deployments::environment_id.eq(target.id),
                 deployments::attempt.eq(attempt),
-                deployments::status.eq("queued"),
+                deployments::status.eq(if needs_approval {
+                    "awaiting_approval"
+                } else {
+                    "queued"
+                }),
                 deployments::is_rollback.eq(is_rollback),
                 deployments::comment.eq(input.comment.trim()),
                 deployments::requested_by.eq(actor.user_id),
+                deployments::not_before.eq(input.not_before),
+                deployments::required_approvals.eq(target.required_approvals),
+                deployments::approval_deadline.eq(needs_approval.then(|| {
+                    Utc::now() + chrono::Duration::hours(i64::from(target.approval_timeout_hours))
+                })),
+                deployments::target_environment_id.eq(far_target),
             ))
             .returning(Deployment::as_returning())
             .get_result(conn)
@@ -285,6 +324,9 @@ pub fn request(
                     "attempt": attempt,
                     "promotion": promoted && index > 0,
                     "rollback": is_rollback,
+                    "awaiting_approval": needs_approval,
+                    "not_before": input.not_before.map(|t| t.to_rfc3339()),
+                    "as_far_as": far_target,
                 })),
         )?;
         Ok(deployment)
@@ -354,6 +396,8 @@ pub fn claim_next(
             "SELECT d.id, d.environment_id, e.queue_policy
                FROM deployments d JOIN environments e ON e.id = d.environment_id
               WHERE d.status = 'queued'
+                AND (d.not_before IS NULL OR d.not_before <= now())
+                AND environment_window_open(e, now())
                 AND (SELECT count(*) FROM deployments r
                       WHERE r.environment_id = d.environment_id AND r.status = 'running') < e.max_running
               ORDER BY d.created_at, d.id
@@ -372,6 +416,7 @@ pub fn claim_next(
             let waiting: Vec<i64> = deployments::table
                 .filter(deployments::environment_id.eq(candidate.environment_id))
                 .filter(deployments::status.eq("queued"))
+                .filter(deployments::not_before.is_null().or(deployments::not_before.le(Utc::now())))
                 .order((deployments::created_at.desc(), deployments::id.desc()))
                 .select(deployments::id)
                 .for_update()
@@ -525,6 +570,9 @@ pub fn finish(
             return Ok(false);
         };
         let project_id = project_of(conn, environment_id)?;
+        if *outcome == Outcome::Succeeded {
+            promote_onwards(conn, deployment_id)?;
+        }
         audit::record(
             conn,
             &Actor::worker(worker),
@@ -546,6 +594,65 @@ pub fn finish(
         )?;
         Ok(true)
     })
+}
+
+/// After a success: request the next environment when this deployment
+/// goes "as far as" a later one, or when the next environment deploys
+/// automatically after success in this one. Each goes through the next
+/// environment's own approvals and window.
+fn promote_onwards(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<()> {
+    let done: Deployment = deployments::table
+        .find(deployment_id)
+        .select(Deployment::as_select())
+        .first(conn)?;
+    let project_id = project_of(conn, done.environment_id)?;
+    let pipeline = environments::list(conn, project_id)?;
+    let Some(index) = pipeline.iter().position(|e| e.id == done.environment_id) else {
+        return Ok(());
+    };
+    let Some(next) = pipeline.get(index + 1) else {
+        return Ok(());
+    };
+    let chained = done
+        .target_environment_id
+        .and_then(|t| pipeline.iter().position(|e| e.id == t))
+        .is_some_and(|far| far > index);
+    if !chained && next.trigger != "after_previous" {
+        return Ok(());
+    }
+    let input = DeployInput {
+        environment_id: next.id,
+        comment: if chained {
+            format!(
+                "Continuing towards {}.",
+                pipeline
+                    .iter()
+                    .find(|e| Some(e.id) == done.target_environment_id)
+                    .map_or("", |e| e.name.as_str())
+            )
+        } else {
+            format!("Automatic after success in {}.", pipeline[index].name)
+        },
+        target_environment_id: if chained {
+            done.target_environment_id
+        } else {
+            None
+        },
+        ..Default::default()
+    };
+    let actor = Actor {
+        name: "automatic".to_owned(),
+        ..Actor::system()
+    };
+    match request(conn, &actor, done.release_id, &input) {
+        Ok(_) => Ok(()),
+        Err(DeployError::Db(err)) => Err(err),
+        // Already on its way there, or not allowed now: nothing to add.
+        Err(other) => {
+            tracing::info!(deployment = deployment_id, "not promoting onwards: {other}");
+            Ok(())
+        }
+    }
 }
 
 /// Cancels a deployment: at once when it waits; a running one is stopped by
@@ -793,6 +900,7 @@ pub struct DeploymentView {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub note: String,
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 impl DeploymentView {
@@ -822,6 +930,7 @@ fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
         created_at: d.created_at,
         finished_at: d.finished_at,
         note: d.note,
+        not_before: d.not_before,
     }
 }
 

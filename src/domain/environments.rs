@@ -24,14 +24,54 @@ pub struct Environment {
     pub max_running: i32,
     /// `all` (in order) or `latest` (older waiting ones are cancelled).
     pub queue_policy: String,
+    /// Distinct approvers a deployment here needs (0: none).
+    pub required_approvals: i32,
+    pub allow_self_approval: bool,
+    /// A deployment not approved within this is rejected.
+    pub approval_timeout_hours: i32,
+    /// ISO weekdays (1 = Monday) of the deployment window; empty: every
+    /// day. (Elements of a PostgreSQL array are nullable; none is null.)
+    pub window_days: Vec<Option<i16>>,
+    pub window_start: Option<chrono::NaiveTime>,
+    pub window_end: Option<chrono::NaiveTime>,
+    pub window_time_zone: String,
 }
 
 impl Environment {
     pub fn trigger_text(&self) -> &'static str {
         match self.trigger.as_str() {
             "on_release" => "on release creation",
+            "after_previous" => "after success in the previous environment",
             _ => "manual",
         }
+    }
+
+    /// The deployment window in words, or `None` when there is none.
+    pub fn window_text(&self) -> Option<String> {
+        let (start, end) = (self.window_start?, self.window_end?);
+        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let days = if self.window_days.is_empty() {
+            "every day".to_owned()
+        } else {
+            self.window_days
+                .iter()
+                .flatten()
+                .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)))
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Some(format!(
+            "{days}, {}–{} {}",
+            start.format("%H:%M"),
+            end.format("%H:%M"),
+            self.window_time_zone
+        ))
+    }
+
+    /// Whether the window includes ISO weekday `day` (for the form).
+    pub fn window_has_day(&self, day: &i16) -> bool {
+        self.window_days.contains(&Some(*day))
     }
 }
 
@@ -93,6 +133,8 @@ fn validate(input: &EnvironmentInput, is_first: bool) -> FieldErrors {
     match input.trigger.as_str() {
         "manual" | "" => {}
         "on_release" if is_first => {}
+        "after_previous" if !is_first => {}
+        "after_previous" => errors.add("trigger", "The first environment has no previous one."),
         "on_release" => errors.add(
             "trigger",
             "Only the first environment deploys on release creation.",
@@ -330,31 +372,154 @@ pub fn remove(
     })
 }
 
-/// Sets an environment's queue policy.
+/// The policy form as typed.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyInput {
+    pub max_running: String,
+    pub queue_policy: String,
+    pub required_approvals: String,
+    pub allow_self_approval: bool,
+    pub approval_timeout_hours: String,
+    pub window_days: Vec<String>,
+    pub window_start: String,
+    pub window_end: String,
+    pub window_time_zone: String,
+}
+
+impl PolicyInput {
+    /// The form as it stands for an environment.
+    pub fn of(environment: &Environment) -> Self {
+        Self {
+            max_running: environment.max_running.to_string(),
+            queue_policy: environment.queue_policy.clone(),
+            required_approvals: environment.required_approvals.to_string(),
+            allow_self_approval: environment.allow_self_approval,
+            approval_timeout_hours: environment.approval_timeout_hours.to_string(),
+            window_days: environment
+                .window_days
+                .iter()
+                .flatten()
+                .map(|d| d.to_string())
+                .collect(),
+            window_start: environment
+                .window_start
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+            window_end: environment
+                .window_end
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+            window_time_zone: environment.window_time_zone.clone(),
+        }
+    }
+
+    pub fn has_day(&self, day: &i16) -> bool {
+        self.window_days.iter().any(|d| d == &day.to_string())
+    }
+}
+
+fn whole(value: &str, range: std::ops::RangeInclusive<i32>) -> Option<i32> {
+    value
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|n| range.contains(n))
+}
+
+/// Sets an environment's policy: queue, approvals and deployment window.
 pub fn set_policy(
     conn: &mut PgConnection,
     actor: &Actor,
     environment: &Environment,
-    max_running: &str,
-    queue_policy: &str,
+    input: &PolicyInput,
 ) -> Result<Environment, EnvironmentError> {
     let mut errors = FieldErrors::new();
-    let max = match max_running.trim().parse::<i32>() {
-        Ok(n) if (1..=20).contains(&n) => n,
-        _ => {
-            errors.add("max_running", "Use a whole number from 1 to 20.");
-            1
+    let max = whole(&input.max_running, 1..=20).unwrap_or_else(|| {
+        errors.add("max_running", "Use a whole number from 1 to 20.");
+        1
+    });
+    if !matches!(input.queue_policy.as_str(), "all" | "latest") {
+        errors.add("queue_policy", "Choose how waiting deployments run.");
+    }
+    let approvals = whole(&input.required_approvals, 0..=10).unwrap_or_else(|| {
+        errors.add("required_approvals", "Use a whole number from 0 to 10.");
+        0
+    });
+    let timeout = whole(&input.approval_timeout_hours, 1..=8760).unwrap_or_else(|| {
+        errors.add(
+            "approval_timeout_hours",
+            "Use a whole number of hours from 1 to 8,760.",
+        );
+        168
+    });
+    let mut days: Vec<i16> = Vec::new();
+    // (stored as an array of nullable elements, see `Environment`)
+    for day in &input.window_days {
+        match day.parse::<i16>() {
+            Ok(d) if (1..=7).contains(&d) => days.push(d),
+            _ => errors.add("window_days", "Choose days of the week."),
+        }
+    }
+    days.sort();
+    days.dedup();
+    let time = |value: &str, field: &str, errors: &mut FieldErrors| -> Option<chrono::NaiveTime> {
+        match value.trim() {
+            "" => None,
+            v => chrono::NaiveTime::parse_from_str(v, "%H:%M")
+                .map(Some)
+                .unwrap_or_else(|_| {
+                    errors.add(field, "Use a time like 09:00.");
+                    None
+                }),
         }
     };
-    if !matches!(queue_policy, "all" | "latest") {
-        errors.add("queue_policy", "Choose how waiting deployments run.");
+    let start = time(&input.window_start, "window_start", &mut errors);
+    let end = time(&input.window_end, "window_end", &mut errors);
+    if start.is_some() != end.is_some() && !errors.has("window_start") && !errors.has("window_end")
+    {
+        errors.add(
+            if start.is_none() {
+                "window_start"
+            } else {
+                "window_end"
+            },
+            "Give both the opening and the closing time, or neither.",
+        );
+    }
+    if start.is_some() && start == end {
+        errors.add("window_end", "The window must not close when it opens.");
+    }
+    let zone = match input.window_time_zone.trim() {
+        "" => "UTC".to_owned(),
+        z => z.to_owned(),
+    };
+    let known: bool = diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(&zone)
+        .sql(")"),
+    )
+    .get_result(conn)?;
+    if !known {
+        errors.add(
+            "window_time_zone",
+            "Use a time zone name like Europe/Berlin or UTC.",
+        );
     }
     errors.into_result().map_err(EnvironmentError::Invalid)?;
     conn.transaction(|conn| {
         let updated = diesel::update(environments::table.find(environment.id))
             .set((
                 environments::max_running.eq(max),
-                environments::queue_policy.eq(queue_policy),
+                environments::queue_policy.eq(&input.queue_policy),
+                environments::required_approvals.eq(approvals),
+                environments::allow_self_approval.eq(input.allow_self_approval),
+                environments::approval_timeout_hours.eq(timeout),
+                environments::window_days.eq(days.iter().map(|d| Some(*d)).collect::<Vec<_>>()),
+                environments::window_start.eq(start),
+                environments::window_end.eq(end),
+                environments::window_time_zone.eq(&zone),
             ))
             .returning(Environment::as_returning())
             .get_result(conn)?;
@@ -366,7 +531,11 @@ pub fn set_policy(
                 .details(json!({
                     "environment": environment.name,
                     "max_running": max,
-                    "queue_policy": queue_policy,
+                    "queue_policy": input.queue_policy,
+                    "required_approvals": approvals,
+                    "allow_self_approval": input.allow_self_approval,
+                    "approval_timeout_hours": timeout,
+                    "window": updated.window_text(),
                 })),
         )?;
         Ok(updated)

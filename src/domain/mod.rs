@@ -3,6 +3,7 @@
 //! about HTTP or HTML.
 
 pub mod access;
+pub mod approvals;
 pub mod audit;
 pub mod bootstrap;
 pub mod dashboard;

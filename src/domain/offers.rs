@@ -120,6 +120,13 @@ mod tests {
             trigger: "manual".to_owned(),
             max_running: 1,
             queue_policy: "all".to_owned(),
+            required_approvals: 0,
+            allow_self_approval: false,
+            approval_timeout_hours: 168,
+            window_days: Vec::new(),
+            window_start: None,
+            window_end: None,
+            window_time_zone: "UTC".to_owned(),
         }
     }
 
@@ -138,6 +145,7 @@ mod tests {
             created_at: Utc::now(),
             finished_at: None,
             note: String::new(),
+            not_before: None,
         }
     }
 

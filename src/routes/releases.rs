@@ -383,6 +383,23 @@ pub struct DeployForm {
     version_label: String,
     #[serde(default)]
     comment: String,
+    /// `YYYY-MM-DDTHH:MM` in UTC, or empty.
+    #[serde(default)]
+    not_before: String,
+    /// The slug of the environment to go as far as, or empty.
+    #[serde(default)]
+    target: String,
+}
+
+/// A `datetime-local` value read as UTC.
+fn parse_utc(value: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
+    match value.trim() {
+        "" => Ok(None),
+        v => chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
+            .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
+            .map(|t| Some(t.and_utc()))
+            .map_err(|_| ()),
+    }
 }
 
 pub async fn deploy(
@@ -397,6 +414,7 @@ pub async fn deploy(
     let (slug, version) = path.into_inner();
     let env_slug = form.environment.clone();
     let (label, comment) = (form.version_label.clone(), form.comment.clone());
+    let (not_before, far) = (form.not_before.clone(), form.target.clone());
     let result = db::run(&pool, move |conn| -> Result<_, AppError> {
         let (project, pipeline, _, release) = open_release(conn, &actor, &slug, &version)?;
         let Some(target) = pipeline.iter().find(|e| e.slug == env_slug) else {
@@ -413,10 +431,41 @@ pub async fn deploy(
                 environment: &target.name,
             },
         )?;
+        let Ok(not_before) = parse_utc(&not_before) else {
+            let mut errors = FieldErrors::new();
+            errors.add(
+                "not_before",
+                "Use a date and time like 2026-11-23T02:00 (UTC).",
+            );
+            return Ok((
+                project,
+                release,
+                Some(target.clone()),
+                Err(DeployError::Invalid(errors)),
+            ));
+        };
+        let target_environment_id = match far.as_str() {
+            "" => None,
+            slug => match pipeline.iter().find(|e| e.slug == slug) {
+                Some(e) => Some(e.id),
+                None => {
+                    let mut errors = FieldErrors::new();
+                    errors.add("target", "Choose an environment of this project.");
+                    return Ok((
+                        project,
+                        release,
+                        Some(target.clone()),
+                        Err(DeployError::Invalid(errors)),
+                    ));
+                }
+            },
+        };
         let input = DeployInput {
             environment_id: target.id,
             version_label: label,
             comment,
+            not_before,
+            target_environment_id,
         };
         let outcome = deployments::request(conn, &actor, release.id, &input);
         Ok((project, release, Some(target.clone()), outcome))
@@ -462,6 +511,8 @@ pub async fn deploy(
         environment_id: target.map_or(0, |t| t.id),
         version_label: form.version_label,
         comment: form.comment,
+        not_before: form.not_before,
+        target: form.target,
         errors,
     };
     let page = release_page(&session, user, data, form_state);

@@ -58,6 +58,8 @@ pub struct DeployFormState {
     pub environment_id: i64,
     pub version_label: String,
     pub comment: String,
+    pub not_before: String,
+    pub target: String,
     pub errors: FieldErrors,
 }
 

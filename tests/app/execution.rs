@@ -222,13 +222,18 @@ async fn cancelling_a_running_deployment_stops_its_whole_process_group() {
     assert_eq!(response.status().as_u16(), 303);
     app.wait_for(release.id, pipeline[0].id, "cancelled").await;
     for pid in &pids {
-        let alive = std::process::Command::new("kill")
-            .args(["-0", pid])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(!alive, "process {pid} survived the cancel");
+        // Gone, or a zombie waiting for init to reap it: not running.
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit(") ").next().map(|rest| !rest.starts_with('Z')))
+                .unwrap_or(false)
+        };
+        let until = Instant::now() + Duration::from_secs(3);
+        while running() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!running(), "process {pid} survived the cancel");
     }
     let d = latest(&app, release.id, pipeline[0].id);
     assert!(d.note.contains("Cancelled"));
@@ -432,7 +437,7 @@ async fn an_environment_runs_as_many_at_once_as_its_policy_allows() {
     let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 3).await;
     let (project, pipeline) = app.project("Shop");
     let dev = &pipeline[0];
-    environments::set_policy(&mut app.conn(), &admin(), dev, "2", "all").unwrap();
+    app.queue_policy(dev, "2", "all");
     add_script(&app, dev, "wait", "sleep 1.5", 30);
     for i in 0..3 {
         app.release(&project, &format!("1.0.{i}"));
@@ -483,7 +488,7 @@ async fn with_the_latest_policy_older_waiting_deployments_are_cancelled() {
     let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
     let (project, pipeline) = app.project("Shop");
     let dev = &pipeline[0];
-    environments::set_policy(&mut app.conn(), &admin(), dev, "1", "latest").unwrap();
+    app.queue_policy(dev, "1", "latest");
     let releases: Vec<_> = (0..3)
         .map(|i| app.release(&project, &format!("1.0.{i}")))
         .collect();

@@ -387,6 +387,18 @@ pub mod fixtures {
 
     use super::TestApp;
 
+    pub fn queue_policy_with(
+        conn: &mut diesel::PgConnection,
+        env: &Environment,
+        max_running: &str,
+        queue: &str,
+    ) {
+        let mut input = environments::PolicyInput::of(env);
+        input.max_running = max_running.to_owned();
+        input.queue_policy = queue.to_owned();
+        environments::set_policy(conn, &admin(), env, &input).expect("setting the policy");
+    }
+
     pub fn admin() -> Actor {
         Actor {
             user_id: None,
@@ -423,6 +435,11 @@ pub mod fixtures {
                 },
             )
             .expect("creating a release")
+        }
+
+        /// Sets an environment's queue policy, keeping the rest of its policy.
+        pub fn queue_policy(&self, env: &Environment, max_running: &str, queue: &str) {
+            queue_policy_with(&mut self.conn(), env, max_running, queue);
         }
 
         pub fn grant(&self, user_id: i64, environment_id: i64, role: &str) {

@@ -88,7 +88,7 @@ fn setup(script_for: impl Fn(&std::path::Path) -> String, envs: usize) -> Setup 
     let pipeline = environments::list(&mut conn, project.id).unwrap();
     let dir = crate::health::tempdir("workers");
     for env in pipeline.iter().take(envs) {
-        environments::set_policy(&mut conn, &admin(), env, "3", "all").unwrap();
+        crate::helpers::fixtures::queue_policy_with(&mut conn, env, "3", "all");
         steps::add(
             &mut conn,
             &admin(),

@@ -12,7 +12,7 @@ use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::Actor;
-use crate::domain::environments::{self, Environment, EnvironmentError};
+use crate::domain::environments::{self, Environment, EnvironmentError, PolicyInput};
 use crate::domain::projects::{self, Project};
 use crate::domain::secrets::SecretBox;
 use crate::domain::steps::{self, StepError, StepInput};
@@ -28,7 +28,7 @@ const WHAT: &str = "manage environments";
 /// A form that failed, shown again with what was typed.
 enum Failed {
     None,
-    Policy(String, String, FieldErrors),
+    Policy(PolicyInput, FieldErrors),
     NewStep(StepForm),
     Step(i64, StepForm),
     Variable(String, String, bool, FieldErrors),
@@ -96,8 +96,7 @@ async fn render(
             ),
             "admin",
         ),
-        max_running: environment.max_running.to_string(),
-        queue_policy: environment.queue_policy.clone(),
+        policy: PolicyInput::of(&environment),
         policy_errors: FieldErrors::new(),
         steps: step_list
             .into_iter()
@@ -129,9 +128,8 @@ async fn render(
     };
     match failed {
         Failed::None => {}
-        Failed::Policy(max, policy, errors) => {
-            page.max_running = max;
-            page.queue_policy = policy;
+        Failed::Policy(policy, errors) => {
+            page.policy = policy;
             page.policy_errors = errors;
         }
         Failed::NewStep(form) => page.new_step = form,
@@ -162,12 +160,24 @@ pub async fn show(
     render(&req, user, &session, &pool, slug, env, Failed::None).await
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PolicyForm {
-    #[serde(default)]
-    max_running: String,
-    #[serde(default)]
-    queue_policy: String,
+/// Reads the policy form; `window_days` arrives once per ticked day.
+fn parse_policy(fields: &[(String, String)]) -> PolicyInput {
+    let mut input = PolicyInput::default();
+    for (name, value) in fields {
+        match name.as_str() {
+            "max_running" => input.max_running = value.clone(),
+            "queue_policy" => input.queue_policy = value.clone(),
+            "required_approvals" => input.required_approvals = value.clone(),
+            "allow_self_approval" => input.allow_self_approval = true,
+            "approval_timeout_hours" => input.approval_timeout_hours = value.clone(),
+            "window_days" => input.window_days.push(value.clone()),
+            "window_start" => input.window_start = value.clone(),
+            "window_end" => input.window_end = value.clone(),
+            "window_time_zone" => input.window_time_zone = value.clone(),
+            _ => {}
+        }
+    }
+    input
 }
 
 pub async fn policy(
@@ -176,30 +186,28 @@ pub async fn policy(
     session: TypedSession,
     pool: web::Data<DbPool>,
     path: web::Path<(String, String)>,
-    CsrfForm(form): CsrfForm<PolicyForm>,
+    CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env) = path.into_inner();
     let who = actor(&req, &user);
-    let (s, e, max, pol) = (
-        slug.clone(),
-        env.clone(),
-        form.max_running.clone(),
-        form.queue_policy.clone(),
-    );
+    let input = parse_policy(&fields);
+    let (s, e, typed) = (slug.clone(), env.clone(), input.clone());
     let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
         let (_, pipeline, index) = open(conn, &who, &s, &e)?;
         Ok(environments::set_policy(
             conn,
             &who,
             &pipeline[index],
-            &max,
-            &pol,
+            &typed,
         ))
     })
     .await?;
     match outcome {
         Ok(_) => {
-            session.flash(FlashKind::Success, "Queue policy saved.");
+            session.flash(
+                FlashKind::Success,
+                "Policy saved. It applies to deployments requested from now on.",
+            );
             Ok(see_other(&settings_url(&slug, &env)))
         }
         Err(EnvironmentError::Invalid(errors)) => {
@@ -210,7 +218,7 @@ pub async fn policy(
                 &pool,
                 slug,
                 env,
-                Failed::Policy(form.max_running, form.queue_policy, errors),
+                Failed::Policy(input, errors),
             )
             .await
         }

@@ -1,0 +1,379 @@
+//! Approving, rejecting and deferring deployments, the approver's inbox,
+//! and rejecting what waited too long. A deployment needs its required
+//! number of distinct approvers; one rejection ends it; a deferral is an
+//! approval that also holds the deployment until a time.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use super::deployments::Deployment;
+use crate::db::schema::{
+    approvals, deployments, environment_releases, environments, grants, projects, releases,
+    team_members, users,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+    /// Approve, but start no earlier than this.
+    Defer(DateTime<Utc>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// Not possible; the text says why.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// What a decision led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// Counted; this many distinct approvals of the required number.
+    Counted(i64, i32),
+    /// The last approval needed: the deployment is queued.
+    Queued,
+    Rejected,
+}
+
+/// Records one approver's decision. The deployment row is locked, so two
+/// approvers deciding at once are both counted and it is queued once; the
+/// same approver approving twice counts once (a unique index). The caller
+/// has checked that `actor` holds `approver` on the environment.
+pub fn decide(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    deployment_id: i64,
+    decision: &Decision,
+    comment: &str,
+) -> Result<Decided, ApprovalError> {
+    let approver = actor
+        .user_id
+        .ok_or_else(|| ApprovalError::Refused("Only a person can approve.".to_owned()))?;
+    if comment.chars().count() > 2000 {
+        return Err(ApprovalError::Refused(
+            "Keep the comment under 2,000 characters.".to_owned(),
+        ));
+    }
+    if matches!(decision, Decision::Defer(until) if *until <= Utc::now()) {
+        return Err(ApprovalError::Refused(
+            "Defer until a time in the future.".to_owned(),
+        ));
+    }
+    conn.transaction(|conn| {
+        let deployment: Deployment = deployments::table
+            .find(deployment_id)
+            .select(Deployment::as_select())
+            .for_update()
+            .first(conn)?;
+        if deployment.status != "awaiting_approval" {
+            return Err(ApprovalError::Refused(format!(
+                "It no longer waits for approval: it is {}.",
+                super::deployments::status_text(&deployment.status)
+            )));
+        }
+        let (allow_self, project_id): (bool, i64) = environments::table
+            .find(deployment.environment_id)
+            .select((environments::allow_self_approval, environments::project_id))
+            .first(conn)?;
+        if deployment.requested_by == Some(approver) && !allow_self && *decision != Decision::Reject
+        {
+            return Err(ApprovalError::Refused(
+                "You asked for this deployment; someone else must approve it.".to_owned(),
+            ));
+        }
+        let (kind, until) = match decision {
+            Decision::Approve => ("approve", None),
+            Decision::Reject => ("reject", None),
+            Decision::Defer(until) => ("defer", Some(*until)),
+        };
+        let inserted = diesel::insert_into(approvals::table)
+            .values((
+                approvals::deployment_id.eq(deployment_id),
+                approvals::approver_id.eq(approver),
+                approvals::decision.eq(kind),
+                approvals::comment.eq(comment.trim()),
+                approvals::defer_until.eq(until),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+        if inserted == 0 {
+            return Err(ApprovalError::Refused(
+                "You have already approved this deployment.".to_owned(),
+            ));
+        }
+        audit::record(
+            conn,
+            actor,
+            Event::new(
+                match decision {
+                    Decision::Approve => "deployment.approved",
+                    Decision::Reject => "deployment.rejected",
+                    Decision::Defer(_) => "deployment.deferred",
+                },
+                "deployment",
+                deployment_id,
+            )
+            .in_project(project_id)
+            .details(json!({ "comment": comment.trim(), "until": until.map(|t| t.to_rfc3339()) })),
+        )?;
+        if *decision == Decision::Reject {
+            diesel::update(deployments::table.find(deployment_id))
+                .set((
+                    deployments::status.eq("rejected"),
+                    deployments::finished_at.eq(Utc::now()),
+                    deployments::note.eq(format!("Rejected by {}.", actor.name)),
+                ))
+                .execute(conn)?;
+            return Ok(Decided::Rejected);
+        }
+        if let Some(until) = until {
+            diesel::update(deployments::table.find(deployment_id))
+                .set(
+                    deployments::not_before
+                        .eq(deployment.not_before.map_or(until, |nb| nb.max(until))),
+                )
+                .execute(conn)?;
+        }
+        let approved: i64 = approvals::table
+            .filter(approvals::deployment_id.eq(deployment_id))
+            .filter(approvals::decision.eq_any(["approve", "defer"]))
+            .select(diesel::dsl::count(approvals::approver_id).aggregate_distinct())
+            .first(conn)?;
+        if approved < i64::from(deployment.required_approvals) {
+            return Ok(Decided::Counted(approved, deployment.required_approvals));
+        }
+        diesel::update(deployments::table.find(deployment_id))
+            .set(deployments::status.eq("queued"))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &Actor::system(),
+            Event::new("deployment.queued", "deployment", deployment_id)
+                .in_project(project_id)
+                .details(json!({ "approvals": approved })),
+        )?;
+        Ok(Decided::Queued)
+    })
+}
+
+/// Rejects deployments that waited for approval past their deadline.
+pub fn expire(conn: &mut PgConnection) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        let expired: Vec<(i64, i64)> = diesel::update(
+            deployments::table
+                .filter(deployments::status.eq("awaiting_approval"))
+                .filter(deployments::approval_deadline.lt(Utc::now())),
+        )
+        .set((
+            deployments::status.eq("rejected"),
+            deployments::finished_at.eq(Utc::now()),
+            deployments::note.eq("Approval timed out."),
+        ))
+        .returning((deployments::id, deployments::environment_id))
+        .get_results(conn)?;
+        for (id, environment_id) in &expired {
+            let project_id: i64 = environments::table
+                .find(environment_id)
+                .select(environments::project_id)
+                .first(conn)?;
+            audit::record(
+                conn,
+                &Actor::system(),
+                Event::new("deployment.rejected", "deployment", id)
+                    .in_project(project_id)
+                    .details(json!({ "reason": "approval timed out" })),
+            )?;
+        }
+        Ok(expired.len())
+    })
+}
+
+/// One decision, as the deployment page lists it.
+#[derive(Debug, Clone)]
+pub struct ApprovalView {
+    pub approver: String,
+    pub decision: String,
+    pub comment: String,
+    pub defer_until: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+pub fn for_deployment(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+) -> QueryResult<Vec<ApprovalView>> {
+    type Row = (String, String, String, Option<DateTime<Utc>>, DateTime<Utc>);
+    let rows: Vec<Row> = approvals::table
+        .inner_join(users::table)
+        .filter(approvals::deployment_id.eq(deployment_id))
+        .order(approvals::created_at.asc())
+        .select((
+            users::display_name,
+            approvals::decision,
+            approvals::comment,
+            approvals::defer_until,
+            approvals::created_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(approver, decision, comment, defer_until, at)| ApprovalView {
+                approver,
+                decision,
+                comment,
+                defer_until,
+                at,
+            },
+        )
+        .collect())
+}
+
+/// A deployment waiting in someone's inbox.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    pub deployment_id: i64,
+    pub project: String,
+    pub project_name: String,
+    pub environment: String,
+    pub version: String,
+    pub label: String,
+    pub requested_by: Option<String>,
+    pub requested_by_id: Option<i64>,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+    pub approvals: i64,
+    pub required: i32,
+    pub approved_by_me: bool,
+}
+
+impl InboxItem {
+    /// How long it has waited, in words.
+    pub fn age(&self) -> String {
+        let minutes = (Utc::now() - self.created_at).num_minutes().max(0);
+        match minutes {
+            0 => "just now".to_owned(),
+            m if m < 60 => format!("{m} min"),
+            m if m < 48 * 60 => format!("{} h", m / 60),
+            m => format!("{} days", m / (24 * 60)),
+        }
+    }
+}
+
+/// Environments where `actor` may approve: `None` means all (admin).
+fn approvable(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Option<Vec<i64>>> {
+    if actor.is_admin {
+        return Ok(None);
+    }
+    let Some(user_id) = actor.user_id else {
+        return Ok(Some(Vec::new()));
+    };
+    let teams = team_members::table
+        .filter(team_members::user_id.eq(user_id))
+        .select(team_members::team_id.nullable());
+    grants::table
+        .filter(grants::role.eq("approver"))
+        .filter(
+            grants::user_id
+                .eq(user_id)
+                .or(grants::team_id.eq_any(teams)),
+        )
+        .select(grants::environment_id)
+        .distinct()
+        .load(conn)
+        .map(Some)
+}
+
+/// What waits for `actor`'s approval, newest first.
+pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxItem>> {
+    let scope = approvable(conn, actor)?;
+    let mut query = deployments::table
+        .inner_join(releases::table)
+        .inner_join(environment_releases::table)
+        .inner_join(environments::table.on(environments::id.eq(deployments::environment_id)))
+        .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
+        .left_join(users::table)
+        .filter(deployments::status.eq("awaiting_approval"))
+        .into_boxed();
+    if let Some(ids) = scope {
+        query = query.filter(deployments::environment_id.eq_any(ids));
+    }
+    type Row = (
+        Deployment,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row> = query
+        .order((deployments::created_at.desc(), deployments::id.desc()))
+        .limit(500)
+        .select((
+            Deployment::as_select(),
+            projects::slug,
+            projects::name,
+            environments::name,
+            releases::version,
+            environment_releases::version_label,
+            users::display_name.nullable(),
+        ))
+        .load(conn)?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
+    let votes: Vec<(i64, i64)> = approvals::table
+        .filter(approvals::deployment_id.eq_any(&ids))
+        .filter(approvals::decision.eq_any(["approve", "defer"]))
+        .select((approvals::deployment_id, approvals::approver_id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(d, project, project_name, environment, version, label, requester)| InboxItem {
+                approvals: votes.iter().filter(|v| v.0 == d.id).count() as i64,
+                approved_by_me: votes
+                    .iter()
+                    .any(|v| v.0 == d.id && Some(v.1) == actor.user_id),
+                deployment_id: d.id,
+                project,
+                project_name,
+                environment,
+                version,
+                label,
+                requested_by: requester,
+                requested_by_id: d.requested_by,
+                comment: d.comment,
+                created_at: d.created_at,
+                required: d.required_approvals,
+            },
+        )
+        .collect())
+}
+
+/// How many deployments wait for `actor` to approve (for the header).
+pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64> {
+    let scope = approvable(conn, actor)?;
+    let mut query = deployments::table
+        .filter(deployments::status.eq("awaiting_approval"))
+        .into_boxed();
+    if let Some(ids) = scope {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        query = query.filter(deployments::environment_id.eq_any(ids));
+    }
+    if let Some(me) = actor.user_id {
+        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
+            approvals::table
+                .filter(approvals::deployment_id.eq(deployments::id))
+                .filter(approvals::approver_id.eq(me)),
+        )));
+    }
+    query.count().get_result(conn)
+}
