@@ -22,6 +22,8 @@ pub struct CurrentUser {
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
+    /// Deployments waiting for this user's approval (the header's count).
+    pub pending_approvals: i64,
 }
 
 impl CurrentUser {
@@ -58,8 +60,21 @@ impl FromRequest for CurrentUser {
             let pool = req.app_data::<web::Data<DbPool>>().ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("no database pool configured"))
             })?;
-            let user = db::run(pool, move |conn| users::find_active(conn, user_id)).await?;
-            let Some(user) = user else {
+            let found = db::run(pool, move |conn| -> diesel::QueryResult<_> {
+                let Some(user) = users::find_active(conn, user_id)? else {
+                    return Ok(None);
+                };
+                let actor = crate::domain::audit::Actor::user(
+                    user.id,
+                    user.username.clone(),
+                    user.is_admin,
+                    None,
+                );
+                let pending = crate::domain::approvals::pending_count(conn, &actor)?;
+                Ok(Some((user, pending)))
+            })
+            .await?;
+            let Some((user, pending_approvals)) = found else {
                 // Disabled or removed since the session began.
                 session.log_out();
                 return Err(login_required());
@@ -69,6 +84,7 @@ impl FromRequest for CurrentUser {
                 username: user.username,
                 display_name: user.display_name,
                 is_admin: user.is_admin,
+                pending_approvals,
             };
             // Error pages are rendered after the session middleware has
             // taken the session state back, so leave what they need here.

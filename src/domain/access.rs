@@ -141,6 +141,10 @@ pub enum Action<'a> {
         environment_id: i64,
         environment: &'a str,
     },
+    Approve {
+        environment_id: i64,
+        environment: &'a str,
+    },
     CreateRelease {
         first_environment_id: i64,
         environment: &'a str,
@@ -178,6 +182,18 @@ pub fn check(access: &ProjectAccess, action: &Action<'_>) -> Result<(), Denied> 
             } else {
                 Err(Denied::Missing(format!(
                     "You need the deployer role on {environment} to deploy there."
+                )))
+            }
+        }
+        Action::Approve {
+            environment_id,
+            environment,
+        } => {
+            if access.has(*environment_id, Role::Approver) {
+                Ok(())
+            } else {
+                Err(Denied::Missing(format!(
+                    "You need the approver role on {environment} to approve deployments there."
                 )))
             }
         }

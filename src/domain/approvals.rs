@@ -259,9 +259,9 @@ impl InboxItem {
         let minutes = (Utc::now() - self.created_at).num_minutes().max(0);
         match minutes {
             0 => "just now".to_owned(),
-            m if m < 60 => format!("{m} min"),
-            m if m < 48 * 60 => format!("{} h", m / 60),
-            m => format!("{} days", m / (24 * 60)),
+            m if m < 60 => format!("{m} min ago"),
+            m if m < 48 * 60 => format!("{} h ago", m / 60),
+            m => format!("{} days ago", m / (24 * 60)),
         }
     }
 }

@@ -86,11 +86,12 @@ pub async fn show(
 ) -> Result<DeploymentPage, AppError> {
     let actor = super::actor(&req, &user);
     let id = path.into_inner();
-    let (loaded, steps, log) = db::run(&pool, move |conn| -> Result<_, AppError> {
+    let (loaded, steps, log, approvals) = db::run(&pool, move |conn| -> Result<_, AppError> {
         let loaded = open(conn, &actor, id)?;
         let steps = deployments::step_runs(conn, id)?;
         let log = deployments::log_after(conn, id, 0, PAGE_LINES + 1)?;
-        Ok((loaded, steps, log))
+        let approvals = crate::domain::approvals::for_deployment(conn, id)?;
+        Ok((loaded, steps, log, approvals))
     })
     .await?;
     let mut log = log;
@@ -108,6 +109,9 @@ pub async fn show(
             "projects",
         ),
         can_cancel: active && loaded.access.has(loaded.environment.id, Role::Deployer),
+        can_approve: loaded.deployment.status == "awaiting_approval"
+            && loaded.access.has(loaded.environment.id, Role::Approver),
+        approvals,
         active,
         project: loaded.project,
         environment: loaded.environment,

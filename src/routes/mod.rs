@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
 pub mod context;
 pub mod dashboard;
 pub mod deployments;
@@ -83,6 +84,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/deployments/{id}/cancel",
             web::post().to(deployments::cancel),
         )
+        .route(
+            "/deployments/{id}/approve",
+            web::post().to(approvals::approve),
+        )
+        .route(
+            "/deployments/{id}/reject",
+            web::post().to(approvals::reject),
+        )
+        .route("/deployments/{id}/defer", web::post().to(approvals::defer))
+        .route("/approvals", web::get().to(approvals::inbox))
         .route("/admin", web::get().to(admin::index))
         .route(
             "/admin/projects/{project}/environments/{environment}/settings",

@@ -480,10 +480,16 @@ pub async fn deploy(
             } else {
                 "Deployment"
             };
+            let state = if deployment.status == "awaiting_approval" {
+                let n = deployment.required_approvals;
+                format!("waits for {n} approval{}", if n == 1 { "" } else { "s" })
+            } else {
+                "is queued".to_owned()
+            };
             session.flash(
                 FlashKind::Success,
                 format!(
-                    "{what} of {} to {target} queued (attempt {}).",
+                    "{what} of {} to {target} {state} (attempt {}).",
                     release.version, deployment.attempt
                 ),
             );

@@ -22,9 +22,17 @@ pub struct DeploymentPage {
     pub log_more: bool,
     pub can_cancel: bool,
     pub active: bool,
+    pub approvals: Vec<crate::domain::approvals::ApprovalView>,
+    /// The user may decide on it now.
+    pub can_approve: bool,
 }
 
 impl DeploymentPage {
+    /// Where decision forms return to.
+    pub fn back_url(&self) -> String {
+        format!("/deployments/{}", self.deployment.id)
+    }
+
     pub fn status_text(&self) -> &'static str {
         crate::domain::deployments::status_text(&self.deployment.status)
     }

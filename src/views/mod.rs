@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod approvals;
 pub mod dashboard;
 pub mod deployments;
 pub mod environments;

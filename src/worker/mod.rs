@@ -56,6 +56,7 @@ pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<b
         let (name, lease) = (worker.clone(), config.lease);
         let claimed = db::run(&pool, move |conn| {
             deployments::reap_expired(conn)?;
+            crate::domain::approvals::expire(conn)?;
             deployments::claim_next(conn, &name, lease)
         })
         .await;

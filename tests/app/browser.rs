@@ -662,3 +662,150 @@ async fn a_running_deployment_log_grows_on_its_page_without_reloading() {
     browser.screenshot("deployment-page").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_team_lead_approves_a_production_deployment_from_the_inbox_and_it_runs() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    let mut input = stagecoach::domain::environments::PolicyInput::of(&pipeline[3]);
+    input.required_approvals = "1".into();
+    stagecoach::domain::environments::set_policy(
+        &mut app.conn(),
+        &crate::helpers::fixtures::admin(),
+        &pipeline[3],
+        &input,
+    )
+    .unwrap();
+    let dev = app.create_user("rita", "rita-password-12", false);
+    let lead = app.create_user("leo", "leo-password-123", false);
+    for env in &pipeline {
+        app.grant(dev.id, env.id, "deployer");
+    }
+    app.grant(lead.id, pipeline[3].id, "approver");
+    let release = app.release(&project, "3.0.0");
+    for env in &pipeline[..3] {
+        if env.id != pipeline[0].id {
+            stagecoach::domain::deployments::request(
+                &mut app.conn(),
+                &crate::helpers::fixtures::admin(),
+                release.id,
+                &stagecoach::domain::deployments::DeployInput {
+                    environment_id: env.id,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        app.wait_for(release.id, env.id, "succeeded").await;
+    }
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    // The requester asks to deploy to Production.
+    sign_in(c, &app, "rita", "rita-password-12").await;
+    c.goto(&app.url("/projects/storefront/releases/3.0.0"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("comment-production"))
+        .await
+        .unwrap()
+        .send_keys("Black Friday build")
+        .await
+        .unwrap();
+    let form = c
+        .find(Locator::Css("#stage-production .deploy-form"))
+        .await
+        .unwrap();
+    form.find(Locator::Css("button.button-primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = c
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(flash.contains("waits for 1 approval"), "{flash}");
+    c.find(Locator::Css(".usermenu button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("username")).await.unwrap();
+
+    // The team lead sees it in the inbox and approves with a comment.
+    sign_in(c, &app, "leo", "leo-password-123").await;
+    let count = c
+        .find(Locator::Css(".mainnav .count"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(count, "1");
+    c.find(Locator::Css(".mainnav a[href='/approvals']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let item = c
+        .wait()
+        .for_element(Locator::Css(".inbox-item"))
+        .await
+        .unwrap();
+    let text = item.text().await.unwrap();
+    assert!(
+        text.contains("3.0.0 to Production")
+            && text.contains("Black Friday build")
+            && text.contains("Rita")
+            || text.contains("rita"),
+        "{text}"
+    );
+    browser.screenshot("approvals-inbox").await;
+    item.find(Locator::Css("input[name=comment]"))
+        .await
+        .unwrap()
+        .send_keys("Approved for the sale")
+        .await
+        .unwrap();
+    item.find(Locator::Css("button.button-primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = c
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(flash.contains("queued"), "{flash}");
+    app.wait_for(release.id, pipeline[3].id, "succeeded").await;
+    let deployment: i64 = app.count(&format!(
+        "SELECT id AS n FROM deployments WHERE environment_id = {}",
+        pipeline[3].id
+    ));
+    c.goto(&app.url(&format!("/deployments/{deployment}")))
+        .await
+        .unwrap();
+    let approvals = c
+        .find(Locator::Id("approvals"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(approvals.contains("Approved for the sale"));
+    browser.screenshot("approved-deployment").await;
+    browser.close().await;
+}

@@ -5,6 +5,7 @@ mod helpers;
 
 mod account;
 mod admin;
+mod approvals;
 mod audit;
 mod browser;
 mod cli;

@@ -1,0 +1,152 @@
+//! `/approvals`: the approver's inbox, and approving, rejecting or
+//! deferring a deployment (from the inbox or the deployment's page).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use diesel::prelude::*;
+use serde::Deserialize;
+
+use crate::auth::csrf::CsrfForm;
+use crate::auth::session::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::schema::{environments, projects};
+use crate::db::{self, DbPool};
+use crate::domain::access::{self, Action};
+use crate::domain::approvals::{self, ApprovalError, Decided, Decision};
+use crate::domain::deployments;
+use crate::error::AppError;
+use crate::views::PageCtx;
+use crate::views::approvals::InboxPage;
+
+pub async fn inbox(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+) -> Result<InboxPage, AppError> {
+    let actor = super::actor(&req, &user);
+    let items = db::run(&pool, move |conn| approvals::inbox(conn, &actor)).await?;
+    Ok(InboxPage {
+        me: user.id,
+        page: PageCtx::new(&session, Some(user), "Approvals", "approvals"),
+        items,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    comment: String,
+    /// For a deferral: `YYYY-MM-DDTHH:MM`, UTC.
+    #[serde(default)]
+    until: String,
+    /// Where to go back to (the inbox or the deployment page).
+    #[serde(default)]
+    next: String,
+}
+
+async fn decide(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    id: i64,
+    form: DecisionForm,
+    kind: &'static str,
+) -> Result<HttpResponse, AppError> {
+    let back = super::login::safe_next(&form.next).to_owned();
+    let back = if back == "/" {
+        format!("/deployments/{id}")
+    } else {
+        back
+    };
+    let decision = match kind {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        _ => {
+            let until = chrono::NaiveDateTime::parse_from_str(form.until.trim(), "%Y-%m-%dT%H:%M")
+                .or_else(|_| {
+                    chrono::NaiveDateTime::parse_from_str(form.until.trim(), "%Y-%m-%dT%H:%M:%S")
+                });
+            match until {
+                Ok(t) => Decision::Defer(t.and_utc()),
+                Err(_) => {
+                    session.flash(
+                        FlashKind::Error,
+                        "To defer, give a date and time like 2026-11-23T02:00 (UTC).",
+                    );
+                    return Ok(super::see_other(&back));
+                }
+            }
+        }
+    };
+    let actor = super::actor(&req, &user);
+    let comment = form.comment;
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
+        let (project_id, env_name, slug): (i64, String, String) = environments::table
+            .inner_join(projects::table)
+            .filter(environments::id.eq(deployment.environment_id))
+            .select((projects::id, environments::name, projects::slug))
+            .first(conn)?;
+        super::context::open_project(conn, &actor, &slug)?;
+        access::authorize(
+            conn,
+            &actor,
+            project_id,
+            Action::Approve {
+                environment_id: deployment.environment_id,
+                environment: &env_name,
+            },
+        )?;
+        Ok(approvals::decide(conn, &actor, id, &decision, &comment))
+    })
+    .await?;
+    match outcome {
+        Ok(Decided::Queued) => {
+            session.flash(FlashKind::Success, "Approved: the deployment is queued.")
+        }
+        Ok(Decided::Counted(n, of)) => session.flash(
+            FlashKind::Success,
+            format!("Approved ({n} of {of}): it waits for more approvers."),
+        ),
+        Ok(Decided::Rejected) => {
+            session.flash(FlashKind::Success, "Rejected: the deployment will not run.")
+        }
+        Err(ApprovalError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(ApprovalError::Db(err)) => return Err(err.into()),
+    }
+    Ok(super::see_other(&back))
+}
+
+pub async fn approve(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<DecisionForm>,
+) -> Result<HttpResponse, AppError> {
+    decide(req, user, session, pool, path.into_inner(), form, "approve").await
+}
+
+pub async fn reject(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<DecisionForm>,
+) -> Result<HttpResponse, AppError> {
+    decide(req, user, session, pool, path.into_inner(), form, "reject").await
+}
+
+pub async fn defer(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<DecisionForm>,
+) -> Result<HttpResponse, AppError> {
+    decide(req, user, session, pool, path.into_inner(), form, "defer").await
+}

@@ -1,0 +1,13 @@
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::PageCtx;
+use crate::domain::approvals::InboxItem;
+
+#[derive(Template, WebTemplate)]
+#[template(path = "approvals/inbox.html")]
+pub struct InboxPage {
+    pub page: PageCtx,
+    pub items: Vec<InboxItem>,
+    pub me: i64,
+}
