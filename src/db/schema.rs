@@ -140,6 +140,9 @@ diesel::table! {
         description -> Text,
         created_at -> Timestamptz,
         created_by -> Nullable<Int8>,
+        retention_days -> Int4,
+        retention_keep -> Int4,
+        retention_swept_at -> Nullable<Timestamptz>,
     }
 }
 

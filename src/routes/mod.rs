@@ -94,6 +94,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route("/deployments/{id}/defer", web::post().to(approvals::defer))
         .route("/approvals", web::get().to(approvals::inbox))
+        .route(
+            "/admin/projects/{project}/retention",
+            web::get().to(admin::retention::show),
+        )
+        .route(
+            "/admin/projects/{project}/retention",
+            web::post().to(admin::retention::save),
+        )
         .route("/admin", web::get().to(admin::index))
         .route(
             "/admin/projects/{project}/environments/{environment}/settings",

@@ -264,6 +264,9 @@ fn load_release_page(
 ) -> Result<ReleasePageData, AppError> {
     let (project, pipeline, access, release) = open_release(conn, actor, slug, version)?;
     let timeline = releases::timeline(conn, &release, &pipeline)?;
+    let mut readiness =
+        crate::domain::readiness::for_release(conn, &release, &pipeline, &timeline, &access)?
+            .into_iter();
     let offers = offers::for_release(&release, &timeline, &access);
     let first_name = pipeline
         .iter()
@@ -306,6 +309,7 @@ fn load_release_page(
                 stage,
                 offer,
                 variables,
+                readiness: readiness.next().unwrap_or_default(),
             }
         })
         .collect();

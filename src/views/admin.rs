@@ -200,3 +200,15 @@ pub struct EnvironmentSettingsPage {
     pub variable_secret: bool,
     pub variable_errors: FieldErrors,
 }
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/retention.html")]
+pub struct RetentionPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub days: String,
+    pub keep: String,
+    pub errors: FieldErrors,
+    /// What the next sweep would remove.
+    pub candidates: Vec<crate::domain::releases::Release>,
+}

@@ -50,6 +50,8 @@ pub struct StageView {
     pub offer: Offer,
     /// The variables a deployment here would get, from the snapshot.
     pub variables: Vec<crate::domain::variables::Effective>,
+    /// Every condition for entering, with its state ("why not yet").
+    pub readiness: Vec<crate::domain::readiness::Check>,
 }
 
 /// What the deploy form was sent with, to show it again beside its errors.

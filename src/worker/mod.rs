@@ -57,6 +57,7 @@ pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<b
         let claimed = db::run(&pool, move |conn| {
             deployments::reap_expired(conn)?;
             crate::domain::approvals::expire(conn)?;
+            crate::domain::retention::sweep_due(conn)?;
             deployments::claim_next(conn, &name, lease)
         })
         .await;

@@ -518,3 +518,38 @@ async fn approvers_see_their_inbox_and_decide_from_it_and_others_may_not() {
         .unwrap();
     assert!(page.contains("looks good") && page.contains("approved"));
 }
+
+#[tokio::test]
+async fn the_release_page_lists_why_a_deployment_is_not_yet_running() {
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    app.login_admin().await;
+    let (pipeline, release, people) = setup(&app, "2").await;
+    let now = Utc::now();
+    policy(&app, &pipeline[1], |p| {
+        p.window_start = (now + chrono::Duration::hours(2))
+            .format("%H:%M")
+            .to_string();
+        p.window_end = (now + chrono::Duration::hours(3))
+            .format("%H:%M")
+            .to_string();
+    });
+    let d = request_as(&app, &admin(), release, pipeline[1].id);
+    approvals::decide(
+        &mut app.conn(),
+        &person(&people[0]),
+        d.id,
+        &Decision::Approve,
+        "",
+    )
+    .unwrap();
+    let html = app.get_html("/projects/shop/releases/1.0.0").await;
+    assert!(html.contains("Succeeded in Development"), "{html}");
+    assert!(
+        html.contains("Approvals 1 of 2: approved by ann; may still approve: ben, cat"),
+        "{html}"
+    );
+    assert!(html.contains("Window closed now; deploys only every day"));
+    assert!(html.contains("You may deploy to QA"));
+    // Staging is not next yet: its checklist explains only what it waits for.
+    assert!(html.contains("Not yet succeeded in QA"));
+}

@@ -599,6 +599,7 @@ async fn an_admin_gives_a_team_deployer_on_qa_and_its_member_promotes_to_qa_but_
 #[tokio::test]
 async fn a_running_deployment_log_grows_on_its_page_without_reloading() {
     let app = spawn_app().await;
+    let go = crate::health::tempdir("live-log").join("go");
     let (project, pipeline) = app.project("Storefront");
     stagecoach::domain::steps::add(
         &mut app.conn(),
@@ -607,7 +608,12 @@ async fn a_running_deployment_log_grows_on_its_page_without_reloading() {
         &stagecoach::domain::steps::StepInput {
             kind: "script".into(),
             name: "Roll out web".into(),
-            script: "echo \"rolling out $STAGECOACH_RELEASE_VERSION\"\nfor i in $(seq 1 12); do echo \"instance $i of 12 healthy\"; sleep 0.35; done\necho 'smoke test passed' >&2".into(),
+            // Waits for the test to open the page, so the lines arrive while
+            // it watches, however slow the machine.
+            script: format!(
+                "echo \"rolling out $STAGECOACH_RELEASE_VERSION\"\nfor i in $(seq 1 600); do [ -f {go} ] && break; sleep 0.1; done\nfor i in $(seq 1 12); do echo \"instance $i of 12 healthy\"; sleep 0.35; done\necho 'smoke test passed' >&2",
+                go = go.display()
+            ),
             url: String::new(),
             timeout_seconds: "60".into(),
         },
@@ -615,6 +621,7 @@ async fn a_running_deployment_log_grows_on_its_page_without_reloading() {
     .unwrap();
     let release = app.release(&project, "2.5.0");
     app.wait_for(release.id, pipeline[0].id, "running").await;
+    let go_file = go.clone();
     let deployment: i64 = app.count(&format!(
         "SELECT id AS n FROM deployments WHERE release_id = {}",
         release.id
@@ -626,6 +633,7 @@ async fn a_running_deployment_log_grows_on_its_page_without_reloading() {
         .await
         .unwrap();
     let url_before = c.current_url().await.unwrap();
+    std::fs::write(&go_file, "go").unwrap();
     let lines = |c: &Client| {
         let c = c.clone();
         async move {

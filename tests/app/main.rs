@@ -21,6 +21,7 @@ mod login;
 mod permissions;
 mod projects;
 mod releases;
+mod retention;
 mod sessions;
 mod throttle;
 mod workers;

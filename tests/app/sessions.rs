@@ -112,16 +112,17 @@ async fn a_password_change_made_anywhere_ends_every_session_of_that_user() {
 
 #[tokio::test]
 async fn a_session_ends_after_the_idle_timeout() {
-    let app = spawn_app_with(|s| s.session.idle_timeout = Duration::from_secs(2)).await;
+    let app = spawn_app_with(|s| s.session.idle_timeout = Duration::from_secs(3)).await;
     app.login_admin().await;
     assert_eq!(app.get("/").await.status().as_u16(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    // Activity pushes the idle expiry forward...
+    // Two pauses that add up to more than the timeout, each shorter...
+    tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(app.get("/").await.status().as_u16(), 200);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    // ...keep the session: activity pushes the idle expiry forward.
     assert_eq!(app.get("/").await.status().as_u16(), 200);
-    // ...and a pause longer than the timeout ends the session.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // A pause longer than the timeout ends it.
+    tokio::time::sleep(Duration::from_millis(3600)).await;
     assert_eq!(app.get("/").await.status().as_u16(), 303);
 }
 

@@ -6,6 +6,7 @@ pub mod access;
 pub mod audit;
 pub mod environment;
 pub mod projects;
+pub mod retention;
 pub mod teams;
 pub mod users;
 
