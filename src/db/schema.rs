@@ -108,6 +108,10 @@ diesel::table! {
         window_start -> Nullable<Time>,
         window_end -> Nullable<Time>,
         window_time_zone -> Text,
+        schedule_days -> Array<Nullable<Int2>>,
+        schedule_time -> Nullable<Time>,
+        schedule_time_zone -> Text,
+        schedule_checked_at -> Nullable<Timestamptz>,
     }
 }
 

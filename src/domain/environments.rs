@@ -35,6 +35,11 @@ pub struct Environment {
     pub window_start: Option<chrono::NaiveTime>,
     pub window_end: Option<chrono::NaiveTime>,
     pub window_time_zone: String,
+    /// Scheduled trigger: ISO weekdays (empty: every day), a time and zone.
+    pub schedule_days: Vec<Option<i16>>,
+    pub schedule_time: Option<chrono::NaiveTime>,
+    pub schedule_time_zone: String,
+    pub schedule_checked_at: Option<DateTime<Utc>>,
 }
 
 impl Environment {
@@ -42,6 +47,7 @@ impl Environment {
         match self.trigger.as_str() {
             "on_release" => "on release creation",
             "after_previous" => "after success in the previous environment",
+            "scheduled" => "on a schedule",
             _ => "manual",
         }
     }
@@ -66,6 +72,29 @@ impl Environment {
             start.format("%H:%M"),
             end.format("%H:%M"),
             self.window_time_zone
+        ))
+    }
+
+    /// The schedule in words, when the trigger is a schedule.
+    pub fn schedule_text(&self) -> Option<String> {
+        let time = self.schedule_time.filter(|_| self.trigger == "scheduled")?;
+        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let days: Vec<&str> = self
+            .schedule_days
+            .iter()
+            .flatten()
+            .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)))
+            .copied()
+            .collect();
+        let days = if days.is_empty() {
+            "every day".to_owned()
+        } else {
+            days.join(", ")
+        };
+        Some(format!(
+            "{days} at {} {}",
+            time.format("%H:%M"),
+            self.schedule_time_zone
         ))
     }
 
@@ -134,6 +163,10 @@ fn validate(input: &EnvironmentInput, is_first: bool) -> FieldErrors {
         "manual" | "" => {}
         "on_release" if is_first => {}
         "after_previous" if !is_first => {}
+        "scheduled" => errors.add(
+            "trigger",
+            "Set a schedule on the environment's settings page.",
+        ),
         "after_previous" => errors.add("trigger", "The first environment has no previous one."),
         "on_release" => errors.add(
             "trigger",
@@ -384,6 +417,11 @@ pub struct PolicyInput {
     pub window_start: String,
     pub window_end: String,
     pub window_time_zone: String,
+    /// Empty keeps the environment's trigger.
+    pub trigger: String,
+    pub schedule_days: Vec<String>,
+    pub schedule_time: String,
+    pub schedule_time_zone: String,
 }
 
 impl PolicyInput {
@@ -410,11 +448,27 @@ impl PolicyInput {
                 .map(|t| t.format("%H:%M").to_string())
                 .unwrap_or_default(),
             window_time_zone: environment.window_time_zone.clone(),
+            trigger: environment.trigger.clone(),
+            schedule_days: environment
+                .schedule_days
+                .iter()
+                .flatten()
+                .map(|d| d.to_string())
+                .collect(),
+            schedule_time: environment
+                .schedule_time
+                .map(|t| t.format("%H:%M").to_string())
+                .unwrap_or_default(),
+            schedule_time_zone: environment.schedule_time_zone.clone(),
         }
     }
 
     pub fn has_day(&self, day: &i16) -> bool {
         self.window_days.iter().any(|d| d == &day.to_string())
+    }
+
+    pub fn has_schedule_day(&self, day: &i16) -> bool {
+        self.schedule_days.iter().any(|d| d == &day.to_string())
     }
 }
 
@@ -507,10 +561,73 @@ pub fn set_policy(
             "Use a time zone name like Europe/Berlin or UTC.",
         );
     }
+    let is_first = list(conn, environment.project_id)?
+        .first()
+        .is_some_and(|e| e.id == environment.id);
+    let trigger = match input.trigger.as_str() {
+        "" => environment.trigger.clone(),
+        t => t.to_owned(),
+    };
+    match (trigger.as_str(), is_first) {
+        ("manual", _) | ("on_release", true) | ("after_previous", false) | ("scheduled", false) => {
+        }
+        ("after_previous" | "scheduled", true) => errors.add(
+            "trigger",
+            "The first environment has no previous one to take releases from.",
+        ),
+        _ => errors.add("trigger", "Choose what starts a deployment here."),
+    }
+    let mut schedule_days: Vec<i16> = Vec::new();
+    for day in &input.schedule_days {
+        match day.parse::<i16>() {
+            Ok(d) if (1..=7).contains(&d) => schedule_days.push(d),
+            _ => errors.add("schedule_days", "Choose days of the week."),
+        }
+    }
+    schedule_days.sort();
+    schedule_days.dedup();
+    let schedule_time = time(&input.schedule_time, "schedule_time", &mut errors);
+    if trigger == "scheduled" && schedule_time.is_none() && !errors.has("schedule_time") {
+        errors.add("schedule_time", "Give the time the schedule runs.");
+    }
+    let schedule_zone = match input.schedule_time_zone.trim() {
+        "" => "UTC".to_owned(),
+        z => z.to_owned(),
+    };
+    let schedule_zone_known: bool = diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(&schedule_zone)
+        .sql(")"),
+    )
+    .get_result(conn)?;
+    if !schedule_zone_known {
+        errors.add(
+            "schedule_time_zone",
+            "Use a time zone name like Europe/Berlin or UTC.",
+        );
+    }
     errors.into_result().map_err(EnvironmentError::Invalid)?;
+    // A new or changed schedule counts from now: no catching up on slots
+    // that passed before it was set.
+    let schedule_changed = trigger == "scheduled"
+        && (environment.trigger != "scheduled"
+            || environment.schedule_time != schedule_time
+            || environment.schedule_time_zone != schedule_zone);
     conn.transaction(|conn| {
+        if schedule_changed {
+            diesel::update(environments::table.find(environment.id))
+                .set(environments::schedule_checked_at.eq(Utc::now()))
+                .execute(conn)?;
+        }
         let updated = diesel::update(environments::table.find(environment.id))
             .set((
+                environments::trigger.eq(&trigger),
+                environments::schedule_days
+                    .eq(schedule_days.iter().map(|d| Some(*d)).collect::<Vec<_>>()),
+                environments::schedule_time.eq(schedule_time),
+                environments::schedule_time_zone.eq(&schedule_zone),
                 environments::max_running.eq(max),
                 environments::queue_policy.eq(&input.queue_policy),
                 environments::required_approvals.eq(approvals),
@@ -536,6 +653,8 @@ pub fn set_policy(
                     "allow_self_approval": input.allow_self_approval,
                     "approval_timeout_hours": timeout,
                     "window": updated.window_text(),
+                    "trigger": updated.trigger,
+                    "schedule": updated.schedule_text(),
                 })),
         )?;
         Ok(updated)

@@ -17,6 +17,7 @@ pub mod projects;
 pub mod readiness;
 pub mod releases;
 pub mod retention;
+pub mod schedules;
 pub mod secrets;
 pub mod steps;
 pub mod teams;

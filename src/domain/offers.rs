@@ -127,6 +127,10 @@ mod tests {
             window_start: None,
             window_end: None,
             window_time_zone: "UTC".to_owned(),
+            schedule_days: Vec::new(),
+            schedule_time: None,
+            schedule_time_zone: "UTC".to_owned(),
+            schedule_checked_at: None,
         }
     }
 

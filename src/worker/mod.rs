@@ -58,6 +58,7 @@ pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<b
             deployments::reap_expired(conn)?;
             crate::domain::approvals::expire(conn)?;
             crate::domain::retention::sweep_due(conn)?;
+            crate::domain::schedules::run_due(conn, chrono::Utc::now())?;
             deployments::claim_next(conn, &name, lease)
         })
         .await;

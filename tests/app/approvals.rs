@@ -553,3 +553,147 @@ async fn the_release_page_lists_why_a_deployment_is_not_yet_running() {
     // Staging is not next yet: its checklist explains only what it waits for.
     assert!(html.contains("Not yet succeeded in QA"));
 }
+
+#[tokio::test]
+async fn a_scheduled_trigger_deploys_the_newest_release_that_succeeded_before_at_its_time() {
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    // QA: weekdays at 02:00 in Berlin.
+    let qa = policy(&app, &pipeline[1], |p| {
+        p.trigger = "scheduled".into();
+        p.schedule_days = ["1", "2", "3", "4", "5"].map(String::from).to_vec();
+        p.schedule_time = "02:00".into();
+        p.schedule_time_zone = "Europe/Berlin".into();
+    });
+    assert_eq!(
+        qa.schedule_text().unwrap(),
+        "Mon, Tue, Wed, Thu, Fri at 02:00 Europe/Berlin"
+    );
+    let mut succeeded = Vec::new();
+    for v in ["1.0.0", "1.1.0", "1.2.0"] {
+        let r = app.release(&project, v);
+        let d = deployments::claim_next(&mut app.conn(), "t", Duration::from_secs(30))
+            .unwrap()
+            .unwrap();
+        let ok = v != "1.2.0";
+        deployments::finish(
+            &mut app.conn(),
+            "t",
+            d.id,
+            &if ok {
+                deployments::Outcome::Succeeded
+            } else {
+                deployments::Outcome::Failed("x".into())
+            },
+        )
+        .unwrap();
+        succeeded.push((r, ok));
+    }
+    // Pretend the schedule was last acted on on Friday evening.
+    diesel::sql_query(format!(
+        "UPDATE environments SET schedule_checked_at = '2026-11-20 20:00:00+00' WHERE id = {}",
+        qa.id
+    ))
+    .execute(&mut app.conn())
+    .unwrap();
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    // Sunday night: no weekday slot since Friday's.
+    assert_eq!(
+        stagecoach::domain::schedules::run_due(&mut app.conn(), at("2026-11-22T23:00:00Z"))
+            .unwrap(),
+        0
+    );
+    // Monday 02:30 Berlin (01:30 UTC): the slot came; 1.1.0 is the newest success.
+    assert_eq!(
+        stagecoach::domain::schedules::run_due(&mut app.conn(), at("2026-11-23T01:30:00Z"))
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.status(succeeded[1].0.id, qa.id).as_deref(),
+        Some("queued")
+    );
+    assert_eq!(app.status(succeeded[0].0.id, qa.id), None);
+    // The same slot does not fire twice.
+    assert_eq!(
+        stagecoach::domain::schedules::run_due(&mut app.conn(), at("2026-11-23T05:00:00Z"))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'schedule.fired'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_policy_form_checks_triggers_schedules_windows_and_keeps_what_was_typed() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    let (project, _) = app.project("Shop");
+    let qa = format!("/admin/projects/{}/environments/qa", project.slug);
+    let settings = format!("{qa}/settings");
+    let base = [
+        ("max_running", "1"),
+        ("queue_policy", "all"),
+        ("approval_timeout_hours", "168"),
+    ];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+        base.iter().chain(extra.iter()).copied().collect()
+    };
+    let response = app
+        .post_form(
+            &format!("{qa}/policy"),
+            &settings,
+            &with(&[
+                ("required_approvals", "11"),
+                ("trigger", "scheduled"),
+                ("window_start", "09:00"),
+                ("window_time_zone", "Mars/Olympus"),
+            ]),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+    let html = response.text().await.unwrap();
+    for message in [
+        "Use a whole number from 0 to 10.",
+        "Give the time the schedule runs.",
+        "Give both the opening and the closing time, or neither.",
+        "Use a time zone name like Europe/Berlin or UTC.",
+    ] {
+        assert!(html.contains(message), "{message}");
+    }
+    assert!(html.contains("value=\"Mars/Olympus\"") && html.contains("value=\"11\""));
+    let response = app
+        .post_form(
+            &format!("{qa}/policy"),
+            &settings,
+            &with(&[
+                ("required_approvals", "2"),
+                ("trigger", "scheduled"),
+                ("schedule_time", "02:00"),
+                ("schedule_days", "1"),
+                ("schedule_days", "3"),
+                ("schedule_time_zone", "Europe/Berlin"),
+            ]),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let html = app
+        .get_html(&format!("/projects/{}/environments/qa", project.slug))
+        .await;
+    assert!(html.contains("trigger: on a schedule"));
+    let first = format!("/admin/projects/{}/environments/development", project.slug);
+    let response = app
+        .post_form(
+            &format!("{first}/policy"),
+            &format!("{first}/settings"),
+            &with(&[("required_approvals", "0"), ("trigger", "after_previous")]),
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 422);
+}

@@ -174,6 +174,10 @@ fn parse_policy(fields: &[(String, String)]) -> PolicyInput {
             "window_start" => input.window_start = value.clone(),
             "window_end" => input.window_end = value.clone(),
             "window_time_zone" => input.window_time_zone = value.clone(),
+            "trigger" => input.trigger = value.clone(),
+            "schedule_days" => input.schedule_days.push(value.clone()),
+            "schedule_time" => input.schedule_time = value.clone(),
+            "schedule_time_zone" => input.schedule_time_zone = value.clone(),
             _ => {}
         }
     }
