@@ -74,6 +74,9 @@ diesel::table! {
         required_approvals -> Int4,
         approval_deadline -> Nullable<Timestamptz>,
         target_environment_id -> Nullable<Int8>,
+        override_reason -> Nullable<Text>,
+        override_requested_by -> Nullable<Int8>,
+        override_confirmed_by -> Nullable<Int8>,
     }
 }
 
@@ -112,6 +115,24 @@ diesel::table! {
         schedule_time -> Nullable<Time>,
         schedule_time_zone -> Text,
         schedule_checked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    freezes (id) {
+        id -> Int8,
+        project_id -> Int8,
+        environment_id -> Nullable<Int8>,
+        reason -> Text,
+        kind -> Text,
+        starts_at -> Nullable<Timestamptz>,
+        ends_at -> Nullable<Timestamptz>,
+        days -> Array<Nullable<Int2>>,
+        start_time -> Nullable<Time>,
+        end_time -> Nullable<Time>,
+        time_zone -> Text,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -250,11 +271,13 @@ diesel::joinable!(deployment_logs -> deployments (deployment_id));
 diesel::joinable!(deployment_steps -> deployments (deployment_id));
 diesel::joinable!(deployments -> environment_releases (environment_release_id));
 diesel::joinable!(deployments -> releases (release_id));
-diesel::joinable!(deployments -> users (requested_by));
 diesel::joinable!(environment_releases -> environments (environment_id));
 diesel::joinable!(environment_releases -> releases (release_id));
 diesel::joinable!(environment_releases -> users (created_by));
 diesel::joinable!(environments -> projects (project_id));
+diesel::joinable!(freezes -> environments (environment_id));
+diesel::joinable!(freezes -> projects (project_id));
+diesel::joinable!(freezes -> users (created_by));
 diesel::joinable!(grants -> environments (environment_id));
 diesel::joinable!(grants -> teams (team_id));
 diesel::joinable!(grants -> users (user_id));
@@ -277,6 +300,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deployments,
     environment_releases,
     environments,
+    freezes,
     grants,
     login_attempts,
     projects,

@@ -298,7 +298,7 @@ pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxIte
         .inner_join(environment_releases::table)
         .inner_join(environments::table.on(environments::id.eq(deployments::environment_id)))
         .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
-        .left_join(users::table)
+        .left_join(users::table.on(deployments::requested_by.eq(users::id.nullable())))
         .filter(deployments::status.eq("awaiting_approval"))
         .into_boxed();
     if let Some(ids) = scope {

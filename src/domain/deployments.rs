@@ -42,6 +42,11 @@ pub struct Deployment {
     /// "Deploy as far as": each success requests the next environment up
     /// to this one.
     pub target_environment_id: Option<i64>,
+    /// Break-glass: why a freeze or closed window may be overridden, who
+    /// asked, and the second approver who confirmed.
+    pub override_reason: Option<String>,
+    pub override_requested_by: Option<i64>,
+    pub override_confirmed_by: Option<i64>,
 }
 
 /// The states of `PRODUCT.md`: awaiting_approval → queued → running →
@@ -397,7 +402,8 @@ pub fn claim_next(
                FROM deployments d JOIN environments e ON e.id = d.environment_id
               WHERE d.status = 'queued'
                 AND (d.not_before IS NULL OR d.not_before <= now())
-                AND environment_window_open(e, now())
+                AND (d.override_confirmed_by IS NOT NULL
+                     OR (environment_window_open(e, now()) AND environment_freeze(e, now()) IS NULL))
                 AND (SELECT count(*) FROM deployments r
                       WHERE r.environment_id = d.environment_id AND r.status = 'running') < e.max_running
               ORDER BY d.created_at, d.id
@@ -901,6 +907,10 @@ pub struct DeploymentView {
     pub finished_at: Option<DateTime<Utc>>,
     pub note: String,
     pub not_before: Option<DateTime<Utc>>,
+    /// It ran through a freeze or closed window by break-glass.
+    pub is_override: bool,
+    /// "Deploy as far as": the environment it heads for.
+    pub target_environment_id: Option<i64>,
 }
 
 impl DeploymentView {
@@ -931,6 +941,8 @@ fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
         finished_at: d.finished_at,
         note: d.note,
         not_before: d.not_before,
+        is_override: d.override_confirmed_by.is_some(),
+        target_environment_id: d.target_environment_id,
     }
 }
 
@@ -952,7 +964,7 @@ fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<
     let mut query = deployments::table
         .inner_join(releases::table)
         .inner_join(environment_releases::table)
-        .left_join(users::table)
+        .left_join(users::table.on(deployments::requested_by.eq(users::id.nullable())))
         .select((
             Deployment::as_select(),
             releases::version,

@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod deployments;
 pub mod environments;
+pub mod freezes;
 pub mod grants;
 pub mod login;
 pub mod offers;

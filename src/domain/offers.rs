@@ -150,6 +150,8 @@ mod tests {
             finished_at: None,
             note: String::new(),
             not_before: None,
+            is_override: false,
+            target_environment_id: None,
         }
     }
 

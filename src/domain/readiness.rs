@@ -171,6 +171,22 @@ pub fn for_release(
                 )
             });
         }
+        if let Some(freeze) = super::freezes::holding(conn, env.id, Utc::now())? {
+            let overridden = active.is_some_and(|d| d.is_override);
+            checks.push(check(
+                if overridden { State::Met } else { State::Unmet },
+                format!(
+                    "Frozen: {} ({}){}",
+                    freeze.reason,
+                    freeze.when(),
+                    if overridden {
+                        ", overridden by break-glass"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
         if let Some(nb) = active
             .and_then(|d| d.not_before)
             .filter(|nb| *nb > Utc::now())

@@ -150,3 +150,106 @@ pub async fn defer(
 ) -> Result<HttpResponse, AppError> {
     decide(req, user, session, pool, path.into_inner(), form, "defer").await
 }
+
+#[derive(Debug, Deserialize)]
+pub struct OverrideForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Checks the approver role on the deployment's environment.
+fn open_as_approver(
+    conn: &mut diesel::PgConnection,
+    actor: &crate::domain::audit::Actor,
+    id: i64,
+) -> Result<(), AppError> {
+    let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
+    let (project_id, env_name, slug): (i64, String, String) = environments::table
+        .inner_join(projects::table)
+        .filter(environments::id.eq(deployment.environment_id))
+        .select((projects::id, environments::name, projects::slug))
+        .first(conn)?;
+    super::context::open_project(conn, actor, &slug)?;
+    access::authorize(
+        conn,
+        actor,
+        project_id,
+        Action::Approve {
+            environment_id: deployment.environment_id,
+            environment: &env_name,
+        },
+    )?;
+    Ok(())
+}
+
+fn flash_override(
+    session: &TypedSession,
+    outcome: Result<(), crate::domain::freezes::FreezeError>,
+    done: &str,
+) -> Result<(), AppError> {
+    use crate::domain::freezes::FreezeError;
+    match outcome {
+        Ok(()) => session.flash(FlashKind::Success, done),
+        Err(FreezeError::Invalid(errors)) => session.flash(
+            FlashKind::Error,
+            errors.get("reason").unwrap_or("Give a reason.").to_owned(),
+        ),
+        Err(FreezeError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(FreezeError::Db(err)) => return Err(err.into()),
+    }
+    Ok(())
+}
+
+/// Break-glass, first half: an approver asks to override a freeze or a
+/// closed window for this deployment, with a reason.
+pub async fn request_override(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    CsrfForm(form): CsrfForm<OverrideForm>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let actor = super::actor(&req, &user);
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        open_as_approver(conn, &actor, id)?;
+        Ok(crate::domain::freezes::request_override(
+            conn,
+            &actor,
+            id,
+            &form.reason,
+        ))
+    })
+    .await?;
+    flash_override(
+        &session,
+        outcome,
+        "Override asked for: a second approver must confirm it.",
+    )?;
+    Ok(super::see_other(&format!("/deployments/{id}")))
+}
+
+/// Break-glass, second half: another approver confirms.
+pub async fn confirm_override(
+    req: HttpRequest,
+    user: CurrentUser,
+    session: TypedSession,
+    pool: web::Data<DbPool>,
+    path: web::Path<i64>,
+    _form: CsrfForm<crate::auth::csrf::NoFields>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let actor = super::actor(&req, &user);
+    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
+        open_as_approver(conn, &actor, id)?;
+        Ok(crate::domain::freezes::confirm_override(conn, &actor, id))
+    })
+    .await?;
+    flash_override(
+        &session,
+        outcome,
+        "Override confirmed: it may start despite the freeze or window.",
+    )?;
+    Ok(super::see_other(&format!("/deployments/{id}")))
+}

@@ -27,6 +27,12 @@ const PAGE_LINES: i64 = 5000;
 /// Lines one poll of the live log returns at most.
 const POLL_LINES: i64 = 2000;
 
+#[derive(diesel::QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 struct Loaded {
     project: Project,
     environment: Environment,
@@ -85,15 +91,24 @@ pub async fn show(
     path: web::Path<i64>,
 ) -> Result<DeploymentPage, AppError> {
     let actor = super::actor(&req, &user);
+    let user_id = user.id;
     let id = path.into_inner();
     let (loaded, steps, log, approvals) = db::run(&pool, move |conn| -> Result<_, AppError> {
         let loaded = open(conn, &actor, id)?;
         let steps = deployments::step_runs(conn, id)?;
         let log = deployments::log_after(conn, id, 0, PAGE_LINES + 1)?;
         let approvals = crate::domain::approvals::for_deployment(conn, id)?;
-        Ok((loaded, steps, log, approvals))
+        let freeze = crate::domain::freezes::holding(conn, loaded.environment.id, chrono::Utc::now())?;
+        let window_closed = loaded.environment.window_start.is_some()
+            && diesel::sql_query("SELECT (NOT environment_window_open(e, now()))::int::bigint AS n FROM environments e WHERE e.id = $1")
+                .bind::<diesel::sql_types::BigInt, _>(loaded.environment.id)
+                .get_result::<Flag>(conn)?
+                .n
+                == 1;
+        Ok((loaded, steps, log, (approvals, freeze, window_closed)))
     })
     .await?;
+    let (approvals, freeze, window_closed) = approvals;
     let mut log = log;
     let log_more = log.len() as i64 > PAGE_LINES;
     log.truncate(PAGE_LINES as usize);
@@ -111,6 +126,10 @@ pub async fn show(
         can_cancel: active && loaded.access.has(loaded.environment.id, Role::Deployer),
         can_approve: loaded.deployment.status == "awaiting_approval"
             && loaded.access.has(loaded.environment.id, Role::Approver),
+        is_approver: loaded.access.has(loaded.environment.id, Role::Approver),
+        freeze,
+        window_closed,
+        me: user_id,
         approvals,
         active,
         project: loaded.project,

@@ -95,6 +95,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/deployments/{id}/defer", web::post().to(approvals::defer))
         .route("/approvals", web::get().to(approvals::inbox))
         .route(
+            "/deployments/{id}/override",
+            web::post().to(approvals::request_override),
+        )
+        .route(
+            "/deployments/{id}/override/confirm",
+            web::post().to(approvals::confirm_override),
+        )
+        .route(
+            "/admin/projects/{project}/freezes",
+            web::get().to(admin::freezes::show),
+        )
+        .route(
+            "/admin/projects/{project}/freezes",
+            web::post().to(admin::freezes::add),
+        )
+        .route(
+            "/admin/projects/{project}/freezes/{freeze}/remove",
+            web::post().to(admin::freezes::remove),
+        )
+        .route(
             "/admin/projects/{project}/retention",
             web::get().to(admin::retention::show),
         )

@@ -212,3 +212,27 @@ pub struct RetentionPage {
     /// What the next sweep would remove.
     pub candidates: Vec<crate::domain::releases::Release>,
 }
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/freezes.html")]
+pub struct FreezesPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub pipeline: Vec<Environment>,
+    pub freezes: Vec<crate::domain::freezes::Freeze>,
+    pub form: crate::domain::freezes::FreezeInput,
+    pub errors: FieldErrors,
+}
+
+impl FreezesPage {
+    pub fn scope(&self, freeze: &crate::domain::freezes::Freeze) -> String {
+        freeze
+            .environment_id
+            .and_then(|id| self.pipeline.iter().find(|e| e.id == id))
+            .map_or_else(|| "whole project".to_owned(), |e| e.name.clone())
+    }
+
+    pub fn has_day(&self, day: &i16) -> bool {
+        self.form.days.iter().any(|d| d == &day.to_string())
+    }
+}

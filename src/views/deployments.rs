@@ -25,6 +25,13 @@ pub struct DeploymentPage {
     pub approvals: Vec<crate::domain::approvals::ApprovalView>,
     /// The user may decide on it now.
     pub can_approve: bool,
+    /// The freeze holding its environment now, if any.
+    pub freeze: Option<crate::domain::freezes::Freeze>,
+    /// The window is closed now.
+    pub window_closed: bool,
+    /// The user holds approver there (break-glass is theirs to use).
+    pub is_approver: bool,
+    pub me: i64,
 }
 
 impl DeploymentPage {

@@ -396,6 +396,11 @@ async fn deploy_as_far_as_goes_through_each_approval_and_stops_at_the_target() {
     app.wait_for(release.id, pipeline[1].id, "succeeded").await;
     app.wait_for(release.id, pipeline[2].id, "awaiting_approval")
         .await;
+    let html = app.get_html(&page).await;
+    assert!(
+        html.contains("heading for Staging"),
+        "the release page shows the planned path"
+    );
     let waiting: i64 = app.count(&format!(
         "SELECT id AS n FROM deployments WHERE environment_id = {}",
         pipeline[2].id

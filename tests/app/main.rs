@@ -14,6 +14,7 @@ mod dashboard;
 mod deletion;
 mod errors;
 mod execution;
+mod freezes;
 mod headers;
 mod health;
 mod lists;

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod audit;
 pub mod environment;
+pub mod freezes;
 pub mod projects;
 pub mod retention;
 pub mod teams;

@@ -1,0 +1,353 @@
+//! Deployment freezes — one-off date ranges and recurring hours, for a whole
+//! project or one environment — and break-glass: an approver may override a
+//! freeze or a closed window for one deployment, with a reason, once a
+//! second approver confirms.
+
+use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::audit::{self, Actor, Event};
+use super::deployments::Deployment;
+use super::environments::Environment;
+use super::validation::FieldErrors;
+use crate::db::schema::{deployments, environments, freezes};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = freezes)]
+pub struct Freeze {
+    pub id: i64,
+    pub project_id: i64,
+    pub environment_id: Option<i64>,
+    pub reason: String,
+    pub kind: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub days: Vec<Option<i16>>,
+    pub start_time: Option<NaiveTime>,
+    pub end_time: Option<NaiveTime>,
+    pub time_zone: String,
+}
+
+impl Freeze {
+    /// When it holds, in words.
+    pub fn when(&self) -> String {
+        if self.kind == "once" {
+            let f = |t: Option<DateTime<Utc>>| {
+                t.map(|t| t.format("%b %-d, %Y %H:%M").to_string())
+                    .unwrap_or_default()
+            };
+            return format!("{} – {} UTC", f(self.starts_at), f(self.ends_at));
+        }
+        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        let days: Vec<&str> = self
+            .days
+            .iter()
+            .flatten()
+            .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)))
+            .copied()
+            .collect();
+        let days = if days.is_empty() {
+            "every day".to_owned()
+        } else {
+            days.join(", ")
+        };
+        let t = |t: Option<NaiveTime>| t.map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
+        format!(
+            "{days}, {}–{} {}",
+            t(self.start_time),
+            t(self.end_time),
+            self.time_zone
+        )
+    }
+}
+
+pub fn list(conn: &mut PgConnection, project_id: i64) -> QueryResult<Vec<Freeze>> {
+    freezes::table
+        .filter(freezes::project_id.eq(project_id))
+        .order(freezes::id.asc())
+        .select(Freeze::as_select())
+        .load(conn)
+}
+
+/// The freeze holding `environment` at `at`, if any.
+pub fn holding(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<Option<Freeze>> {
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+        id: Option<i64>,
+    }
+    let id: Option<i64> = diesel::sql_query(
+        "SELECT environment_freeze(e, $2) AS id FROM environments e WHERE e.id = $1",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(environment_id)
+    .bind::<diesel::sql_types::Timestamptz, _>(at)
+    .get_result::<Id>(conn)
+    .optional()?
+    .and_then(|r| r.id);
+    match id {
+        Some(id) => freezes::table
+            .find(id)
+            .select(Freeze::as_select())
+            .first(conn)
+            .optional(),
+        None => Ok(None),
+    }
+}
+
+/// The freeze form as typed.
+#[derive(Debug, Clone, Default)]
+pub struct FreezeInput {
+    /// An environment slug, or empty for the whole project.
+    pub environment: String,
+    pub reason: String,
+    pub kind: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub days: Vec<String>,
+    pub start_time: String,
+    pub end_time: String,
+    pub time_zone: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FreezeError {
+    #[error("the freeze is not valid")]
+    Invalid(FieldErrors),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+fn utc(value: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+pub fn add(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+    pipeline: &[Environment],
+    input: &FreezeInput,
+) -> Result<Freeze, FreezeError> {
+    let mut errors = FieldErrors::new();
+    let environment_id = match input.environment.as_str() {
+        "" => None,
+        slug => match pipeline.iter().find(|e| e.slug == slug) {
+            Some(e) => Some(e.id),
+            None => {
+                errors.add("environment", "Choose an environment of this project.");
+                None
+            }
+        },
+    };
+    let reason = input.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        errors.add("reason", "Say why, in at most 500 characters.");
+    }
+    let (mut starts, mut ends, mut start_time, mut end_time, mut days) =
+        (None, None, None, None, Vec::new());
+    match input.kind.as_str() {
+        "once" => {
+            starts = utc(&input.starts_at);
+            ends = utc(&input.ends_at);
+            if starts.is_none() {
+                errors.add("starts_at", "Give the start, like 2026-12-20T00:00 (UTC).");
+            }
+            if ends.is_none() {
+                errors.add("ends_at", "Give the end, like 2027-01-02T00:00 (UTC).");
+            }
+            if matches!((starts, ends), (Some(s), Some(e)) if e <= s) {
+                errors.add("ends_at", "The freeze must end after it starts.");
+            }
+        }
+        "recurring" => {
+            start_time = NaiveTime::parse_from_str(input.start_time.trim(), "%H:%M").ok();
+            end_time = NaiveTime::parse_from_str(input.end_time.trim(), "%H:%M").ok();
+            if start_time.is_none() {
+                errors.add("start_time", "Use a time like 16:00.");
+            }
+            if end_time.is_none() {
+                errors.add("end_time", "Use a time like 08:00.");
+            }
+            if start_time.is_some() && start_time == end_time {
+                errors.add("end_time", "It must not end when it starts.");
+            }
+            for d in &input.days {
+                match d.parse::<i16>() {
+                    Ok(n) if (1..=7).contains(&n) => days.push(Some(n)),
+                    _ => errors.add("days", "Choose days of the week."),
+                }
+            }
+        }
+        _ => errors.add("kind", "Choose a one-off or a recurring freeze."),
+    }
+    let zone = match input.time_zone.trim() {
+        "" => "UTC".to_owned(),
+        z => z.to_owned(),
+    };
+    let known: bool = diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(&zone)
+        .sql(")"),
+    )
+    .get_result(conn)?;
+    if !known {
+        errors.add(
+            "time_zone",
+            "Use a time zone name like Europe/Berlin or UTC.",
+        );
+    }
+    errors.into_result().map_err(FreezeError::Invalid)?;
+    conn.transaction(|conn| {
+        let freeze = diesel::insert_into(freezes::table)
+            .values((
+                freezes::project_id.eq(project_id),
+                freezes::environment_id.eq(environment_id),
+                freezes::reason.eq(reason),
+                freezes::kind.eq(&input.kind),
+                freezes::starts_at.eq(starts),
+                freezes::ends_at.eq(ends),
+                freezes::days.eq(&days),
+                freezes::start_time.eq(start_time),
+                freezes::end_time.eq(end_time),
+                freezes::time_zone.eq(&zone),
+                freezes::created_by.eq(actor.user_id),
+            ))
+            .returning(Freeze::as_returning())
+            .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("freeze.added", "project", project_id)
+                .in_project(project_id)
+                .details(json!({ "reason": freeze.reason, "when": freeze.when(), "environment_id": environment_id })),
+        )?;
+        Ok(freeze)
+    })
+}
+
+pub fn remove(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+    freeze_id: i64,
+) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let reason: String = diesel::delete(
+            freezes::table
+                .filter(freezes::id.eq(freeze_id))
+                .filter(freezes::project_id.eq(project_id)),
+        )
+        .returning(freezes::reason)
+        .get_result(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("freeze.removed", "project", project_id)
+                .in_project(project_id)
+                .details(json!({ "reason": reason })),
+        )
+    })
+}
+
+/// An approver asks to override a freeze or closed window for one
+/// deployment. The caller has checked the approver role.
+pub fn request_override(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    deployment_id: i64,
+    reason: &str,
+) -> Result<(), FreezeError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        let mut errors = FieldErrors::new();
+        errors.add(
+            "reason",
+            "Say why this cannot wait, in at most 500 characters.",
+        );
+        return Err(FreezeError::Invalid(errors));
+    }
+    conn.transaction(|conn| {
+        let d: Deployment = deployments::table
+            .find(deployment_id)
+            .select(Deployment::as_select())
+            .for_update()
+            .first(conn)?;
+        if !matches!(d.status.as_str(), "awaiting_approval" | "queued") {
+            return Err(FreezeError::Refused(
+                "Only a waiting deployment can be overridden.".to_owned(),
+            ));
+        }
+        diesel::update(deployments::table.find(deployment_id))
+            .set((
+                deployments::override_reason.eq(reason),
+                deployments::override_requested_by.eq(actor.user_id),
+                deployments::override_confirmed_by.eq(None::<i64>),
+            ))
+            .execute(conn)?;
+        let project_id: i64 = environments::table
+            .find(d.environment_id)
+            .select(environments::project_id)
+            .first(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("deployment.override_requested", "deployment", deployment_id)
+                .in_project(project_id)
+                .details(json!({ "reason": reason })),
+        )?;
+        Ok(())
+    })
+}
+
+/// A second approver confirms the override (never the one who asked: a
+/// constraint holds that too).
+pub fn confirm_override(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    deployment_id: i64,
+) -> Result<(), FreezeError> {
+    conn.transaction(|conn| {
+        let d: Deployment = deployments::table
+            .find(deployment_id)
+            .select(Deployment::as_select())
+            .for_update()
+            .first(conn)?;
+        let Some(requested_by) = d.override_requested_by else {
+            return Err(FreezeError::Refused(
+                "No override was asked for.".to_owned(),
+            ));
+        };
+        if Some(requested_by) == actor.user_id {
+            return Err(FreezeError::Refused(
+                "A second approver must confirm the override.".to_owned(),
+            ));
+        }
+        diesel::update(deployments::table.find(deployment_id))
+            .set(deployments::override_confirmed_by.eq(actor.user_id))
+            .execute(conn)?;
+        let project_id: i64 = environments::table
+            .find(d.environment_id)
+            .select(environments::project_id)
+            .first(conn)?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("deployment.override_confirmed", "deployment", deployment_id)
+                .in_project(project_id)
+                .details(json!({ "reason": d.override_reason })),
+        )?;
+        Ok(())
+    })
+}
