@@ -42,25 +42,35 @@ fn check(state: State, text: impl Into<String>) -> Check {
     }
 }
 
-/// Whether each environment's window is open now (one query).
+/// An environment's id, whether its window is open now, and when it next
+/// opens.
+type WindowState = (i64, bool, Option<chrono::DateTime<Utc>>);
+
+/// The window state of each environment (one query).
 fn windows_open(
     conn: &mut PgConnection,
     pipeline: &[Environment],
-) -> QueryResult<Vec<(i64, bool)>> {
+) -> QueryResult<Vec<WindowState>> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = BigInt)]
         id: i64,
         #[diesel(sql_type = Bool)]
         open: bool,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+        next_open: Option<chrono::DateTime<Utc>>,
     }
     let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
     let rows: Vec<Row> = diesel::sql_query(
-        "SELECT e.id, environment_window_open(e, now()) AS open FROM environments e WHERE e.id = ANY($1)",
+        "SELECT e.id, environment_window_open(e, now()) AS open, environment_window_next_open(e, now()) AS next_open
+           FROM environments e WHERE e.id = ANY($1)",
     )
     .bind::<Array<BigInt>, _>(ids)
     .load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.id, r.open)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, r.open, r.next_open))
+        .collect())
 }
 
 /// Display names of everyone holding `approver` on an environment.
@@ -161,14 +171,20 @@ pub fn for_release(
             }
         }
         if let Some(window) = env.window_text() {
-            let is_open = open.iter().any(|(id, o)| *id == env.id && *o);
-            checks.push(if is_open {
-                check(State::Met, format!("Window open now ({window})"))
-            } else {
-                check(
+            let state = open.iter().find(|(id, _, _)| *id == env.id);
+            checks.push(match state {
+                Some((_, true, _)) => check(State::Met, format!("Window open now ({window})")),
+                Some((_, false, Some(next))) => check(
+                    State::Waiting,
+                    format!(
+                        "Window closed now; it opens {} UTC ({window})",
+                        next.format("%a %b %-d, %H:%M")
+                    ),
+                ),
+                _ => check(
                     State::Waiting,
                     format!("Window closed now; deploys only {window}"),
-                )
+                ),
             });
         }
         if let Some(freeze) = super::freezes::holding(conn, env.id, Utc::now())? {

@@ -295,6 +295,17 @@ async fn the_deployment_window_is_judged_in_its_time_zone() {
         "Monday 17:00 in Berlin: closed"
     );
     assert!(!open_at("2026-11-22 10:00:00+00"), "Sunday");
+    // Closed on Sunday noon: it next opens Monday 09:00 in Berlin.
+    let next: i64 = app.count(&format!(
+        "SELECT extract(epoch FROM environment_window_next_open(e, '2026-11-22 12:00:00+00'))::bigint AS n FROM environments e WHERE id = {}",
+        env.id
+    ));
+    assert_eq!(
+        next,
+        chrono::DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z")
+            .unwrap()
+            .timestamp()
+    );
     // A window over midnight.
     let night = policy(&app, &pipeline[1], |p| {
         p.window_start = "22:00".into();
@@ -553,7 +564,14 @@ async fn the_release_page_lists_why_a_deployment_is_not_yet_running() {
         html.contains("Approvals 1 of 2: approved by ann; may still approve: ben, cat"),
         "{html}"
     );
-    assert!(html.contains("Window closed now; deploys only every day"));
+    let opens = (now + chrono::Duration::hours(2))
+        .format("%H:%M")
+        .to_string();
+    assert!(html.contains("Window closed now; it opens "), "{html}");
+    assert!(
+        html.contains(&format!("{opens} UTC (every day")),
+        "the exact time it opens"
+    );
     assert!(html.contains("You may deploy to QA"));
     // Staging is not next yet: its checklist explains only what it waits for.
     assert!(html.contains("Not yet succeeded in QA"));

@@ -1,0 +1,1 @@
+DROP FUNCTION environment_window_next_open(environments, TIMESTAMPTZ);
