@@ -547,14 +547,7 @@ pub fn set_policy(
         "" => "UTC".to_owned(),
         z => z.to_owned(),
     };
-    let known: bool = diesel::select(
-        diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
-        )
-        .bind::<diesel::sql_types::Text, _>(&zone)
-        .sql(")"),
-    )
-    .get_result(conn)?;
+    let known = super::validation::time_zone_known(conn, &zone)?;
     if !known {
         errors.add(
             "window_time_zone",
@@ -594,14 +587,7 @@ pub fn set_policy(
         "" => "UTC".to_owned(),
         z => z.to_owned(),
     };
-    let schedule_zone_known: bool = diesel::select(
-        diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
-        )
-        .bind::<diesel::sql_types::Text, _>(&schedule_zone)
-        .sql(")"),
-    )
-    .get_result(conn)?;
+    let schedule_zone_known = super::validation::time_zone_known(conn, &schedule_zone)?;
     if !schedule_zone_known {
         errors.add(
             "schedule_time_zone",

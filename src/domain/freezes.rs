@@ -194,14 +194,7 @@ pub fn add(
         "" => "UTC".to_owned(),
         z => z.to_owned(),
     };
-    let known: bool = diesel::select(
-        diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
-        )
-        .bind::<diesel::sql_types::Text, _>(&zone)
-        .sql(")"),
-    )
-    .get_result(conn)?;
+    let known = super::validation::time_zone_known(conn, &zone)?;
     if !known {
         errors.add(
             "time_zone",

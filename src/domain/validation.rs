@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use diesel::prelude::*;
+
 #[derive(Debug, Clone, Default)]
 pub struct FieldErrors(BTreeMap<String, String>);
 
@@ -103,6 +105,19 @@ pub fn url_problem(value: &str) -> Option<&'static str> {
         }
         Some(_) => None,
     }
+}
+
+/// Whether PostgreSQL knows the time zone `zone` (an IANA name such as
+/// Europe/Berlin): windows, schedules and freezes are judged there.
+pub fn time_zone_known(conn: &mut PgConnection, zone: &str) -> QueryResult<bool> {
+    diesel::select(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
+        )
+        .bind::<diesel::sql_types::Text, _>(zone)
+        .sql(")"),
+    )
+    .get_result(conn)
 }
 
 /// Text of `min..=max` characters, counted as characters.
