@@ -171,65 +171,52 @@ pub fn check(access: &ProjectAccess, action: &Action<'_>) -> Result<(), Denied> 
     if !access.can_view() {
         return Err(Denied::Hidden);
     }
-    match action {
-        Action::ViewProject => Ok(()),
+    // Each action needs one role on one environment, and says what it was for.
+    let (environment_id, role, missing) = match action {
+        Action::ViewProject => return Ok(()),
+        Action::ManageProjects if access.is_admin => return Ok(()),
+        Action::ManageProjects => {
+            return Err(Denied::Missing(
+                "Only administrators manage projects and their pipelines.".to_owned(),
+            ));
+        }
         Action::Deploy {
             environment_id,
             environment,
-        } => {
-            if access.has(*environment_id, Role::Deployer) {
-                Ok(())
-            } else {
-                Err(Denied::Missing(format!(
-                    "You need the deployer role on {environment} to deploy there."
-                )))
-            }
-        }
+        } => (
+            environment_id,
+            Role::Deployer,
+            format!("You need the deployer role on {environment} to deploy there."),
+        ),
         Action::Approve {
             environment_id,
             environment,
-        } => {
-            if access.has(*environment_id, Role::Approver) {
-                Ok(())
-            } else {
-                Err(Denied::Missing(format!(
-                    "You need the approver role on {environment} to approve deployments there."
-                )))
-            }
-        }
+        } => (
+            environment_id,
+            Role::Approver,
+            format!("You need the approver role on {environment} to approve deployments there."),
+        ),
         Action::CreateRelease {
             first_environment_id,
             environment,
-        } => {
-            if access.has(*first_environment_id, Role::Deployer) {
-                Ok(())
-            } else {
-                Err(Denied::Missing(format!(
-                    "You need the deployer role on {environment} to create releases."
-                )))
-            }
-        }
+        } => (
+            first_environment_id,
+            Role::Deployer,
+            format!("You need the deployer role on {environment} to create releases."),
+        ),
         Action::DeleteRelease {
             first_environment_id,
             environment,
-        } => {
-            if access.has(*first_environment_id, Role::Deployer) {
-                Ok(())
-            } else {
-                Err(Denied::Missing(format!(
-                    "You need the deployer role on {environment} to delete its releases."
-                )))
-            }
-        }
-        Action::ManageProjects => {
-            if access.is_admin {
-                Ok(())
-            } else {
-                Err(Denied::Missing(
-                    "Only administrators manage projects and their pipelines.".to_owned(),
-                ))
-            }
-        }
+        } => (
+            first_environment_id,
+            Role::Deployer,
+            format!("You need the deployer role on {environment} to delete its releases."),
+        ),
+    };
+    if access.has(*environment_id, role) {
+        Ok(())
+    } else {
+        Err(Denied::Missing(missing))
     }
 }
 
