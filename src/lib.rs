@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod input;
 pub mod middleware;
 pub mod routes;
 pub mod startup;

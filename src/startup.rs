@@ -12,11 +12,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::auth::csrf::FORM_LIMIT;
 use crate::auth::session_store::{self, PgSessionStore};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::bootstrap::{self, AdminBootstrap};
+use crate::input::{extract, limits};
 use crate::middleware::requests;
 use crate::middleware::security_headers::HeaderPolicy;
 use crate::routes;
@@ -139,9 +139,12 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
             .app_data(web::Data::new(HeaderPolicy { secure }))
             .app_data(secrets.clone())
             .app_data(pool.clone())
-            .app_data(web::PayloadConfig::new(FORM_LIMIT))
-            .app_data(web::FormConfig::default().limit(FORM_LIMIT))
-            .app_data(web::JsonConfig::default().limit(FORM_LIMIT))
+            // Routes with longer fields set their own PayloadConfig.
+            .app_data(web::PayloadConfig::new(limits::FORM))
+            .app_data(extract::form_config())
+            .app_data(extract::json_config())
+            .app_data(extract::path_config())
+            .app_data(extract::query_config())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })

@@ -2,7 +2,9 @@
 //! server-side session and echoed in a hidden `csrf_token` field, compared in
 //! constant time, plus a same-site check of `Origin` / `Sec-Fetch-Site` when
 //! the browser sends them. Handlers take [`CsrfForm<T>`] instead of
-//! `web::Form<T>`, so no POST handler can forget the check.
+//! `web::Form<T>`, so no POST handler can forget the check — nor the
+//! refusal of NUL, which this extractor applies to every field (see
+//! [`crate::input`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,13 +18,19 @@ use subtle::ConstantTimeEq;
 
 use super::session::TypedSession;
 use crate::error::AppError;
+use crate::input::extract::{form_error, refuse_nul};
 
-/// Largest form body accepted; larger ones get 413.
-pub const FORM_LIMIT: usize = 64 * 1024;
-
-/// A url-encoded form whose CSRF token and origin have been checked.
+/// A url-encoded form whose CSRF token and origin have been checked, and
+/// none of whose fields holds NUL. The body limit is the route's
+/// `PayloadConfig` (see [`crate::input::limits`]); larger bodies get 413.
 #[derive(Debug)]
 pub struct CsrfForm<T>(pub T);
+
+/// Like [`CsrfForm`], but NUL reaches the handler: for the sign-in form
+/// only, since an attempt with any username must be refused *and audited*
+/// like every other (the handler escapes the name before it is stored).
+#[derive(Debug)]
+pub struct CsrfFormKeepingNul<T>(pub T);
 
 /// For forms with no fields but the token (logout, confirmations).
 #[derive(Debug, serde::Deserialize)]
@@ -33,43 +41,64 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let body = Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let body = body.await.map_err(|err| {
-                if err.as_response_error().status_code()
-                    == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
-                {
-                    AppError::PayloadTooLarge
-                } else {
-                    AppError::BadRequest("The form could not be read.".to_owned())
-                }
-            })?;
-            if !same_site(&req) {
-                tracing::warn!("POST refused: cross-site origin");
-                return Err(AppError::Csrf);
-            }
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
-                .map_err(|_| AppError::BadRequest("The form could not be read.".to_owned()))?;
-            let sent = pairs
-                .iter()
-                .find(|(name, _)| name == "csrf_token")
-                .map(|(_, value)| value.as_str())
-                .unwrap_or("");
-            let session = TypedSession::extract(&req)
-                .await
-                .map_err(|_| AppError::Csrf)?;
-            let expected = session.existing_csrf_token().unwrap_or_default();
-            if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
-                tracing::warn!("POST refused: CSRF token missing or wrong");
-                return Err(AppError::Csrf);
-            }
-            let form = serde_urlencoded::from_bytes::<T>(&body).map_err(|err| {
-                AppError::BadRequest(format!("The form could not be read: {err}."))
-            })?;
-            Ok(CsrfForm(form))
-        })
+        let form = read_form::<T>(req, payload, true);
+        Box::pin(async move { form.await.map(CsrfForm) })
     }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfFormKeepingNul<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = read_form::<T>(req, payload, false);
+        Box::pin(async move { form.await.map(CsrfFormKeepingNul) })
+    }
+}
+
+/// Reads the body, checks origin and token, then (unless told not to)
+/// refuses NUL, then reads the fields into `T`.
+fn read_form<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    nul_refused: bool,
+) -> Pin<Box<dyn Future<Output = Result<T, AppError>>>> {
+    let req = req.clone();
+    let body = Bytes::from_request(&req, payload);
+    Box::pin(async move {
+        let body = body.await.map_err(|err| {
+            if err.as_response_error().status_code()
+                == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+            {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest("The form could not be read.".to_owned())
+            }
+        })?;
+        if !same_site(&req) {
+            tracing::warn!("POST refused: cross-site origin");
+            return Err(AppError::Csrf);
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+            .map_err(|_| AppError::BadRequest("The form could not be read.".to_owned()))?;
+        let sent = pairs
+            .iter()
+            .find(|(name, _)| name == "csrf_token")
+            .map(|(_, value)| value.as_str())
+            .unwrap_or("");
+        let session = TypedSession::extract(&req)
+            .await
+            .map_err(|_| AppError::Csrf)?;
+        let expected = session.existing_csrf_token().unwrap_or_default();
+        if expected.is_empty() || !bool::from(expected.as_bytes().ct_eq(sent.as_bytes())) {
+            tracing::warn!("POST refused: CSRF token missing or wrong");
+            return Err(AppError::Csrf);
+        }
+        if nul_refused {
+            refuse_nul(&pairs)?;
+        }
+        serde_urlencoded::from_bytes::<T>(&body).map_err(|err| form_error(&err.to_string()))
+    })
 }
 
 /// True unless the browser says the request came from another site.

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use crate::db::schema::audit_events;
+use crate::input::text::{escaped_line, escaped_lines};
 
 /// Who acts, and from where. Also what the access rules are checked
 /// against: `is_admin` holds every right.
@@ -100,20 +101,40 @@ pub struct AuditEvent {
 }
 
 /// Appends one event. Call inside the transaction of the change it records.
+///
+/// Names and ids may come from the network (a sign-in's username is
+/// whatever was typed), so control characters and bidi overrides are
+/// escaped before they are stored: the trail cannot be forged with line
+/// breaks or shown reordered.
 pub fn record(conn: &mut PgConnection, actor: &Actor, event: Event) -> QueryResult<()> {
     diesel::insert_into(audit_events::table)
         .values((
             audit_events::actor_id.eq(actor.user_id),
-            audit_events::actor_name.eq(&actor.name),
+            audit_events::actor_name.eq(escaped_line(&actor.name)),
             audit_events::action.eq(event.action),
             audit_events::object_type.eq(event.object_type),
-            audit_events::object_id.eq(event.object_id),
+            audit_events::object_id.eq(event.object_id.as_deref().map(escaped_line)),
             audit_events::project_id.eq(event.project_id),
-            audit_events::details.eq(event.details),
+            audit_events::details.eq(escaped_json(event.details)),
             audit_events::client_addr.eq(&actor.client_addr),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Every string in `value` with controls (but tabs and line breaks) and
+/// bidi overrides escaped; keys too.
+fn escaped_json(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(escaped_lines(&s).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(escaped_json).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (escaped_line(&k).into_owned(), escaped_json(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// The newest events first (used by tests now, by the audit pages later).
@@ -207,6 +228,19 @@ pub fn actions(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
 }
 
 impl AuditEvent {
+    /// The event as the audit page and CSV show it: rows stored before
+    /// names were escaped on the way in are escaped on the way out.
+    pub fn escaped(self) -> Self {
+        let line = |s: String| escaped_line(&s).into_owned();
+        Self {
+            actor_name: line(self.actor_name),
+            object_id: self.object_id.map(line),
+            client_addr: self.client_addr.map(line),
+            details: escaped_json(self.details),
+            ..self
+        }
+    }
+
     /// Details as one line of `key=value`, for the page.
     pub fn details_text(&self) -> String {
         match &self.details {
@@ -237,7 +271,30 @@ pub fn csv_field(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::csv_field;
+    use serde_json::json;
+
+    use super::{csv_field, escaped_json};
+
+    #[test]
+    fn details_keep_line_breaks_but_lose_controls_and_overrides() {
+        let details = json!({
+            "name": "\u{202e}gnp.exe",
+            "value": "a\nb\u{1b}",
+            "list": ["\u{7}"],
+            "n": 3,
+            "k\u{0}": true,
+        });
+        assert_eq!(
+            escaped_json(details),
+            json!({
+                "name": "\\u{202e}gnp.exe",
+                "value": "a\nb\\u{1b}",
+                "list": ["\\u{7}"],
+                "n": 3,
+                "k\\u{0}": true,
+            })
+        );
+    }
 
     #[test]
     fn csv_fields_are_quoted_and_formulas_neutralised() {

@@ -153,7 +153,7 @@ fn invalid(field: &str, message: &str) -> EnvironmentError {
 
 fn validate(input: &EnvironmentInput, is_first: bool) -> FieldErrors {
     let mut errors = FieldErrors::new();
-    if let Some(problem) = validation::length_problem(input.name.trim(), 1, 100, "a name") {
+    if let Some(problem) = validation::name_problem(input.name.trim(), 1, 100, "a name") {
         errors.add("name", problem);
     }
     if let Some(problem) = validation::url_problem(input.url.trim()) {

@@ -3,15 +3,16 @@
 //! freeze or a closed window for one deployment, with a reason, once a
 //! second approver confirms.
 
-use chrono::{DateTime, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use super::deployments::Deployment;
 use super::environments::Environment;
-use super::validation::FieldErrors;
+use super::validation::{self, FieldErrors};
 use crate::db::schema::{deployments, environments, freezes};
+use crate::input::dates::{self, DateProblem};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = freezes)]
@@ -124,11 +125,13 @@ pub enum FreezeError {
     Db(#[from] diesel::result::Error),
 }
 
-fn utc(value: &str) -> Option<DateTime<Utc>> {
-    NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M:%S"))
-        .ok()
-        .map(|t| t.and_utc())
+/// A start or end, or the message for its field (`example` shows the format).
+fn utc(value: &str, example: &'static str) -> Result<DateTime<Utc>, &'static str> {
+    match dates::datetime_utc(value) {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) | Err(DateProblem::Malformed) => Err(example),
+        Err(DateProblem::OutOfRange) => Err(dates::OUT_OF_RANGE),
+    }
 }
 
 pub fn add(
@@ -150,20 +153,25 @@ pub fn add(
         },
     };
     let reason = input.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if let Some(problem) = validation::lines_problem(reason) {
+        errors.add("reason", problem);
+    } else if reason.is_empty() || reason.chars().count() > 500 {
         errors.add("reason", "Say why, in at most 500 characters.");
     }
     let (mut starts, mut ends, mut start_time, mut end_time, mut days) =
         (None, None, None, None, Vec::new());
     match input.kind.as_str() {
         "once" => {
-            starts = utc(&input.starts_at);
-            ends = utc(&input.ends_at);
-            if starts.is_none() {
-                errors.add("starts_at", "Give the start, like 2026-12-20T00:00 (UTC).");
+            match utc(
+                &input.starts_at,
+                "Give the start, like 2026-12-20T00:00 (UTC).",
+            ) {
+                Ok(t) => starts = Some(t),
+                Err(message) => errors.add("starts_at", message),
             }
-            if ends.is_none() {
-                errors.add("ends_at", "Give the end, like 2027-01-02T00:00 (UTC).");
+            match utc(&input.ends_at, "Give the end, like 2027-01-02T00:00 (UTC).") {
+                Ok(t) => ends = Some(t),
+                Err(message) => errors.add("ends_at", message),
             }
             if matches!((starts, ends), (Some(s), Some(e)) if e <= s) {
                 errors.add("ends_at", "The freeze must end after it starts.");
@@ -263,12 +271,12 @@ pub fn request_override(
     reason: &str,
 ) -> Result<(), FreezeError> {
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    let problem = validation::lines_problem(reason)
+        .or((reason.is_empty() || reason.chars().count() > 500)
+            .then_some("Say why this cannot wait, in at most 500 characters."));
+    if let Some(problem) = problem {
         let mut errors = FieldErrors::new();
-        errors.add(
-            "reason",
-            "Say why this cannot wait, in at most 500 characters.",
-        );
+        errors.add("reason", problem);
         return Err(FreezeError::Invalid(errors));
     }
     conn.transaction(|conn| {

@@ -44,14 +44,14 @@ pub enum ProjectError {
 
 pub fn validate(input: &ProjectInput) -> FieldErrors {
     let mut errors = FieldErrors::new();
-    if let Some(problem) = validation::length_problem(input.name.trim(), 1, 100, "a name") {
+    if let Some(problem) = validation::name_problem(input.name.trim(), 1, 100, "a name") {
         errors.add("name", problem);
     }
     if let Some(problem) = validation::slug_problem(&input.slug) {
         errors.add("slug", problem);
     }
-    if input.description.chars().count() > 2000 {
-        errors.add("description", "Use at most 2,000 characters.");
+    if let Some(problem) = validation::text_problem(input.description.trim(), 2000) {
+        errors.add("description", problem);
     }
     errors
 }

@@ -80,6 +80,10 @@ pub enum ReleaseError {
 }
 
 pub const MAX_ARTIFACTS: usize = 20;
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// An artifact's name, and its version or reference.
+pub const MAX_ARTIFACT_FIELD_CHARS: usize = 200;
 
 /// Field errors; artifact fields are named `artifacts[i].field`.
 pub fn validate(input: &ReleaseInput) -> FieldErrors {
@@ -87,11 +91,13 @@ pub fn validate(input: &ReleaseInput) -> FieldErrors {
     if let Some(problem) = validation::version_problem(input.version.trim()) {
         errors.add("version", problem);
     }
-    if let Some(problem) = validation::length_problem(input.title.trim(), 1, 200, "a title") {
+    if let Some(problem) =
+        validation::name_problem(input.title.trim(), 1, MAX_TITLE_CHARS, "a title")
+    {
         errors.add("title", problem);
     }
-    if input.description.chars().count() > 10_000 {
-        errors.add("description", "Use at most 10,000 characters.");
+    if let Some(problem) = validation::text_problem(&input.description, MAX_DESCRIPTION_CHARS) {
+        errors.add("description", problem);
     }
     if input.artifacts.iter().filter(|a| !a.is_blank()).count() > MAX_ARTIFACTS {
         errors.add(
@@ -103,14 +109,20 @@ pub fn validate(input: &ReleaseInput) -> FieldErrors {
         if artifact.is_blank() {
             continue;
         }
-        if let Some(problem) =
-            validation::length_problem(artifact.name.trim(), 1, 200, "the artifact's name")
-        {
+        if let Some(problem) = validation::name_problem(
+            artifact.name.trim(),
+            1,
+            MAX_ARTIFACT_FIELD_CHARS,
+            "the artifact's name",
+        ) {
             errors.add(format!("artifacts[{i}].name"), problem);
         }
-        if let Some(problem) =
-            validation::length_problem(artifact.reference.trim(), 1, 200, "a version or reference")
-        {
+        if let Some(problem) = validation::name_problem(
+            artifact.reference.trim(),
+            1,
+            MAX_ARTIFACT_FIELD_CHARS,
+            "a version or reference",
+        ) {
             errors.add(format!("artifacts[{i}].reference"), problem);
         }
         if let Some(problem) = validation::url_problem(artifact.url.trim()) {

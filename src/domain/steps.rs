@@ -26,6 +26,8 @@ pub struct Step {
 }
 
 pub const DEFAULT_TIMEOUT_SECONDS: i32 = 600;
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_SCRIPT_CHARS: usize = 100_000;
 
 pub fn list(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<Step>> {
     steps::table
@@ -77,7 +79,8 @@ fn validate(
             "script"
         }
     };
-    if let Some(problem) = validation::length_problem(input.name.trim(), 1, 100, "a name") {
+    if let Some(problem) = validation::name_problem(input.name.trim(), 1, MAX_NAME_CHARS, "a name")
+    {
         errors.add("name", problem);
     }
     let script = input.script.replace("\r\n", "\n");
@@ -85,8 +88,8 @@ fn validate(
     if kind == "script" {
         if script.trim().is_empty() {
             errors.add("script", "Enter the script to run.");
-        } else if script.chars().count() > 100_000 {
-            errors.add("script", "Use at most 100,000 characters.");
+        } else if let Some(problem) = validation::text_problem(&script, MAX_SCRIPT_CHARS) {
+            errors.add("script", problem);
         }
     } else if url.is_empty() {
         errors.add("url", "Enter the URL to call.");

@@ -43,7 +43,7 @@ pub enum TeamError {
 
 fn name_errors(name: &str) -> FieldErrors {
     let mut errors = FieldErrors::new();
-    if let Some(problem) = validation::length_problem(name.trim(), 1, 100, "a name") {
+    if let Some(problem) = validation::name_problem(name.trim(), 1, 100, "a name") {
         errors.add("name", problem);
     }
     errors

@@ -87,6 +87,8 @@ pub enum CreateUserError {
     Username(&'static str),
     #[error("username is taken")]
     UsernameTaken,
+    #[error("display name: {0}")]
+    DisplayName(&'static str),
     #[error("password: {0}")]
     Password(#[from] password::PasswordPolicyError),
     #[error(transparent)]
@@ -108,6 +110,9 @@ pub fn create(
     let username = normalize_username(username);
     if let Some(problem) = username_problem(&username) {
         return Err(CreateUserError::Username(problem));
+    }
+    if let Some(problem) = super::validation::line_problem(display_name) {
+        return Err(CreateUserError::DisplayName(problem));
     }
     password::check_policy(password_plain)?;
     let hash = password::hash(password_plain)?;

@@ -40,11 +40,18 @@ impl FieldErrors {
     }
 }
 
+pub use crate::input::text::{line_problem, lines_problem};
+
+/// Longest version or version label, in characters.
+pub const MAX_VERSION_CHARS: usize = 64;
+/// Longest URL, in characters.
+pub const MAX_URL_CHARS: usize = 2000;
+
 /// A version or version label: 1 to 64 of `A-Z a-z 0-9 . _ + -`.
 pub fn version_problem(value: &str) -> Option<&'static str> {
     if value.is_empty() {
         Some("Enter a version.")
-    } else if value.chars().count() > 64 {
+    } else if value.chars().count() > MAX_VERSION_CHARS {
         Some("Use at most 64 characters.")
     } else if !value
         .chars()
@@ -99,7 +106,7 @@ pub fn url_problem(value: &str) -> Option<&'static str> {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             Some("Enter a URL with a host name.")
         }
-        Some(_) if value.len() > 2000 => Some("Use at most 2,000 characters."),
+        Some(_) if value.chars().count() > MAX_URL_CHARS => Some("Use at most 2,000 characters."),
         Some(_) if value.chars().any(|c| c.is_whitespace() || c.is_control()) => {
             Some("A URL has no spaces.")
         }
@@ -110,6 +117,11 @@ pub fn url_problem(value: &str) -> Option<&'static str> {
 /// Whether PostgreSQL knows the time zone `zone` (an IANA name such as
 /// Europe/Berlin): windows, schedules and freezes are judged there.
 pub fn time_zone_known(conn: &mut PgConnection, zone: &str) -> QueryResult<bool> {
+    // No zone name holds a control character; NUL would not even reach
+    // PostgreSQL as text.
+    if line_problem(zone).is_some() {
+        return Ok(false);
+    }
     diesel::select(
         diesel::dsl::sql::<diesel::sql_types::Bool>(
             "EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = ",
@@ -118,6 +130,35 @@ pub fn time_zone_known(conn: &mut PgConnection, zone: &str) -> QueryResult<bool>
         .sql(")"),
     )
     .get_result(conn)
+}
+
+/// One line (a name, a title) of `min..=max` characters: no control
+/// characters or direction overrides.
+pub fn name_problem(value: &str, min: usize, max: usize, what: &str) -> Option<String> {
+    line_problem(value)
+        .map(str::to_owned)
+        .or_else(|| length_problem(value, min, max, what))
+}
+
+/// Multi-line text of at most `max` characters: tabs and line breaks, but
+/// no other control characters.
+pub fn text_problem(value: &str, max: usize) -> Option<String> {
+    lines_problem(value).map(str::to_owned).or_else(|| {
+        (value.chars().count() > max).then(|| format!("Use at most {} characters.", thousands(max)))
+    })
+}
+
+/// 10000 as "10,000", for messages.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Text of `min..=max` characters, counted as characters.
@@ -166,6 +207,42 @@ mod tests {
         assert!(url_problem("javascript:alert(1)").is_some());
         assert!(url_problem("https://").is_some());
         assert!(url_problem("https://a b").is_some());
+    }
+
+    #[test]
+    fn names_are_one_line_and_texts_have_no_controls_but_line_breaks() {
+        assert_eq!(name_problem("Staging EU", 1, 100, "a name"), None);
+        assert!(
+            name_problem("QA\tEU", 1, 100, "a name")
+                .unwrap()
+                .contains("control")
+        );
+        assert!(
+            name_problem("a\0", 1, 100, "a name")
+                .unwrap()
+                .contains("NUL")
+        );
+        assert!(
+            name_problem("", 1, 100, "a name")
+                .unwrap()
+                .contains("Enter")
+        );
+        assert_eq!(text_problem("one\r\n\ttwo", 10), None);
+        assert!(text_problem("\u{1b}[2J", 10).unwrap().contains("control"));
+        assert_eq!(
+            text_problem(&"é".repeat(10_001), 10_000).unwrap(),
+            "Use at most 10,000 characters."
+        );
+        assert_eq!(text_problem(&"😀".repeat(10_000), 10_000), None);
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(500), "500");
+    }
+
+    #[test]
+    fn urls_count_characters() {
+        let url = format!("https://example.com/{}", "ü".repeat(1_980));
+        assert_eq!(url_problem(&url), None);
+        assert!(url_problem(&format!("{url}ü")).is_some());
     }
 
     #[test]

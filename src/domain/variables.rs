@@ -9,7 +9,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use super::environments::Environment;
 use super::secrets::{MASK, SecretBox};
-use super::validation::FieldErrors;
+use super::validation::{self, FieldErrors};
 use crate::db::schema::variables;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
@@ -119,11 +119,14 @@ pub enum VariableError {
     Db(#[from] diesel::result::Error),
 }
 
+pub const MAX_NAME_CHARS: usize = 128;
+pub const MAX_VALUE_CHARS: usize = 10_000;
+
 fn name_ok(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 128
+        && name.len() <= MAX_NAME_CHARS
 }
 
 /// Sets (creates or replaces) a variable. A secret is sealed before it
@@ -148,8 +151,16 @@ pub fn set(
             "Names starting with STAGECOACH_ are set by Stagecoach itself.",
         );
     }
-    if input.value.chars().count() > 10_000 {
-        errors.add("value", "Use at most 10,000 characters.");
+    // Values reach scripts as environment variables: a process cannot be
+    // given NUL (every deployment would fail to start), so refuse it here,
+    // where it would be stored, secret or not.
+    if input.value.contains('\0') {
+        errors.add(
+            "value",
+            "Remove the NUL character: a value passed to a process cannot hold one.",
+        );
+    } else if let Some(problem) = validation::text_problem(&input.value, MAX_VALUE_CHARS) {
+        errors.add("value", problem);
     }
     if input.secret && input.value.is_empty() {
         errors.add("value", "Enter the secret value.");

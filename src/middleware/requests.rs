@@ -36,9 +36,18 @@ pub async fn handle(
         .app_data::<web::Data<HeaderPolicy>>()
         .map_or(HeaderPolicy { secure: false }, |p| *p.get_ref());
 
-    let (status, outcome) = match next.call(req).await {
+    // NUL in the address is refused before any handler reads it.
+    let early = crate::input::extract::uri_problem(req.uri());
+    let called = match early {
+        Some(err) => Ok(req.error_response(err)),
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
+    };
+    let (status, outcome) = match called {
         Ok(res) => {
-            let mut res = render_error(res.map_into_boxed_body(), &request_id);
+            let mut res = render_error(res, &request_id);
             finish_headers(res.headers_mut(), policy, &request_id);
             (res.status(), Ok(res))
         }
@@ -55,7 +64,7 @@ pub async fn handle(
             let rendered = RenderedError {
                 status,
                 request_id: request_id.clone(),
-                is_api: path.starts_with("/api/"),
+                is_api: answers_json(&path),
                 policy,
             };
             (status, Err(rendered.into()))
@@ -72,6 +81,12 @@ pub async fn handle(
         "request"
     );
     outcome
+}
+
+/// Whether errors are answered as JSON: the API, and the JSON documents
+/// pages poll (the live log), whose script reads the answer.
+fn answers_json(path: &str) -> bool {
+    path.starts_with("/api/") || path.ends_with(".json")
 }
 
 fn finish_headers(headers: &mut header::HeaderMap, policy: HeaderPolicy, request_id: &str) {
@@ -105,7 +120,7 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
         None => return res,
     };
     let (req, response) = res.into_parts();
-    let is_api = req.path().starts_with("/api/");
+    let is_api = answers_json(req.path());
     if status == StatusCode::SEE_OTHER && !is_api {
         // The sign-in redirect: keep as is.
         return ServiceResponse::new(req, response);

@@ -14,6 +14,7 @@ use crate::domain::access::{self, Action};
 use crate::domain::approvals::{self, ApprovalError, Decided, Decision};
 use crate::domain::deployments;
 use crate::error::AppError;
+use crate::input::dates::{self, DateProblem};
 use crate::views::PageCtx;
 use crate::views::approvals::InboxPage;
 
@@ -62,22 +63,23 @@ async fn decide(
     let decision = match kind {
         "approve" => Decision::Approve,
         "reject" => Decision::Reject,
-        _ => {
-            let until = chrono::NaiveDateTime::parse_from_str(form.until.trim(), "%Y-%m-%dT%H:%M")
-                .or_else(|_| {
-                    chrono::NaiveDateTime::parse_from_str(form.until.trim(), "%Y-%m-%dT%H:%M:%S")
-                });
-            match until {
-                Ok(t) => Decision::Defer(t.and_utc()),
-                Err(_) => {
-                    session.flash(
-                        FlashKind::Error,
-                        "To defer, give a date and time like 2026-11-23T02:00 (UTC).",
-                    );
-                    return Ok(super::see_other(&back));
-                }
+        _ => match dates::datetime_utc(&form.until) {
+            Ok(Some(t)) => Decision::Defer(t),
+            Ok(None) | Err(DateProblem::Malformed) => {
+                session.flash(
+                    FlashKind::Error,
+                    "To defer, give a date and time like 2026-11-23T02:00 (UTC).",
+                );
+                return Ok(super::see_other(&back));
             }
-        }
+            Err(DateProblem::OutOfRange) => {
+                session.flash(
+                    FlashKind::Error,
+                    "To defer, give a date and time in the years 1970 to 9999.",
+                );
+                return Ok(super::see_other(&back));
+            }
+        },
     };
     let actor = super::actor(&req, &user);
     let comment = form.comment;

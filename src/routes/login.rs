@@ -4,11 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::auth::csrf::CsrfForm;
+use crate::auth::csrf::CsrfFormKeepingNul;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::login::{self, LoginOutcome};
 use crate::error::AppError;
+use crate::input::text::escaped_line;
 use crate::views::PageCtx;
 use crate::views::login::LoginPage;
 
@@ -91,9 +92,18 @@ pub async fn submit(
     req: HttpRequest,
     pool: web::Data<DbPool>,
     session: TypedSession,
-    CsrfForm(form): CsrfForm<LoginForm>,
+    CsrfFormKeepingNul(form): CsrfFormKeepingNul<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(&form.next).to_owned();
+    // The username is whatever was sent, and it is written to the attempts
+    // table and the audit trail: escape NUL, control characters and bidi
+    // overrides, so the attempt is stored, throttled and audited like any
+    // other. No real username holds them, so the escaped name matches no
+    // one. (The password is only hashed: it may hold anything.)
+    let form = LoginForm {
+        username: escaped_line(&form.username).into_owned(),
+        ..form
+    };
     let username_error = form
         .username
         .trim()

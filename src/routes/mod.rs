@@ -17,12 +17,13 @@ pub mod static_files;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use askama::Template;
 
 use crate::auth::CurrentUser;
 use crate::domain::audit::Actor;
 use crate::error::AppError;
+use crate::input::limits;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -47,10 +48,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/projects/{project}/releases/new",
             web::get().to(releases::new_form),
         )
-        .route(
+        .service(post_with_limit(
             "/projects/{project}/releases/new",
-            web::post().to(releases::create),
-        )
+            limits::RELEASE_FORM,
+            releases::create,
+        ))
         .route(
             "/projects/{project}/releases/{version}",
             web::get().to(releases::show),
@@ -131,14 +133,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/projects/{project}/environments/{environment}/policy",
             web::post().to(admin::environment::policy),
         )
-        .route(
+        .service(post_with_limit(
             "/admin/projects/{project}/environments/{environment}/steps",
-            web::post().to(admin::environment::add_step),
-        )
-        .route(
+            limits::STEP_FORM,
+            admin::environment::add_step,
+        ))
+        .service(post_with_limit(
             "/admin/projects/{project}/environments/{environment}/steps/{step}",
-            web::post().to(admin::environment::update_step),
-        )
+            limits::STEP_FORM,
+            admin::environment::update_step,
+        ))
         .route(
             "/admin/projects/{project}/environments/{environment}/steps/{step}/move",
             web::post().to(admin::environment::move_step),
@@ -147,10 +151,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/projects/{project}/environments/{environment}/steps/{step}/remove",
             web::post().to(admin::environment::remove_step),
         )
-        .route(
+        .service(post_with_limit(
             "/admin/projects/{project}/environments/{environment}/variables",
-            web::post().to(admin::environment::set_variable),
-        )
+            limits::VARIABLE_FORM,
+            admin::environment::set_variable,
+        ))
         .route(
             "/admin/projects/{project}/environments/{environment}/variables/{variable}/remove",
             web::post().to(admin::environment::remove_variable),
@@ -236,6 +241,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/admin/projects/{project}/environments/{environment}/remove",
             web::post().to(admin::projects::remove_environment),
         );
+}
+
+/// A POST route whose form may be longer than the app-wide body limit
+/// allows; its own limit follows from its fields' documented limits.
+fn post_with_limit<F, Args>(path: &str, limit: usize, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    // The guard lets a GET of the same path reach its own resource.
+    web::resource(path)
+        .guard(guard::Post())
+        .app_data(web::PayloadConfig::new(limit))
+        .route(web::post().to(handler))
 }
 
 /// Anything no route matched.

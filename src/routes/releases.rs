@@ -18,6 +18,7 @@ use crate::domain::releases::{self, ArtifactInput, ReleaseError, ReleaseInput, R
 use crate::domain::validation::FieldErrors;
 use crate::domain::{offers, users};
 use crate::error::AppError;
+use crate::input::dates::{self, DateProblem};
 use crate::views::PageCtx;
 use crate::views::releases::{
     DeleteReleasePage, DeployFormState, NewReleasePage, ReleaseListPage, ReleasePage, StageView,
@@ -395,17 +396,6 @@ pub struct DeployForm {
     target: String,
 }
 
-/// A `datetime-local` value read as UTC.
-fn parse_utc(value: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ()> {
-    match value.trim() {
-        "" => Ok(None),
-        v => chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M")
-            .or_else(|_| chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S"))
-            .map(|t| Some(t.and_utc()))
-            .map_err(|_| ()),
-    }
-}
-
 pub async fn deploy(
     req: HttpRequest,
     user: CurrentUser,
@@ -435,12 +425,14 @@ pub async fn deploy(
                 environment: &target.name,
             },
         )?;
-        let Ok(not_before) = parse_utc(&not_before) else {
+        let not_before = match dates::datetime_utc(&not_before) {
+            Ok(t) => Ok(t),
+            Err(DateProblem::Malformed) => Err("Use a date and time like 2026-11-23T02:00 (UTC)."),
+            Err(DateProblem::OutOfRange) => Err(dates::OUT_OF_RANGE),
+        };
+        let Ok(not_before) = not_before else {
             let mut errors = FieldErrors::new();
-            errors.add(
-                "not_before",
-                "Use a date and time like 2026-11-23T02:00 (UTC).",
-            );
+            errors.add("not_before", not_before.unwrap_err());
             return Ok((
                 project,
                 release,

@@ -17,6 +17,7 @@ mod execution;
 mod freezes;
 mod headers;
 mod health;
+mod hostile_input;
 mod lists;
 mod login;
 mod permissions;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
@@ -15,7 +15,8 @@ use crate::domain::audit::{self, AuditEvent, AuditFilter, csv_field};
 use crate::domain::projects;
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
-use crate::routes::actor;
+use crate::input::dates::{self, DateProblem};
+use crate::routes::{actor, render_with_status};
 use crate::views::PageCtx;
 use crate::views::admin::{AuditFilterForm, AuditPage};
 
@@ -39,13 +40,12 @@ pub struct AuditQuery {
     before: Option<String>,
 }
 
-fn parse_date(value: &str) -> Result<Option<NaiveDate>, ()> {
-    match value.trim() {
-        "" => Ok(None),
-        v => NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| ()),
-    }
+/// A filter date, or the message for its field.
+fn parse_date(value: &str) -> Result<Option<NaiveDate>, &'static str> {
+    dates::date(value).map_err(|problem| match problem {
+        DateProblem::Malformed => "Use a date like 2026-11-22.",
+        DateProblem::OutOfRange => dates::OUT_OF_RANGE,
+    })
 }
 
 fn parse_cursor(value: &str) -> Option<(DateTime<Utc>, i64)> {
@@ -80,7 +80,7 @@ fn filter_from(
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc())
         }
-        Err(()) => errors.add("from", "Use a date like 2026-11-22."),
+        Err(message) => errors.add("from", message),
     }
     match parse_date(&query.to) {
         Ok(date) => {
@@ -89,7 +89,7 @@ fn filter_from(
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
                 .map(|t| t.and_utc())
         }
-        Err(()) => errors.add("to", "Use a date like 2026-11-22."),
+        Err(message) => errors.add("to", message),
     }
     (filter, errors)
 }
@@ -111,7 +111,7 @@ pub async fn show(
     session: TypedSession,
     pool: web::Data<DbPool>,
     query: web::Query<AuditQuery>,
-) -> Result<AuditPage, AppError> {
+) -> Result<HttpResponse, AppError> {
     let actor = actor(&req, &user);
     let query = query.into_inner();
     let q = AuditQuery {
@@ -138,10 +138,17 @@ pub async fn show(
         })
         .await?;
     let base = filter_query(&query);
-    Ok(AuditPage {
+    // A filter that cannot be read is a bad request; the page still shows
+    // it with the error beside the field.
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let page = AuditPage {
         page: PageCtx::new(&session, Some(user), "Audit log · Admin", "admin"),
         project_slugs: projects.iter().map(|p| (p.id, p.slug.clone())).collect(),
-        events,
+        events: events.into_iter().map(AuditEvent::escaped).collect(),
         next_page: next.map(|(at, id)| format!("{base}&before={}-{id}", at.timestamp_micros())),
         is_first_page: query.before.is_none(),
         filter: AuditFilterForm {
@@ -155,7 +162,8 @@ pub async fn show(
         projects,
         actions,
         errors,
-    })
+    };
+    render_with_status(&page, status)
 }
 
 /// The filtered view as CSV (the whole filter, not one page).
@@ -184,8 +192,8 @@ pub async fn csv(
     .await?;
     let mut body =
         String::from("time,actor,action,object_type,object_id,project,details,client_address\n");
-    for event in &events {
-        body.push_str(&csv_row(event, &slugs));
+    for event in events {
+        body.push_str(&csv_row(&event.escaped(), &slugs));
     }
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")

@@ -88,6 +88,7 @@ pub async fn create(
         }
         Err(CreateUserError::Username(problem)) => errors.add("username", problem),
         Err(CreateUserError::UsernameTaken) => errors.add("username", "This username is taken."),
+        Err(CreateUserError::DisplayName(problem)) => errors.add("display_name", problem),
         Err(CreateUserError::Password(problem)) => errors.add("password", problem.to_string()),
         Err(CreateUserError::Db(err)) => return Err(err.into()),
         Err(CreateUserError::Hash(err)) => return Err(AppError::Internal(err)),
