@@ -119,6 +119,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 db::migrations::run_on_url(&url)?;
                 let pool = db::build_pool(&url, 2)?;
                 let mut conn = pool.get()?;
+                // The sample history names the person who asked for each
+                // deployment: the administrator, created here if needed.
+                let password = std::env::var("STAGECOACH_ADMIN_PASSWORD").ok();
+                let bootstrap = domain::bootstrap::ensure_admin(&mut conn, password.as_deref())?;
+                if let domain::bootstrap::AdminBootstrap::CreatedWithPassword(password) = bootstrap
+                {
+                    println!("created user admin with password {password} (shown only once)");
+                }
                 Ok(domain::demo::seed(&mut conn)?)
             })();
             stop_local(local);

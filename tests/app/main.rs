@@ -19,6 +19,7 @@ mod headers;
 mod health;
 mod lists;
 mod login;
+mod origin;
 mod permissions;
 mod projects;
 mod releases;
