@@ -405,6 +405,16 @@ pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64>
                 .filter(approvals::deployment_id.eq(deployments::id))
                 .filter(approvals::approver_id.eq(me)),
         )));
+        // What I asked for waits for someone else, unless I may approve it.
+        query = query.filter(
+            deployments::requested_by
+                .is_distinct_from(me)
+                .or(diesel::dsl::exists(
+                    environments::table
+                        .filter(environments::id.eq(deployments::environment_id))
+                        .filter(environments::allow_self_approval.eq(true)),
+                )),
+        );
     }
     query.count().get_result(conn)
 }

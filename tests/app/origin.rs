@@ -452,6 +452,15 @@ async fn a_chain_carries_its_originator_who_never_approves_it_and_stops_when_a_r
         )),
         0
     );
+    // The header counts it for the other approver, not for dual.
+    assert_eq!(
+        approvals::pending_count(&mut app.conn(), &person(&dual.user)).unwrap(),
+        0
+    );
+    assert_eq!(
+        approvals::pending_count(&mut app.conn(), &person(&other.user)).unwrap(),
+        1
+    );
     assert_eq!(
         app.status(release.id, production.id).as_deref(),
         Some("awaiting_approval")
