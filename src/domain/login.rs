@@ -116,6 +116,14 @@ pub fn begin(
     })
 }
 
+impl Attempt {
+    /// Whether [`finish`] has anything to record (a locked-out attempt was
+    /// recorded by [`begin`]).
+    pub fn needs_finish(&self) -> bool {
+        matches!(self.state, State::Reserved { .. })
+    }
+}
+
 /// Verifies the password: slow by design, so call it on a blocking thread
 /// and with no database connection held. Unknown users and locked accounts
 /// cost the same time, against a dummy hash.

@@ -146,7 +146,11 @@ pub async fn submit(
         .await
         .map_err(AppError::internal)?
     };
-    let outcome = db::run(&pool, move |conn| login::finish(conn, verdict.0, verdict.1)).await?;
+    let outcome = if verdict.0.needs_finish() {
+        db::run(&pool, move |conn| login::finish(conn, verdict.0, verdict.1)).await?
+    } else {
+        LoginOutcome::Refused
+    };
     match outcome {
         LoginOutcome::Success(user) => {
             session.log_in(user.id)?;
