@@ -19,7 +19,7 @@ mod headers;
 mod health;
 mod lists;
 mod login;
-mod origin;
+mod site;
 mod permissions;
 mod projects;
 mod releases;
