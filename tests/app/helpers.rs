@@ -197,7 +197,15 @@ pub fn test_settings(database_url: &str) -> Settings {
             log_cap: 10 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
             secrets: stagecoach::domain::secrets::SecretBox::from_secret_key(TEST_SECRET_KEY),
+            // Webhook tests post to servers on loopback, which the default
+            // policy refuses: allow it explicitly, as an admin would.
+            webhook_policy: stagecoach::worker::address_policy::AddressPolicy::parse(
+                "127.0.0.0/8,::1",
+                "",
+            )
+            .expect("loopback ranges"),
         },
+        site: Default::default(),
     }
 }
 

@@ -25,5 +25,7 @@ mod projects;
 mod releases;
 mod retention;
 mod sessions;
+mod site;
 mod throttle;
+mod webhooks;
 mod workers;
