@@ -47,6 +47,26 @@ pub struct WorkerArgs {
     /// Seconds a worker's claim on a deployment lasts without renewal.
     #[arg(long, env = "STAGECOACH_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: u32,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Which addresses webhook steps may reach; shared by `serve` and `worker`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct WebhookArgs {
+    /// Address ranges webhook steps may connect to even though they are internal (comma-separated CIDRs, e.g. 10.1.2.0/24).
+    #[arg(long, env = "STAGECOACH_WEBHOOK_ALLOW", default_value = "")]
+    pub webhook_allow: String,
+    /// Address ranges webhook steps may not connect to, besides the built-in internal ones (comma-separated CIDRs).
+    #[arg(long, env = "STAGECOACH_WEBHOOK_DENY", default_value = "")]
+    pub webhook_deny: String,
+}
+
+impl WebhookArgs {
+    pub fn policy(&self) -> anyhow::Result<crate::worker::address_policy::AddressPolicy> {
+        crate::worker::address_policy::AddressPolicy::parse(&self.webhook_allow, &self.webhook_deny)
+            .context("STAGECOACH_WEBHOOK_ALLOW / STAGECOACH_WEBHOOK_DENY")
+    }
 }
 
 /// Where the database is; shared by every command.
@@ -95,6 +115,14 @@ pub struct ServeArgs {
     /// Run no deployment workers in this process (run `stagecoach worker` elsewhere).
     #[arg(long, default_value_t = false)]
     pub no_worker: bool,
+    /// The address users reach Stagecoach at (e.g. https://deploy.example.com); forms must come from it. Unset: the host each request was sent to.
+    #[arg(long, env = "STAGECOACH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Proxies whose forwarding headers (Forwarded, X-Forwarded-Host, X-Forwarded-For) are believed: comma-separated addresses or CIDRs. Unset: none.
+    #[arg(long, env = "STAGECOACH_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
     /// Fill an empty database with a sample project before serving.
     #[arg(long, env = "STAGECOACH_DEMO", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub demo: bool,
@@ -119,6 +147,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 db::migrations::run_on_url(&url)?;
                 let pool = db::build_pool(&url, 2)?;
                 let mut conn = pool.get()?;
+                // The sample history names the person who asked for each
+                // deployment: the administrator, created here if needed.
+                let password = std::env::var("STAGECOACH_ADMIN_PASSWORD").ok();
+                let bootstrap = domain::bootstrap::ensure_admin(&mut conn, password.as_deref())?;
+                if let domain::bootstrap::AdminBootstrap::CreatedWithPassword(password) = bootstrap
+                {
+                    println!("created user admin with password {password} (shown only once)");
+                }
                 Ok(domain::demo::seed(&mut conn)?)
             })();
             stop_local(local);
@@ -153,6 +189,7 @@ fn work(args: WorkerArgs) -> anyhow::Result<()> {
         let pool = db::build_pool(&database_url, args.database.db_pool_size)?;
         let mut config = crate::worker::WorkerConfig::new(&secret_key);
         config.lease = std::time::Duration::from_secs(u64::from(args.lease_seconds.max(1)));
+        config.webhook_policy = args.webhooks.policy()?;
         let stop = crate::worker::spawn(&pool, &config, args.workers.max(1));
         wait_for_signal().await;
         tracing::info!("stopping workers");

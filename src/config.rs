@@ -25,6 +25,9 @@ pub struct Settings {
     /// Deployment workers run inside this process (0: none).
     pub deployment_workers: usize,
     pub worker: crate::worker::WorkerConfig,
+    /// The public URL and trusted proxies: what counts as this site, and
+    /// whose forwarding headers are believed.
+    pub site: crate::auth::site::Site,
 }
 
 impl std::fmt::Debug for Settings {
@@ -36,6 +39,8 @@ impl std::fmt::Debug for Settings {
             .field("session", &self.session)
             .field("db_pool_size", &self.db_pool_size)
             .field("demo", &self.demo)
+            .field("site", &self.site)
+            .field("webhook_policy", &self.worker.webhook_policy)
             .finish_non_exhaustive()
     }
 }
@@ -64,6 +69,8 @@ impl Settings {
         let secret_key = resolve_secret_key(args.secret_key.as_deref(), &args.database.data_dir)?;
         let mut worker = crate::worker::WorkerConfig::new(&secret_key);
         worker.lease = Duration::from_secs(u64::from(args.lease_seconds.max(1)));
+        worker.webhook_policy = args.webhooks.policy()?;
+        let site = crate::auth::site::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
         if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
             bail!("session timeouts must be positive");
         }
@@ -84,6 +91,7 @@ impl Settings {
             http_workers: None,
             deployment_workers: if args.no_worker { 0 } else { args.workers },
             worker,
+            site,
         })
     }
 }

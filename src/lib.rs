@@ -13,6 +13,7 @@ pub mod domain;
 pub mod error;
 pub mod input;
 pub mod middleware;
+pub mod ranges;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -1,8 +1,10 @@
 //! CSRF protection for every POST form: a synchronizer token kept in the
-//! server-side session and echoed in a hidden `csrf_token` field, compared in
-//! constant time, plus a same-site check of `Origin` / `Sec-Fetch-Site` when
-//! the browser sends them. Handlers take [`CsrfForm<T>`] instead of
-//! `web::Form<T>`, so no POST handler can forget the check — nor the
+//! server-side session (for a visitor not signed in, in a signed cookie: see
+//! [`super::login_csrf`]) and echoed in a hidden `csrf_token` field, compared
+//! in constant time, plus a same-site check of `Origin` / `Sec-Fetch-Site`
+//! when the browser sends them ([`super::site`] says what this site is).
+//! Handlers take [`CsrfForm<T>`] instead of `web::Form<T>`, so no POST
+//! handler can forget the check — nor the
 //! refusal of NUL, which this extractor applies to every field (see
 //! [`crate::input`]).
 
@@ -17,6 +19,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use super::session::TypedSession;
+use super::site::Site;
 use crate::error::AppError;
 use crate::input::extract::{form_error, refuse_nul};
 
@@ -102,7 +105,7 @@ fn read_form<T: DeserializeOwned + 'static>(
 }
 
 /// True unless the browser says the request came from another site.
-fn same_site(req: &HttpRequest) -> bool {
+pub fn same_site(req: &HttpRequest) -> bool {
     if let Some(site) = req.headers().get("sec-fetch-site") {
         match site.to_str() {
             Ok("same-origin") | Ok("none") => {}
@@ -113,12 +116,7 @@ fn same_site(req: &HttpRequest) -> bool {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        let host = req.connection_info().host().to_owned();
-        let origin_host = origin
-            .split_once("://")
-            .map(|(_, rest)| rest.trim_end_matches('/'))
-            .unwrap_or("");
-        if !origin_host.eq_ignore_ascii_case(&host) {
+        if !Site::of(req).is_this_site(req, origin) {
             return false;
         }
     }
@@ -156,6 +154,21 @@ mod tests {
             .insert_header(("origin", "null"))
             .to_http_request();
         assert!(!same_site(&null));
+    }
+
+    #[test]
+    fn forwarding_headers_do_not_make_another_origin_this_site() {
+        for (name, value) in [
+            ("x-forwarded-host", "evil.example"),
+            ("forwarded", "host=evil.example"),
+        ] {
+            let req = TestRequest::post()
+                .insert_header(("host", "ci.example:8080"))
+                .insert_header(("origin", "http://evil.example"))
+                .insert_header((name, value))
+                .to_http_request();
+            assert!(!same_site(&req), "{name}");
+        }
     }
 
     #[test]

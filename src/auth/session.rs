@@ -36,13 +36,10 @@ impl Flash {
     }
 }
 
-pub struct TypedSession(Session);
-
-impl From<Session> for TypedSession {
-    fn from(session: Session) -> Self {
-        Self(session)
-    }
-}
+/// The session, and the request it belongs to: a visitor who is not
+/// signed in keeps their CSRF token in a cookie (see [`super::login_csrf`]),
+/// not in the session, so that nothing is stored for them.
+pub struct TypedSession(Session, HttpRequest);
 
 impl TypedSession {
     pub fn user_id(&self) -> Option<i64> {
@@ -63,10 +60,14 @@ impl TypedSession {
         self.0.purge();
     }
 
-    /// The session's CSRF token, created on first use (32 random bytes).
+    /// The CSRF token for this visitor's forms, created on first use (32
+    /// random bytes): the session's when signed in, else the login cookie's.
     pub fn csrf_token(&self) -> String {
-        if let Some(token) = self.existing_csrf_token() {
+        if let Some(token) = self.session_csrf_token() {
             return token;
+        }
+        if self.user_id().is_none() {
+            return super::login_csrf::token(&self.1);
         }
         let token = super::random::token_hex(32);
         if let Err(err) = self.0.insert(CSRF_KEY, &token) {
@@ -75,7 +76,16 @@ impl TypedSession {
         token
     }
 
+    /// The token a POST must carry, if this visitor has one.
     pub fn existing_csrf_token(&self) -> Option<String> {
+        match self.session_csrf_token() {
+            Some(token) => Some(token),
+            None if self.user_id().is_none() => super::login_csrf::existing(&self.1),
+            None => None,
+        }
+    }
+
+    fn session_csrf_token(&self) -> Option<String> {
         self.0.get::<String>(CSRF_KEY).ok().flatten()
     }
 
@@ -113,6 +123,6 @@ impl FromRequest for TypedSession {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Self(req.get_session())))
+        ready(Ok(Self(req.get_session(), req.clone())))
     }
 }

@@ -5,6 +5,11 @@
 //! The browser holds a 256-bit random key; the table holds only its SHA-256,
 //! the state, the user it belongs to, an idle expiry pushed forward on every
 //! request, and an absolute expiry fixed when the session (re)starts.
+//!
+//! Only signed-in sessions are stored: a state with no user is never
+//! written, so a visitor who has not signed in cannot add rows (the login
+//! form's CSRF token lives in a signed cookie instead, see
+//! [`super::login_csrf`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -117,6 +122,11 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn save(&self, state: State, ttl: &CookieDuration) -> Result<SessionKey, SaveError> {
+        if user_id_of(&state).is_none() {
+            // Nothing worth a row: hand out a key that loads as empty.
+            tracing::debug!("not storing a session with no user");
+            return new_key().map_err(SaveError::Other);
+        }
         let ttl = *ttl;
         let absolute = self.absolute_ttl;
         db::run(&self.pool, move |conn| insert(conn, &state, &ttl, absolute))
@@ -131,7 +141,6 @@ impl SessionStore for PgSessionStore {
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
         let ttl = *ttl;
-        let absolute = self.absolute_ttl;
         db::run(&self.pool, move |conn| -> anyhow::Result<SessionKey> {
             let updated = diesel::update(
                 sessions::table
@@ -148,8 +157,8 @@ impl SessionStore for PgSessionStore {
                 return Ok(session_key);
             }
             // The session was ended while this request ran (logout elsewhere,
-            // user disabled): never resurrect it, start an empty one instead.
-            insert(conn, &State::new(), &ttl, absolute)
+            // user disabled): never resurrect it; a new key loads as empty.
+            new_key()
         })
         .await
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e:#}")))

@@ -77,6 +77,7 @@ diesel::table! {
         override_reason -> Nullable<Text>,
         override_requested_by -> Nullable<Int8>,
         override_confirmed_by -> Nullable<Int8>,
+        cause -> Text,
     }
 }
 

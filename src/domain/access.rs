@@ -73,6 +73,17 @@ impl ProjectAccess {
     pub fn is_admin(&self) -> bool {
         self.is_admin
     }
+
+    /// Any role on this environment: what reading its deployment logs and
+    /// variable values needs (seeing the project shows only where releases
+    /// stand).
+    pub fn holds_any(&self, environment_id: i64) -> bool {
+        self.is_admin
+            || self
+                .roles
+                .get(&environment_id)
+                .is_some_and(|r| !r.is_empty())
+    }
 }
 
 /// Grants held by `user_id` directly or through one of their teams.

@@ -101,7 +101,8 @@ pub fn decide(
                 approvals::defer_until.eq(until),
             ))
             .on_conflict_do_nothing()
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(refusal_from_database)?;
         if inserted == 0 {
             return Err(ApprovalError::Refused(
                 "You have already approved this deployment.".to_owned(),
@@ -140,9 +141,17 @@ pub fn decide(
                 )
                 .execute(conn)?;
         }
-        let approved: i64 = approvals::table
+        // The requester's own approval never counts where self-approval is
+        // off (the database refuses to record it; this holds if the
+        // setting changes while a deployment waits).
+        let mut counted = approvals::table
             .filter(approvals::deployment_id.eq(deployment_id))
             .filter(approvals::decision.eq_any(["approve", "defer"]))
+            .into_boxed();
+        if let (Some(requester), false) = (deployment.requested_by, allow_self) {
+            counted = counted.filter(approvals::approver_id.ne(requester));
+        }
+        let approved: i64 = counted
             .select(diesel::dsl::count(approvals::approver_id).aggregate_distinct())
             .first(conn)?;
         if approved < i64::from(deployment.required_approvals) {
@@ -160,6 +169,28 @@ pub fn decide(
         )?;
         Ok(Decided::Queued)
     })
+}
+
+/// The rules the database holds on approvals, as a refusal.
+fn refusal_from_database(err: diesel::result::Error) -> ApprovalError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+            match info.constraint_name() {
+                Some("approvals_not_by_requester") => ApprovalError::Refused(
+                    "You asked for this deployment; someone else must approve it.".to_owned(),
+                ),
+                Some("approvals_approver_holds_role") => ApprovalError::Refused(
+                    "You need the approver role on this environment to decide here.".to_owned(),
+                ),
+                _ => ApprovalError::Db(Error::DatabaseError(
+                    DatabaseErrorKind::CheckViolation,
+                    info,
+                )),
+            }
+        }
+        other => ApprovalError::Db(other),
+    }
 }
 
 /// Rejects deployments that waited for approval past their deadline.
@@ -374,6 +405,16 @@ pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64>
                 .filter(approvals::deployment_id.eq(deployments::id))
                 .filter(approvals::approver_id.eq(me)),
         )));
+        // What I asked for waits for someone else, unless I may approve it.
+        query = query.filter(
+            deployments::requested_by
+                .is_distinct_from(me)
+                .or(diesel::dsl::exists(
+                    environments::table
+                        .filter(environments::id.eq(deployments::environment_id))
+                        .filter(environments::allow_self_approval.eq(true)),
+                )),
+        );
     }
     query.count().get_result(conn)
 }

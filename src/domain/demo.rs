@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::audit::{self, Actor, Event};
 use crate::db::schema::{
-    deployments, environment_releases, environments, projects, release_artifacts, releases,
+    deployments, environment_releases, environments, projects, release_artifacts, releases, users,
 };
 
 const ENVIRONMENTS: [(&str, &str, &str); 4] = [
@@ -96,6 +96,14 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
             env_ids.push(id);
         }
 
+        // The sample history was asked for by the first administrator: every
+        // deployment names the person who asked (rule 3 in the database).
+        // `stagecoach demo` creates the administrator first when there is none.
+        let admin: i64 = users::table
+            .filter(users::is_admin.eq(true))
+            .order(users::id.asc())
+            .select(users::id)
+            .first(conn)?;
         let start = Utc::now() - Duration::days(36);
         for (i, ((reached, last_status), title)) in PLAN.iter().zip(TITLES).enumerate() {
             let version = format!("2.{i}.0");
@@ -154,6 +162,7 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
                         deployments::environment_id.eq(env_id),
                         deployments::attempt.eq(1),
                         deployments::status.eq(status),
+                        deployments::requested_by.eq(admin),
                         deployments::created_at.eq(at),
                         deployments::started_at.eq(finished.map(|f| f - Duration::minutes(4))),
                         deployments::finished_at.eq(finished),

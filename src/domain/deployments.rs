@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::access::{self, Role};
 use super::audit::{self, Actor, Event};
 use super::environments::{self, Environment};
 use super::releases::Release;
@@ -47,6 +48,44 @@ pub struct Deployment {
     pub override_reason: Option<String>,
     pub override_requested_by: Option<i64>,
     pub override_confirmed_by: Option<i64>,
+    /// Why it exists: a person asked, or the environment's own trigger.
+    pub cause: String,
+}
+
+/// Why a deployment exists. A person's deployment names them in
+/// `requested_by` (for every step of an "as far as" chain, its
+/// originator); the others were started by the environment's trigger. The
+/// database refuses a person without the deployer role there, and a cause
+/// the environment's trigger does not have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Cause {
+    #[default]
+    Person,
+    OnRelease,
+    AfterPrevious,
+    Schedule,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::OnRelease => "on_release",
+            Self::AfterPrevious => "after_previous",
+            Self::Schedule => "schedule",
+        }
+    }
+}
+
+/// How a deployment came about, as people read it.
+pub fn cause_text(cause: &str) -> &'static str {
+    match cause {
+        "on_release" => "started on release creation",
+        "after_previous" => "started automatically after success in the previous environment",
+        "schedule" => "started by the schedule",
+        "person" => "requested",
+        _ => "started automatically",
+    }
 }
 
 /// The states of `PRODUCT.md`: awaiting_approval → queued → running →
@@ -81,6 +120,8 @@ pub struct DeployInput {
     pub not_before: Option<DateTime<Utc>>,
     /// Keep promoting after success, up to this environment.
     pub target_environment_id: Option<i64>,
+    /// Who or what starts it; a person is the actor.
+    pub cause: Cause,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,8 +131,106 @@ pub enum DeployError {
     /// Not possible now; the text says why.
     #[error("{0}")]
     Refused(String),
+    /// The person lacks a right this needs; the text names it.
+    #[error("{0}")]
+    Denied(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+}
+
+/// Names of the environments from `from` to `to` (inclusive) of `pipeline`
+/// where `actor` does not hold the deployer role.
+fn lacking_deployer<'p>(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+    pipeline: &'p [Environment],
+    from: usize,
+    to: usize,
+) -> QueryResult<Vec<&'p str>> {
+    let rights = access::project_access(conn, actor, project_id)?;
+    Ok(pipeline[from..=to.max(from)]
+        .iter()
+        .filter(|e| !rights.has(e.id, Role::Deployer))
+        .map(|e| e.name.as_str())
+        .collect())
+}
+
+/// "A", "A and B", "A, B and C".
+fn names(list: &[&str]) -> String {
+    match list {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Checks that a person may deploy `release` into `pipeline[index]` and,
+/// for "as far as", into every environment up to `far`: the rights a chain
+/// will need are checked when it is asked for. A refusal is audited.
+fn check_person_rights(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+    pipeline: &[Environment],
+    index: usize,
+    far: Option<usize>,
+) -> Result<(), DeployError> {
+    if actor.user_id.is_none() {
+        return Err(DeployError::Denied(
+            "Only a person can ask for a deployment.".to_owned(),
+        ));
+    }
+    let last = far.unwrap_or(index).max(index);
+    let lacking = lacking_deployer(conn, actor, project_id, pipeline, index, last)?;
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    let message = if last == index {
+        format!(
+            "You need the deployer role on {} to deploy there.",
+            pipeline[index].name
+        )
+    } else {
+        format!(
+            "You need the deployer role on {} to deploy as far as {}.",
+            names(&lacking),
+            pipeline[last].name
+        )
+    };
+    audit::record(
+        conn,
+        actor,
+        Event::new("access.denied", "project", project_id)
+            .in_project(project_id)
+            .details(json!({ "action": "deploy", "reason": message })),
+    )?;
+    Err(DeployError::Denied(message))
+}
+
+/// The rules the database holds on a new deployment, as a refusal.
+fn refusal_from_database(err: diesel::result::Error, version: &str, target: &str) -> DeployError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            DeployError::Refused(format!("{version} is already being deployed to {target}."))
+        }
+        Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
+            match info.constraint_name() {
+                Some("deployments_requester_may_deploy") => DeployError::Denied(format!(
+                    "You need the deployer role on {target} to deploy there."
+                )),
+                Some("deployments_cause_matches_policy") => DeployError::Refused(format!(
+                    "{target} does not start deployments by itself that way."
+                )),
+                _ => DeployError::Db(Error::DatabaseError(
+                    DatabaseErrorKind::CheckViolation,
+                    info,
+                )),
+            }
+        }
+        other => other.into(),
+    }
 }
 
 fn succeeded_in(
@@ -181,6 +320,26 @@ pub fn request(
         errors.add("version_label", problem);
     }
     errors.into_result().map_err(DeployError::Invalid)?;
+
+    if input.cause == Cause::Person {
+        // Checked outside the transaction so the refusal's audit event
+        // stays; the database re-checks the target itself at insert.
+        let project_id: Option<i64> = releases::table
+            .find(release_id)
+            .select(releases::project_id)
+            .first(conn)
+            .optional()?;
+        if let Some(project_id) = project_id {
+            let pipeline = environments::list(conn, project_id)?;
+            let index = pipeline.iter().position(|e| e.id == input.environment_id);
+            let far = input
+                .target_environment_id
+                .and_then(|t| pipeline.iter().position(|e| e.id == t));
+            if let Some(index) = index {
+                check_person_rights(conn, actor, project_id, &pipeline, index, far)?;
+            }
+        }
+    }
 
     conn.transaction(|conn| {
         // Serialises with deletion and with other deploys of this release.
@@ -297,7 +456,11 @@ pub fn request(
                 }),
                 deployments::is_rollback.eq(is_rollback),
                 deployments::comment.eq(input.comment.trim()),
-                deployments::requested_by.eq(actor.user_id),
+                deployments::requested_by.eq(match input.cause {
+                    Cause::Person | Cause::OnRelease => actor.user_id,
+                    Cause::AfterPrevious | Cause::Schedule => None,
+                }),
+                deployments::cause.eq(input.cause.as_str()),
                 deployments::not_before.eq(input.not_before),
                 deployments::required_approvals.eq(target.required_approvals),
                 deployments::approval_deadline.eq(needs_approval.then(|| {
@@ -307,16 +470,7 @@ pub fn request(
             ))
             .returning(Deployment::as_returning())
             .get_result(conn)
-            .map_err(|err| match err {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => DeployError::Refused(format!(
-                    "{} is already being deployed to {}.",
-                    release.version, target.name
-                )),
-                other => other.into(),
-            })?;
+            .map_err(|err| refusal_from_database(err, &release.version, &target.name))?;
         audit::record(
             conn,
             actor,
@@ -332,6 +486,7 @@ pub fn request(
                     "awaiting_approval": needs_approval,
                     "not_before": input.not_before.map(|t| t.to_rfc3339()),
                     "as_far_as": far_target,
+                    "cause": input.cause.as_str(),
                 })),
         )?;
         Ok(deployment)
@@ -354,6 +509,7 @@ pub fn queue_initial(
             deployments::attempt.eq(1),
             deployments::status.eq("queued"),
             deployments::requested_by.eq(actor.user_id),
+            deployments::cause.eq(Cause::OnRelease.as_str()),
         ))
         .returning(Deployment::as_returning())
         .get_result(conn)?;
@@ -401,9 +557,7 @@ pub fn claim_next(
             "SELECT d.id, d.environment_id, e.queue_policy
                FROM deployments d JOIN environments e ON e.id = d.environment_id
               WHERE d.status = 'queued'
-                AND (d.not_before IS NULL OR d.not_before <= now())
-                AND (d.override_confirmed_by IS NOT NULL
-                     OR (environment_window_open(e, now()) AND environment_freeze(e, now()) IS NULL))
+                AND deployment_may_start(d, e, now())
                 AND (SELECT count(*) FROM deployments r
                       WHERE r.environment_id = d.environment_id AND r.status = 'running') < e.max_running
               ORDER BY d.created_at, d.id
@@ -419,15 +573,21 @@ pub fn claim_next(
         let worker_actor = Actor::worker(worker);
         let mut chosen = candidate.id;
         if candidate.queue_policy == "latest" {
-            let waiting: Vec<i64> = deployments::table
-                .filter(deployments::environment_id.eq(candidate.environment_id))
-                .filter(deployments::status.eq("queued"))
-                .filter(deployments::not_before.is_null().or(deployments::not_before.le(Utc::now())))
-                .order((deployments::created_at.desc(), deployments::id.desc()))
-                .select(deployments::id)
-                .for_update()
-                .skip_locked()
-                .load(conn)?;
+            // Only those that may start now compete: a deployment held by
+            // a freeze, a closed window or its not-before time neither
+            // runs nor supersedes the ones that may.
+            let waiting: Vec<i64> = diesel::sql_query(
+                "SELECT d.id FROM deployments d JOIN environments e ON e.id = d.environment_id
+                  WHERE d.environment_id = $1 AND d.status = 'queued'
+                    AND deployment_may_start(d, e, now())
+                  ORDER BY d.created_at DESC, d.id DESC
+                  FOR UPDATE OF d SKIP LOCKED",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(candidate.environment_id)
+            .load::<IdRow>(conn)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
             if let Some((&newest, older)) = waiting.split_first() {
                 chosen = newest;
                 for &id in older {
@@ -467,12 +627,17 @@ pub fn claim_next(
         Ok(Some(claimed))
     });
     match result {
-        // Another worker filled the environment at the same instant: the
-        // trigger refused ours. Try again later.
+        // Another worker filled the environment at the same instant, or a
+        // freeze began between the choice and the start: the database
+        // refused ours. Try again later.
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::CheckViolation,
             info,
-        )) if info.message().contains("already runs") => Ok(None),
+        )) if info.message().contains("already runs")
+            || info.constraint_name() == Some("deployments_start_allowed") =>
+        {
+            Ok(None)
+        }
         other => other,
     }
 }
@@ -496,6 +661,12 @@ pub fn renew_lease(
     .get_result::<CancelFlag>(conn)
     .optional()
     .map(|flag| flag.map(|f| f.cancel_requested))
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
 }
 
 #[derive(QueryableByName)]
@@ -606,6 +777,10 @@ pub fn finish(
 /// goes "as far as" a later one, or when the next environment deploys
 /// automatically after success in this one. Each goes through the next
 /// environment's own approvals and window.
+///
+/// A chain step is the originator's request, made in their name: their
+/// rights are read again here, so a right revoked (or an account disabled)
+/// mid-chain stops the chain, with a note on this deployment.
 fn promote_onwards(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<()> {
     let done: Deployment = deployments::table
         .find(deployment_id)
@@ -619,41 +794,79 @@ fn promote_onwards(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<(
     let Some(next) = pipeline.get(index + 1) else {
         return Ok(());
     };
-    let chained = done
+    let far = done
         .target_environment_id
         .and_then(|t| pipeline.iter().position(|e| e.id == t))
-        .is_some_and(|far| far > index);
-    if !chained && next.trigger != "after_previous" {
+        .filter(|far| *far > index);
+    let automatic = next.trigger == "after_previous";
+    if let (Some(far), Some(originator)) = (far, done.requested_by) {
+        let person = super::users::find(conn, originator)?;
+        let stopped = match &person {
+            Some(user) if !user.disabled => {
+                let actor = Actor::user(user.id, user.username.clone(), user.is_admin, None);
+                let lacking =
+                    lacking_deployer(conn, &actor, project_id, &pipeline, index + 1, far)?;
+                if lacking.is_empty() {
+                    let input = DeployInput {
+                        environment_id: next.id,
+                        comment: format!("Continuing towards {}.", pipeline[far].name),
+                        target_environment_id: Some(pipeline[far].id),
+                        cause: Cause::Person,
+                        ..Default::default()
+                    };
+                    return settle(
+                        deployment_id,
+                        request(conn, &actor, done.release_id, &input),
+                    );
+                }
+                format!(
+                    "Stopped before {}: {} no longer holds the deployer role on {}.",
+                    next.name,
+                    user.display_name,
+                    names(&lacking)
+                )
+            }
+            _ => format!(
+                "Stopped before {}: the account that asked for it is disabled.",
+                next.name
+            ),
+        };
+        diesel::update(deployments::table.find(deployment_id))
+            .set(deployments::note.eq(&stopped))
+            .execute(conn)?;
+        audit::record(
+            conn,
+            &Actor::system(),
+            Event::new("deployment.chain_stopped", "deployment", deployment_id)
+                .in_project(project_id)
+                .details(json!({ "reason": stopped, "towards": pipeline[far].name })),
+        )?;
+    }
+    if !automatic {
         return Ok(());
     }
     let input = DeployInput {
         environment_id: next.id,
-        comment: if chained {
-            format!(
-                "Continuing towards {}.",
-                pipeline
-                    .iter()
-                    .find(|e| Some(e.id) == done.target_environment_id)
-                    .map_or("", |e| e.name.as_str())
-            )
-        } else {
-            format!("Automatic after success in {}.", pipeline[index].name)
-        },
-        target_environment_id: if chained {
-            done.target_environment_id
-        } else {
-            None
-        },
+        comment: format!("Automatic after success in {}.", pipeline[index].name),
+        cause: Cause::AfterPrevious,
         ..Default::default()
     };
     let actor = Actor {
         name: "automatic".to_owned(),
         ..Actor::system()
     };
-    match request(conn, &actor, done.release_id, &input) {
+    settle(
+        deployment_id,
+        request(conn, &actor, done.release_id, &input),
+    )
+}
+
+/// A follow-on request that could not be made is not an error of the
+/// deployment that succeeded: it is already on its way, or not allowed.
+fn settle(deployment_id: i64, result: Result<Deployment, DeployError>) -> QueryResult<()> {
+    match result {
         Ok(_) => Ok(()),
         Err(DeployError::Db(err)) => Err(err),
-        // Already on its way there, or not allowed now: nothing to add.
         Err(other) => {
             tracing::info!(deployment = deployment_id, "not promoting onwards: {other}");
             Ok(())
@@ -903,6 +1116,9 @@ pub struct DeploymentView {
     pub is_rollback: bool,
     pub comment: String,
     pub requested_by: Option<String>,
+    /// The person who asked (for a chain, its originator); compare by id.
+    pub requested_by_id: Option<i64>,
+    pub cause: String,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub note: String,
@@ -937,6 +1153,8 @@ fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
         is_rollback: d.is_rollback,
         comment: d.comment,
         requested_by: requester,
+        requested_by_id: d.requested_by,
+        cause: d.cause,
         created_at: d.created_at,
         finished_at: d.finished_at,
         note: d.note,

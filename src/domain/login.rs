@@ -1,5 +1,21 @@
 //! Signing in: throttled per account in the database, every attempt audited,
 //! and the same answer in about the same time whether the user exists or not.
+//!
+//! An attempt has three parts so that no database connection is held while
+//! argon2 runs (tens of milliseconds each; a burst of logins holding
+//! connections through it would leave none for pages):
+//!
+//! 1. [`begin`]: under a per-username advisory lock, decide whether the
+//!    account is locked and, if not, reserve the attempt by recording it as
+//!    a failure. Parallel guesses are serialised here, and each one sees
+//!    the reservations before it, so no more guesses are evaluated than the
+//!    throttle allows.
+//! 2. [`check_password`]: the slow part, with no connection.
+//! 3. [`finish`]: turn the reservation into a success if the password was
+//!    right, and write the audit event.
+//!
+//! If the third part never happens (the process dies), the reservation stays
+//! a failure: the throttle errs towards refusing.
 
 use chrono::Utc;
 use diesel::prelude::*;
@@ -20,15 +36,34 @@ pub enum LoginOutcome {
     Refused,
 }
 
-/// Checks a username and password, recording the attempt and its audit
-/// event. Serialised per username (advisory lock) so parallel guesses
-/// cannot slip past the throttle. Slow by design: call on a blocking thread.
-pub fn attempt(
+/// An attempt after [`begin`].
+#[derive(Debug)]
+pub struct Attempt {
+    username: String,
+    client_addr: Option<String>,
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Locked out; already recorded and audited.
+    Throttled,
+    /// Reserved as the `login_attempts` row `attempt_id` (a failure until
+    /// [`finish`] says otherwise).
+    Reserved { attempt_id: i64, user: Option<User> },
+}
+
+/// What [`check_password`] found.
+#[derive(Debug)]
+pub struct Verdict(Result<(), &'static str>);
+
+/// Decides whether this attempt may be evaluated, and reserves it if so.
+/// Quick: holds the connection for a few queries only.
+pub fn begin(
     conn: &mut PgConnection,
     raw_username: &str,
-    password_plain: &str,
     client_addr: Option<String>,
-) -> QueryResult<LoginOutcome> {
+) -> QueryResult<Attempt> {
     let mut username = users::normalize_username(raw_username);
     username.truncate(
         username
@@ -48,6 +83,8 @@ pub fn attempt(
             .filter(login_attempts::at.gt(since))
             .select(diesel::dsl::max(login_attempts::at))
             .first(conn)?;
+        // Reservations still being evaluated count here as the failures
+        // they are recorded as.
         let failures: Vec<chrono::DateTime<Utc>> = login_attempts::table
             .filter(login_attempts::username.eq(&username))
             .filter(login_attempts::outcome.eq("failure"))
@@ -55,60 +92,108 @@ pub fn attempt(
             .select(login_attempts::at)
             .load(conn)?;
         let user = users::find_by_username(conn, &username)?;
-        let actor = Actor {
-            user_id: user.as_ref().map(|u| u.id),
-            name: username.clone(),
-            is_admin: false,
-            client_addr: client_addr.clone(),
-        };
 
         if let Some(until) = throttle::locked_until(&failures, now) {
-            password::verify_dummy(password_plain);
             record_attempt(conn, &username, "throttled", &client_addr)?;
             audit::record(
                 conn,
-                &actor,
+                &actor(&username, user.as_ref(), &client_addr),
                 Event::new("login.throttled", "user", &username)
                     .details(json!({ "locked_until": until.to_rfc3339() })),
             )?;
-            return Ok(LoginOutcome::Refused);
+            return Ok(Attempt {
+                username,
+                client_addr,
+                state: State::Throttled,
+            });
         }
-
-        let (outcome, reason) = match user {
-            Some(user) if password::verify(password_plain, &user.password_hash) => {
-                if user.disabled {
-                    (LoginOutcome::Refused, Some("disabled"))
-                } else {
-                    (LoginOutcome::Success(user), None)
-                }
-            }
-            Some(_) => (LoginOutcome::Refused, Some("wrong_password")),
-            None => {
-                password::verify_dummy(password_plain);
-                (LoginOutcome::Refused, Some("unknown_user"))
-            }
-        };
-        match reason {
-            None => {
-                record_attempt(conn, &username, "success", &client_addr)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    Event::new("login.succeeded", "user", &username),
-                )?;
-            }
-            Some(reason) => {
-                record_attempt(conn, &username, "failure", &client_addr)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    Event::new("login.failed", "user", &username)
-                        .details(json!({ "reason": reason })),
-                )?;
-            }
-        }
-        Ok(outcome)
+        let attempt_id = record_attempt(conn, &username, "failure", &client_addr)?;
+        Ok(Attempt {
+            username,
+            client_addr,
+            state: State::Reserved { attempt_id, user },
+        })
     })
+}
+
+impl Attempt {
+    /// Whether [`finish`] has anything to record (a locked-out attempt was
+    /// recorded by [`begin`]).
+    pub fn needs_finish(&self) -> bool {
+        matches!(self.state, State::Reserved { .. })
+    }
+}
+
+/// Verifies the password: slow by design, so call it on a blocking thread
+/// and with no database connection held. Unknown users and locked accounts
+/// cost the same time, against a dummy hash.
+pub fn check_password(attempt: &Attempt, password_plain: &str) -> Verdict {
+    match &attempt.state {
+        State::Reserved {
+            user: Some(user), ..
+        } => {
+            if !password::verify(password_plain, &user.password_hash) {
+                Verdict(Err("wrong_password"))
+            } else if user.disabled {
+                Verdict(Err("disabled"))
+            } else {
+                Verdict(Ok(()))
+            }
+        }
+        State::Reserved { user: None, .. } => {
+            password::verify_dummy(password_plain);
+            Verdict(Err("unknown_user"))
+        }
+        State::Throttled => {
+            password::verify_dummy(password_plain);
+            Verdict(Err("throttled"))
+        }
+    }
+}
+
+/// Records the verdict (a success replaces the reservation's failure) and
+/// its audit event.
+pub fn finish(
+    conn: &mut PgConnection,
+    attempt: Attempt,
+    verdict: Verdict,
+) -> QueryResult<LoginOutcome> {
+    let State::Reserved { attempt_id, user } = attempt.state else {
+        return Ok(LoginOutcome::Refused);
+    };
+    let actor = actor(&attempt.username, user.as_ref(), &attempt.client_addr);
+    conn.transaction(|conn| match (verdict.0, user) {
+        (Ok(()), Some(user)) => {
+            diesel::update(login_attempts::table.find(attempt_id))
+                .set(login_attempts::outcome.eq("success"))
+                .execute(conn)?;
+            audit::record(
+                conn,
+                &actor,
+                Event::new("login.succeeded", "user", &attempt.username),
+            )?;
+            Ok(LoginOutcome::Success(user))
+        }
+        (verdict, _) => {
+            let reason = verdict.err().unwrap_or("unknown_user");
+            audit::record(
+                conn,
+                &actor,
+                Event::new("login.failed", "user", &attempt.username)
+                    .details(json!({ "reason": reason })),
+            )?;
+            Ok(LoginOutcome::Refused)
+        }
+    })
+}
+
+fn actor(username: &str, user: Option<&User>, client_addr: &Option<String>) -> Actor {
+    Actor {
+        user_id: user.map(|u| u.id),
+        name: username.to_owned(),
+        is_admin: false,
+        client_addr: client_addr.clone(),
+    }
 }
 
 fn record_attempt(
@@ -116,13 +201,13 @@ fn record_attempt(
     username: &str,
     outcome: &str,
     client_addr: &Option<String>,
-) -> QueryResult<()> {
+) -> QueryResult<i64> {
     diesel::insert_into(login_attempts::table)
         .values((
             login_attempts::username.eq(username),
             login_attempts::outcome.eq(outcome),
             login_attempts::client_addr.eq(client_addr),
         ))
-        .execute(conn)?;
-    Ok(())
+        .returning(login_attempts::id)
+        .get_result(conn)
 }

@@ -146,6 +146,8 @@ mod tests {
             is_rollback: false,
             comment: String::new(),
             requested_by: None,
+            requested_by_id: None,
+            cause: "person".to_owned(),
             created_at: Utc::now(),
             finished_at: None,
             note: String::new(),

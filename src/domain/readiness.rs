@@ -142,10 +142,9 @@ pub fn for_release(
                     let by: Vec<&str> = decided.iter().map(|a| a.1.as_str()).collect();
                     let still: Vec<String> = approvers_of(conn, env.id)?
                         .into_iter()
-                        .filter(|(id, name)| {
+                        .filter(|(id, _)| {
                             !decided.iter().any(|a| a.0 == *id)
-                                && (env.allow_self_approval
-                                    || d.requested_by.as_ref() != Some(name))
+                                && (env.allow_self_approval || d.requested_by_id != Some(*id))
                         })
                         .map(|(_, name)| name)
                         .collect();

@@ -82,6 +82,7 @@ pub fn run_due(conn: &mut PgConnection, at: DateTime<Utc>) -> QueryResult<usize>
             let input = DeployInput {
                 environment_id: due.id,
                 comment: format!("Scheduled: newest release that succeeded in {}.", previous.name),
+                cause: deployments::Cause::Schedule,
                 ..Default::default()
             };
             match deployments::request(conn, &actor, release_id, &input) {

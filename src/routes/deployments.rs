@@ -83,6 +83,20 @@ fn open(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppEr
     })
 }
 
+/// The deployment, if the actor may read its log: that needs a role on
+/// its environment, since logs carry what scripts and webhooks answered.
+fn open_log(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppError> {
+    let loaded = open(conn, actor, id)?;
+    if loaded.access.holds_any(loaded.environment.id) {
+        Ok(loaded)
+    } else {
+        Err(AppError::Forbidden(format!(
+            "Deployment logs of {} are visible to those with a role there.",
+            loaded.environment.name
+        )))
+    }
+}
+
 pub async fn show(
     req: HttpRequest,
     user: CurrentUser,
@@ -96,7 +110,11 @@ pub async fn show(
     let (loaded, steps, log, approvals) = db::run(&pool, move |conn| -> Result<_, AppError> {
         let loaded = open(conn, &actor, id)?;
         let steps = deployments::step_runs(conn, id)?;
-        let log = deployments::log_after(conn, id, 0, PAGE_LINES + 1)?;
+        let log = if loaded.access.holds_any(loaded.environment.id) {
+            deployments::log_after(conn, id, 0, PAGE_LINES + 1)?
+        } else {
+            Vec::new()
+        };
         let approvals = crate::domain::approvals::for_deployment(conn, id)?;
         let freeze = crate::domain::freezes::holding(conn, loaded.environment.id, chrono::Utc::now())?;
         let window_closed = loaded.environment.window_start.is_some()
@@ -127,6 +145,7 @@ pub async fn show(
         can_approve: loaded.deployment.status == "awaiting_approval"
             && loaded.access.has(loaded.environment.id, Role::Approver),
         is_approver: loaded.access.has(loaded.environment.id, Role::Approver),
+        can_read_log: loaded.access.holds_any(loaded.environment.id),
         freeze,
         window_closed,
         me: user_id,
@@ -162,7 +181,7 @@ pub async fn log_json(
     let id = path.into_inner();
     let after = query.after;
     let (loaded, steps, lines) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let loaded = open(conn, &actor, id)?;
+        let loaded = open_log(conn, &actor, id)?;
         let steps = deployments::step_runs(conn, id)?;
         let lines = deployments::log_after(conn, id, after, POLL_LINES)?;
         Ok((loaded, steps, lines))
@@ -199,7 +218,7 @@ pub async fn log_text(
     let actor = super::actor(&req, &user);
     let id = path.into_inner();
     let lines = db::run(&pool, move |conn| -> Result<_, AppError> {
-        open(conn, &actor, id)?;
+        open_log(conn, &actor, id)?;
         Ok(deployments::log_after(conn, id, 0, i64::MAX)?)
     })
     .await?;
@@ -248,6 +267,7 @@ pub async fn cancel(
     match outcome {
         Ok(message) => session.flash(FlashKind::Success, message),
         Err(DeployError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(DeployError::Denied(message)) => return Err(AppError::Forbidden(message)),
         Err(DeployError::Invalid(_)) => {
             session.flash(FlashKind::Error, "It could not be cancelled.")
         }

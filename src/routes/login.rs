@@ -1,10 +1,14 @@
 //! `/login`: the sign-in form and its POST.
 
+use std::sync::OnceLock;
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 
 use crate::auth::csrf::CsrfFormKeepingNul;
+use crate::auth::login_csrf;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::login::{self, LoginOutcome};
@@ -56,6 +60,14 @@ pub fn safe_next(next: &str) -> &str {
     } else {
         next
     }
+}
+
+/// Permits for password hashing: one per core. Waiting logins hold neither
+/// a connection nor hashing memory.
+fn hashing_slots() -> &'static Semaphore {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    SLOTS
+        .get_or_init(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
 pub async fn form(
@@ -127,15 +139,34 @@ pub async fn submit(
     }
 
     let client = super::client_addr(&req);
-    let (username, password) = (form.username.clone(), form.password);
-    let outcome = db::run(&pool, move |conn| {
-        login::attempt(conn, &username, &password, client)
-    })
-    .await?;
+    let username = form.username.clone();
+    let attempt = db::run(&pool, move |conn| login::begin(conn, &username, client)).await?;
+    // argon2 with no connection held, and only so many at once: each takes
+    // 19 MiB and a core for tens of milliseconds.
+    let verdict = {
+        let _slot = hashing_slots()
+            .acquire()
+            .await
+            .map_err(AppError::internal)?;
+        let password = form.password;
+        web::block(move || {
+            let verdict = login::check_password(&attempt, &password);
+            (attempt, verdict)
+        })
+        .await
+        .map_err(AppError::internal)?
+    };
+    let outcome = if verdict.0.needs_finish() {
+        db::run(&pool, move |conn| login::finish(conn, verdict.0, verdict.1)).await?
+    } else {
+        LoginOutcome::Refused
+    };
     match outcome {
         LoginOutcome::Success(user) => {
             session.log_in(user.id)?;
-            Ok(super::see_other(&next))
+            let mut response = super::see_other(&next);
+            login_csrf::forget(&req, &mut response);
+            Ok(response)
         }
         LoginOutcome::Refused => {
             let page = LoginPage {

@@ -263,10 +263,10 @@ pub async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::NotFound)
 }
 
-/// The client's address as this server sees it (the direct peer; proxies'
-/// forwarding headers are not trusted, since anyone can send them).
+/// The client's address for the audit: the TCP peer's, or what a trusted
+/// proxy says it forwarded for (see `auth::site`).
 pub fn client_addr(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
+    crate::auth::site::Site::of(req).client_addr(req)
 }
 
 /// The signed-in user as the domain sees them: for access checks and audit.

@@ -297,19 +297,32 @@ fn load_release_page(
         .iter()
         .flat_map(|e| e.variables.clone())
         .collect();
+    let may_deploy: Vec<bool> = timeline
+        .iter()
+        .map(|stage| access.has(stage.environment.id, access::Role::Deployer))
+        .collect();
     let stages = timeline
         .into_iter()
         .zip(offers)
-        .map(|(stage, offer)| {
+        .enumerate()
+        .map(|(here, (stage, offer))| {
+            let reach = here
+                + may_deploy[here + 1..]
+                    .iter()
+                    .take_while(|deployer| **deployer)
+                    .count();
+            // Variable values are for those with a role on the environment.
             let variables = order
                 .iter()
                 .position(|(id, _)| *id == stage.environment.id)
+                .filter(|_| access.holds_any(stage.environment.id))
                 .map(|index| crate::domain::variables::effective(&order, &all_variables, index))
                 .unwrap_or_default();
             StageView {
                 stage,
                 offer,
                 variables,
+                reach,
                 readiness: readiness.next().unwrap_or_default(),
             }
         })
@@ -462,6 +475,7 @@ pub async fn deploy(
             comment,
             not_before,
             target_environment_id,
+            cause: deployments::Cause::Person,
         };
         let outcome = deployments::request(conn, &actor, release.id, &input);
         Ok((project, release, Some(target.clone()), outcome))
@@ -500,6 +514,7 @@ pub async fn deploy(
             errors.add("environment", message);
             errors
         }
+        Err(DeployError::Denied(message)) => return Err(AppError::Forbidden(message)),
         Err(DeployError::Db(err)) => return Err(err.into()),
     };
     // Show the page again with what was typed and why it was refused.

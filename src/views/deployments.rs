@@ -31,10 +31,16 @@ pub struct DeploymentPage {
     pub window_closed: bool,
     /// The user holds approver there (break-glass is theirs to use).
     pub is_approver: bool,
+    /// The user holds a role on the environment, so may read the log.
+    pub can_read_log: bool,
     pub me: i64,
 }
 
 impl DeploymentPage {
+    pub fn cause_text(&self) -> &'static str {
+        crate::domain::deployments::cause_text(&self.deployment.cause)
+    }
+
     /// Where decision forms return to.
     pub fn back_url(&self) -> String {
         format!("/deployments/{}", self.deployment.id)

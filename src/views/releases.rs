@@ -52,6 +52,9 @@ pub struct StageView {
     pub variables: Vec<crate::domain::variables::Effective>,
     /// Every condition for entering, with its state ("why not yet").
     pub readiness: Vec<crate::domain::readiness::Check>,
+    /// The furthest stage (index) "deploy as far as" may name from here:
+    /// the viewer holds the deployer role on every one up to it.
+    pub reach: usize,
 }
 
 /// What the deploy form was sent with, to show it again beside its errors.

@@ -16,7 +16,9 @@ use crate::domain::secrets;
 use crate::domain::steps::Step;
 
 use super::WorkerConfig;
+use super::address_policy::AddressPolicy;
 use super::plan::{self, Plan};
+use super::webhook;
 
 /// Why a step stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,7 +241,15 @@ fn run(
         log.system(Some(position), &format!("▶ {} ({})", step.name, step.kind));
         let started = Instant::now();
         let result = match step.kind.as_str() {
-            "http" => run_http(&plan, step, position, &mut log, cancel, shutdown),
+            "http" => run_http(
+                &plan,
+                step,
+                position,
+                &mut log,
+                &config.webhook_policy,
+                cancel,
+                shutdown,
+            ),
             _ => run_script(&plan, step, position, &mut log, cancel, shutdown),
         };
         let took = format!("{:.1} s", started.elapsed().as_secs_f64());
@@ -468,17 +478,15 @@ fn run_http(
     step: &Step,
     position: i32,
     log: &mut LogSink,
+    policy: &AddressPolicy,
     cancel: &AtomicBool,
     shutdown: &AtomicBool,
 ) -> Result<String, StepFailure> {
     let url = step.url.clone().unwrap_or_default();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(
-            Duration::from_secs(step.timeout_seconds.max(1) as u64),
-        ))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = webhook::agent(
+        policy,
+        Duration::from_secs(step.timeout_seconds.max(1) as u64),
+    );
     let body = plan.webhook_body();
     let attempts = step.retries.max(0) + 1;
     let mut last = String::new();
@@ -497,10 +505,14 @@ fn run_http(
         {
             Ok(mut response) => {
                 let status = response.status();
-                let text = response.body_mut().read_to_string().unwrap_or_default();
-                let text: String = text.chars().take(2000).collect();
-                log.push(Some(position), "stdout", &format!("→ {status}"));
-                for line in text.lines().take(40) {
+                let text = webhook::body_start(response.body_mut());
+                let note = if status.is_redirection() {
+                    " (redirects are not followed)"
+                } else {
+                    ""
+                };
+                log.push(Some(position), "stdout", &format!("→ {status}{note}"));
+                for line in text.lines() {
                     log.push(Some(position), "stdout", line);
                 }
                 if status.is_success() {
@@ -509,6 +521,16 @@ fn run_http(
                 last = format!("HTTP {}", status.as_u16());
             }
             Err(err) => {
+                if let Some(refused) = webhook::refusal(&err) {
+                    // Not worth retrying: the policy will say the same.
+                    let refused = refused.to_string();
+                    log.push(
+                        Some(position),
+                        "stderr",
+                        &format!("request refused: {refused}"),
+                    );
+                    return Err(StepFailure::Failed(refused));
+                }
                 last = err.to_string();
                 log.push(Some(position), "stderr", &format!("request failed: {last}"));
             }

@@ -2,8 +2,10 @@
 //! in any number of processes may share one database), runs their steps,
 //! keeps a lease on what it runs, and fails deployments whose worker died.
 
+pub mod address_policy;
 mod execute;
 pub mod plan;
+mod webhook;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +28,8 @@ pub struct WorkerConfig {
     /// How long a stopping worker waits for running steps.
     pub shutdown_grace: Duration,
     pub secrets: SecretBox,
+    /// Which addresses webhook steps may connect to.
+    pub webhook_policy: address_policy::AddressPolicy,
 }
 
 impl WorkerConfig {
@@ -36,6 +40,7 @@ impl WorkerConfig {
             log_cap: 10 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(30),
             secrets: SecretBox::from_secret_key(secret_key),
+            webhook_policy: address_policy::AddressPolicy::default(),
         }
     }
 }

@@ -817,3 +817,84 @@ async fn a_team_lead_approves_a_production_deployment_from_the_inbox_and_it_runs
     browser.screenshot("approved-deployment").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn deploy_as_far_as_offers_only_what_the_user_may_reach_and_logs_stay_with_their_environment()
+{
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Shop");
+    let release = app.release(&project, "4.0.0");
+    app.wait_for(release.id, pipeline[0].id, "succeeded").await;
+    // Deployer on Development and QA, no role on Staging or Production.
+    let user = app.create_user("petra", "petra-password-1", false);
+    app.grant(user.id, pipeline[0].id, "deployer");
+    app.grant(user.id, pipeline[1].id, "deployer");
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "petra", "petra-password-1").await;
+    c.goto(&app.url("/projects/shop/releases/4.0.0"))
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form.deploy-form:has(#target-qa) .more-options summary",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let select = c.find(Locator::Id("target-qa")).await.unwrap();
+    let mut offered = Vec::new();
+    for option in select.find_all(Locator::Css("option")).await.unwrap() {
+        offered.push(option.text().await.unwrap());
+    }
+    assert_eq!(
+        offered,
+        vec!["only to QA"],
+        "Staging needs a role petra lacks"
+    );
+    browser.screenshot("deploy-as-far-as-offers").await;
+    c.find(Locator::Css(
+        "form.deploy-form:has(#target-qa) button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    app.wait_for(release.id, pipeline[1].id, "succeeded").await;
+
+    // A Staging deployment by someone else: petra sees it, not its log.
+    stagecoach::domain::deployments::request(
+        &mut app.conn(),
+        &crate::helpers::fixtures::admin(),
+        release.id,
+        &stagecoach::domain::deployments::DeployInput {
+            environment_id: pipeline[2].id,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_for(release.id, pipeline[2].id, "succeeded").await;
+    let id = app.count(&format!(
+        "SELECT id AS n FROM deployments WHERE environment_id = {}",
+        pipeline[2].id
+    ));
+    c.goto(&app.url(&format!("/deployments/{id}")))
+        .await
+        .unwrap();
+    let note = c.find(Locator::Id("log-hidden")).await.unwrap();
+    assert!(
+        note.text()
+            .await
+            .unwrap()
+            .contains("with a role on Staging")
+    );
+    assert!(c.find(Locator::Id("log")).await.is_err());
+    browser.screenshot("deployment-log-hidden").await;
+    browser.close().await;
+}

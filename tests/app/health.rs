@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use stagecoach::db::local_pg::LocalPostgres;
 use stagecoach::startup::Application;
 
-use crate::helpers::{new_client, spawn_app, test_settings};
+use crate::helpers::{csrf_token_in, new_client, spawn_app, test_settings};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -45,6 +45,11 @@ async fn readyz_answers_503_quickly_while_the_database_is_stopped_and_recovers()
         200
     );
 
+    // The login form needs no database (nothing is stored for visitors);
+    // signing in does.
+    let login_page = client.get(format!("{url}/login")).send().await.unwrap();
+    let token = csrf_token_in(&login_page.text().await.unwrap());
+
     cluster.force_stop().unwrap();
     let started = Instant::now();
     let response = client.get(format!("{url}/readyz")).send().await.unwrap();
@@ -55,7 +60,16 @@ async fn readyz_answers_503_quickly_while_the_database_is_stopped_and_recovers()
         started.elapsed()
     );
     // Pages that need the database answer 503 too, not a hang or a 500.
-    let page = client.get(format!("{url}/login")).send().await.unwrap();
+    let page = client
+        .post(format!("{url}/login"))
+        .form(&[
+            ("username", "admin"),
+            ("password", "whatever-password"),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status().as_u16(), 503);
     assert!(
         page.text()

@@ -197,7 +197,15 @@ pub fn test_settings(database_url: &str) -> Settings {
             log_cap: 10 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(5),
             secrets: stagecoach::domain::secrets::SecretBox::from_secret_key(TEST_SECRET_KEY),
+            // Webhook tests post to servers on loopback, which the default
+            // policy refuses: allow it explicitly, as an admin would.
+            webhook_policy: stagecoach::worker::address_policy::AddressPolicy::parse(
+                "127.0.0.0/8,::1",
+                "",
+            )
+            .expect("loopback ranges"),
         },
+        site: Default::default(),
     }
 }
 
@@ -216,12 +224,21 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("building the app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: new_client(),
         pool: db::build_pool(&db.url, 2).expect("test pool"),
         _db: db,
-    }
+    };
+    let admin = users::find_by_username(&mut app.conn(), "admin")
+        .expect("reading the admin")
+        .expect("the first start created the admin");
+    assert_eq!(
+        admin.id,
+        fixtures::ADMIN_ID,
+        "fixtures::admin() names the admin"
+    );
+    app
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.
@@ -399,10 +416,15 @@ pub mod fixtures {
         environments::set_policy(conn, &admin(), env, &input).expect("setting the policy");
     }
 
+    /// The administrator the app creates on its first start: the first
+    /// user of every test database (`spawn_app` checks), so deployments
+    /// it asks for name a real person, as the database requires.
+    pub const ADMIN_ID: i64 = 1;
+
     pub fn admin() -> Actor {
         Actor {
-            user_id: None,
-            name: "test-admin".to_owned(),
+            user_id: Some(ADMIN_ID),
+            name: "admin".to_owned(),
             is_admin: true,
             client_addr: None,
         }

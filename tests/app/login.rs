@@ -17,7 +17,10 @@ async fn the_login_page_has_username_password_and_csrf_fields() {
 async fn signing_in_redirects_home_and_renews_the_session_id() {
     let app = spawn_app().await;
     let login_page = app.get("/login").await;
-    let anonymous_cookie = session_cookie(&login_page).expect("the login page starts a session");
+    assert!(
+        session_cookie(&login_page).is_none(),
+        "no session (so no id to fix) before sign-in"
+    );
     let html = login_page.text().await.unwrap();
     let token = csrf_token_in(&html);
 
@@ -34,17 +37,25 @@ async fn signing_in_redirects_home_and_renews_the_session_id() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 303);
     assert_eq!(location(&response), "/");
-    let new_cookie = session_cookie(&response).expect("login sets a new session cookie");
-    assert_ne!(
-        anonymous_cookie, new_cookie,
-        "the session id must change at login"
-    );
+    let first = session_cookie(&response).expect("login sets a session cookie");
 
     let home = app.get_html("/").await;
     assert!(
         home.contains("Administrator"),
         "the header names the signed-in user"
     );
+
+    // Signing in again from a session gets a new session id.
+    let response = app
+        .post_form(
+            "/login",
+            "/",
+            &[("username", "admin"), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    let second = session_cookie(&response).expect("a new session cookie");
+    assert_ne!(first, second, "the session id must change at login");
 }
 
 #[tokio::test]

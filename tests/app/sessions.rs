@@ -138,23 +138,34 @@ async fn a_session_ends_after_the_absolute_timeout_however_active() {
     assert_eq!(app.get("/").await.status().as_u16(), 303);
 }
 
-#[tokio::test]
-async fn the_session_cookie_is_http_only_same_site_lax_with_path_and_no_domain() {
-    let app = spawn_app().await;
-    let response = app.get("/login").await;
-    let header = response
+/// The `Set-Cookie` header of `response` that sets the cookie `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    response
         .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(header.starts_with("stagecoach="), "{header}");
-    assert!(header.contains("HttpOnly"));
-    assert!(header.contains("SameSite=Lax"));
-    assert!(header.contains("Path=/"));
-    assert!(!header.contains("Domain"));
-    assert!(!header.contains("Secure"));
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {:?}", response.headers()))
+}
+
+#[tokio::test]
+async fn the_cookies_are_http_only_with_path_and_no_domain_and_the_session_one_same_site_lax() {
+    let app = spawn_app().await;
+    let page = app.get("/login").await;
+    assert!(session_cookie(&page).is_none(), "no session before sign-in");
+    let login = set_cookie(&page, "stagecoach-login");
+    for header in [login.clone(), {
+        let response = app.login("admin", ADMIN_PASSWORD).await;
+        set_cookie(&response, "stagecoach")
+    }] {
+        assert!(header.contains("HttpOnly"), "{header}");
+        assert!(header.contains("Path=/"), "{header}");
+        assert!(!header.contains("Domain"), "{header}");
+        assert!(!header.contains("Secure"), "{header}");
+    }
+    assert!(login.contains("SameSite=Strict"), "{login}");
+    let response = app.get("/").await;
     assert!(
         response
             .headers()
@@ -164,25 +175,56 @@ async fn the_session_cookie_is_http_only_same_site_lax_with_path_and_no_domain()
 }
 
 #[tokio::test]
-async fn with_secure_cookies_the_cookie_is_secure_with_the_host_prefix_and_hsts_is_sent() {
+async fn with_secure_cookies_the_cookies_are_secure_with_the_host_prefix_and_hsts_is_sent() {
     let app = spawn_app_with(|s| s.secure_cookies = true).await;
-    let response = app.get("/login").await;
-    let header = response
-        .headers()
-        .get("set-cookie")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(header.starts_with("__Host-stagecoach="), "{header}");
-    assert!(header.contains("Secure"));
-    assert!(header.contains("Path=/"));
-    assert!(!header.contains("Domain"));
-    let hsts = response
+    // A client that keeps no cookies: over plain HTTP it would drop Secure ones.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(app.url("/login")).send().await.unwrap();
+    let hsts = page
         .headers()
         .get("strict-transport-security")
         .unwrap()
         .to_str()
-        .unwrap();
+        .unwrap()
+        .to_owned();
     assert!(hsts.contains("max-age=31536000"));
+    let login = set_cookie(&page, "__Host-stagecoach-login");
+    let token = crate::helpers::csrf_token_in(&page.text().await.unwrap());
+    let response = client
+        .post(app.url("/login"))
+        .header("cookie", login.split(';').next().unwrap())
+        .form(&[
+            ("username", "admin"),
+            ("password", ADMIN_PASSWORD),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    for header in [login, set_cookie(&response, "__Host-stagecoach")] {
+        assert!(header.contains("Secure"), "{header}");
+        assert!(header.contains("Path=/"), "{header}");
+        assert!(!header.contains("Domain"), "{header}");
+    }
+}
+
+#[tokio::test]
+async fn visitors_who_do_not_sign_in_write_no_session_rows() {
+    let app = spawn_app().await;
+    let before = app.count("SELECT count(*) AS n FROM sessions");
+    let cookieless = reqwest::Client::new();
+    for _ in 0..100 {
+        let response = cookieless.get(app.url("/login")).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM sessions"), before);
+    // A refused sign-in writes no session either; a successful one does.
+    app.login("admin", "wrong-password-x").await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM sessions"), before);
+    app.login_admin().await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM sessions"), before + 1);
 }

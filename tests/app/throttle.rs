@@ -135,3 +135,50 @@ fn insert_failure(app: &crate::helpers::TestApp, username: &str, at: chrono::Dat
         .execute(&mut app.conn())
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_burst_of_logins_does_not_starve_pages_of_database_connections() {
+    // One pooled connection, and more logins than it could serve within its
+    // 3-second checkout timeout if each held it while hashing (~30 ms each).
+    const LOGINS: usize = 200;
+    let app = crate::helpers::spawn_app_with(|s| s.db_pool_size = 1).await;
+    app.login_admin().await;
+    let mut ready = Vec::new();
+    for _ in 0..LOGINS {
+        let client = new_client();
+        let token = app.csrf_token_with(&client, "/login").await;
+        ready.push((client, token));
+    }
+    let mut tasks = Vec::new();
+    for (i, (client, token)) in ready.into_iter().enumerate() {
+        let url = app.url("/login");
+        tasks.push(tokio::spawn(async move {
+            let username = format!("nobody-{i}");
+            client
+                .post(url)
+                .form(&[
+                    ("username", username.as_str()),
+                    ("password", "guess-guess-guess"),
+                    ("csrf_token", &token),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    // Let the burst queue up, then ask for pages that need the database.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for path in ["/", "/readyz", "/account/password"] {
+        assert_eq!(app.get(path).await.status().as_u16(), 200, "{path}");
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 200);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'login.failed'"),
+        LOGINS as i64,
+        "every attempt is audited"
+    );
+}

@@ -76,6 +76,9 @@ fn setup(script_for: impl Fn(&std::path::Path) -> String, envs: usize) -> Setup 
     let db = TestDb::new();
     let pool = db::build_pool(&db.url, 4).unwrap();
     let mut conn = pool.get().unwrap();
+    // The administrator `fixtures::admin()` names, as a first start makes it.
+    stagecoach::domain::bootstrap::ensure_admin(&mut conn, Some(crate::helpers::ADMIN_PASSWORD))
+        .unwrap();
     let project = projects::create(
         &mut conn,
         &admin(),

@@ -1,0 +1,12 @@
+DROP TRIGGER deployments_guard_start ON deployments;
+DROP FUNCTION deployments_guard_start();
+DROP FUNCTION deployment_may_start(deployments, environments, TIMESTAMPTZ);
+DROP TRIGGER deployments_guard_override ON deployments;
+DROP FUNCTION deployments_guard_override();
+DROP TRIGGER approvals_guard_approver ON approvals;
+DROP FUNCTION approvals_guard_approver();
+DROP TRIGGER deployments_guard_origin ON deployments;
+DROP FUNCTION deployments_guard_origin();
+DROP FUNCTION user_holds_role(BIGINT, BIGINT, TEXT);
+ALTER TABLE deployments DROP CONSTRAINT deployments_person_is_named;
+ALTER TABLE deployments DROP COLUMN cause;
