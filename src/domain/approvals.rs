@@ -60,6 +60,9 @@ pub fn decide(
             "Keep the comment under 2,000 characters.".to_owned(),
         ));
     }
+    if let Some(problem) = crate::input::text::lines_problem(comment) {
+        return Err(ApprovalError::Refused(format!("The comment: {problem}")));
+    }
     if matches!(decision, Decision::Defer(until) if *until <= Utc::now()) {
         return Err(ApprovalError::Refused(
             "Defer until a time in the future.".to_owned(),

@@ -311,6 +311,8 @@ pub fn request(
     let mut errors = FieldErrors::new();
     if input.comment.chars().count() > 2000 {
         errors.add("comment", "Use at most 2,000 characters.");
+    } else if let Some(problem) = crate::input::text::line_problem(&input.comment) {
+        errors.add("comment", problem);
     }
     let label_input = input.version_label.trim();
     if let Some(problem) = Some(label_input)

@@ -251,6 +251,8 @@ fn posts(w: &World) -> Vec<Post> {
         // Deploying: comment, not-before time.
         deploy("comment", nul, Nul),
         deploy("version_label", nul, Nul),
+        deploy("comment", "Ship \u{202e}gnp.exe", Control),
+        deploy("comment", "Ship\u{1b}[2J", Control),
         deploy("not_before", "-5000-01-01T00:00", Date),
         deploy("not_before", "+200000-01-01T00:00", Date),
         deploy("not_before", "1969-12-31T23:59", Date),

@@ -465,6 +465,17 @@ async fn a_chain_carries_its_originator_who_never_approves_it_and_stops_when_a_r
         app.status(release.id, production.id).as_deref(),
         Some("awaiting_approval")
     );
+    // A comment that would reorder the page around it is refused.
+    assert!(
+        approvals::decide(
+            &mut app.conn(),
+            &person(&other.user),
+            waiting,
+            &Decision::Approve,
+            "ok\u{202e}",
+        )
+        .is_err()
+    );
     approvals::decide(
         &mut app.conn(),
         &person(&other.user),
