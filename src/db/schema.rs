@@ -13,6 +13,12 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_actions (action) {
+        action -> Text,
+    }
+}
+
+diesel::table! {
     audit_events (id) {
         id -> Int8,
         at -> Timestamptz,
@@ -295,6 +301,7 @@ diesel::joinable!(variables -> environments (environment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     approvals,
+    audit_actions,
     audit_events,
     deployment_logs,
     deployment_steps,

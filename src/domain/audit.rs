@@ -218,12 +218,12 @@ pub fn search(
     Ok((rows, next))
 }
 
-/// The distinct actions recorded, for the filter's choices.
+/// The actions ever recorded, for the filter's choices: a small table the
+/// database keeps with each insert, never a scan of the trail.
 pub fn actions(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
-    audit_events::table
-        .select(audit_events::action)
-        .distinct()
-        .order(audit_events::action.asc())
+    crate::db::schema::audit_actions::table
+        .select(crate::db::schema::audit_actions::action)
+        .order(crate::db::schema::audit_actions::action.asc())
         .load(conn)
 }
 

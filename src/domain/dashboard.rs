@@ -74,23 +74,35 @@ struct DeploymentRow {
     finished_at: Option<DateTime<Utc>>,
 }
 
-/// The newest deployment per environment, optionally only successful ones.
+/// The newest deployment per environment, optionally only successful ones:
+/// one bounded index read per environment (`LATERAL … LIMIT 1`), whatever
+/// the history.
 fn newest_per_environment(
     conn: &mut PgConnection,
     environment_ids: &[i64],
     succeeded_only: bool,
 ) -> QueryResult<HashMap<i64, DeploymentRow>> {
-    let rows: Vec<DeploymentRow> = diesel::sql_query(
-        "SELECT DISTINCT ON (d.environment_id)
-                d.environment_id, d.status, er.version_label, r.version, d.finished_at
+    let newest = if succeeded_only {
+        // deployments_succeeded_idx
+        "SELECT d.id, d.status, d.release_id, d.environment_release_id, d.finished_at
            FROM deployments d
-           JOIN environment_releases er ON er.id = d.environment_release_id
-           JOIN releases r ON r.id = d.release_id
-          WHERE d.environment_id = ANY($1) AND ($2 = '' OR d.status = $2)
-          ORDER BY d.environment_id, d.created_at DESC, d.id DESC",
-    )
+          WHERE d.environment_id = e.id AND d.status = 'succeeded'
+          ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1"
+    } else {
+        // deployments_environment_idx
+        "SELECT d.id, d.status, d.release_id, d.environment_release_id, d.finished_at
+           FROM deployments d
+          WHERE d.environment_id = e.id
+          ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
+    };
+    let rows: Vec<DeploymentRow> = diesel::sql_query(format!(
+        "SELECT e.id AS environment_id, n.status, er.version_label, r.version, n.finished_at
+           FROM unnest($1::bigint[]) AS e(id)
+           CROSS JOIN LATERAL ({newest}) n
+           JOIN environment_releases er ON er.id = n.environment_release_id
+           JOIN releases r ON r.id = n.release_id"
+    ))
     .bind::<Array<BigInt>, _>(environment_ids)
-    .bind::<Text, _>(if succeeded_only { "succeeded" } else { "" })
     .load(conn)?;
     Ok(rows
         .into_iter()

@@ -339,8 +339,18 @@ impl StageState {
 
 #[derive(Debug, Clone)]
 pub struct ReleaseRow {
-    pub release: Release,
+    pub release: ReleaseSummary,
     pub stages: Vec<StageState>,
+}
+
+/// What a list row shows of a release: no snapshot or description.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = releases)]
+pub struct ReleaseSummary {
+    pub id: i64,
+    pub version: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -400,11 +410,14 @@ pub fn live_by_environment(
         release_id: i64,
     }
     let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+    // One bounded read per environment (deployments_succeeded_idx).
     let rows: Vec<Live> = diesel::sql_query(
-        "SELECT DISTINCT ON (environment_id) environment_id, release_id
-           FROM deployments
-          WHERE environment_id = ANY($1) AND status = 'succeeded'
-          ORDER BY environment_id, finished_at DESC NULLS LAST, id DESC",
+        "SELECT e.id AS environment_id, n.release_id
+           FROM unnest($1::bigint[]) AS e(id)
+           CROSS JOIN LATERAL (
+               SELECT d.release_id FROM deployments d
+                WHERE d.environment_id = e.id AND d.status = 'succeeded'
+                ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1) n",
     )
     .bind::<Array<BigInt>, _>(ids)
     .load(conn)?;
@@ -432,7 +445,7 @@ pub fn list(
 ) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
     let mut q = releases::table
         .filter(releases::project_id.eq(project_id))
-        .select(Release::as_select())
+        .select(ReleaseSummary::as_select())
         .into_boxed();
     let search = query.search.trim();
     if !search.is_empty() {
@@ -444,14 +457,14 @@ pub fn list(
         );
     }
     if let Some(environment_id) = query.environment_id {
-        q = q.filter(
-            releases::id.eq_any(
-                deployments_table::table
-                    .filter(deployments_table::environment_id.eq(environment_id))
-                    .filter(deployments_table::status.eq("succeeded"))
-                    .select(deployments_table::release_id),
-            ),
-        );
+        // Probed per release through deployments_release_environment_idx,
+        // walking releases newest first: no set of every release there.
+        q = q.filter(diesel::dsl::exists(
+            deployments_table::table
+                .filter(deployments_table::release_id.eq(releases::id))
+                .filter(deployments_table::environment_id.eq(environment_id))
+                .filter(deployments_table::status.eq("succeeded")),
+        ));
     }
     if let Some(c) = query.before {
         q = q.filter(
@@ -462,7 +475,7 @@ pub fn list(
                     .and(releases::id.lt(c.id))),
         );
     }
-    let mut page: Vec<Release> = q
+    let mut page: Vec<ReleaseSummary> = q
         .order((releases::created_at.desc(), releases::id.desc()))
         .limit(limit + 1)
         .load(conn)?;
