@@ -190,6 +190,7 @@ fn work(args: WorkerArgs) -> anyhow::Result<()> {
         let mut config = crate::worker::WorkerConfig::new(&secret_key);
         config.lease = std::time::Duration::from_secs(u64::from(args.lease_seconds.max(1)));
         config.webhook_policy = args.webhooks.policy()?;
+        config.listen_url = Some(database_url.clone());
         let stop = crate::worker::spawn(&pool, &config, args.workers.max(1));
         wait_for_signal().await;
         tracing::info!("stopping workers");

@@ -39,8 +39,11 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let local = listener.local_addr()?;
-        let workers = (settings.deployment_workers > 0)
-            .then(|| crate::worker::spawn(&pool, &settings.worker, settings.deployment_workers));
+        let workers = (settings.deployment_workers > 0).then(|| {
+            let mut worker = settings.worker.clone();
+            worker.listen_url = Some(settings.database_url.clone());
+            crate::worker::spawn(&pool, &worker, settings.deployment_workers)
+        });
         let server = run(listener, pool, settings)?;
         Ok(Self {
             port: local.port(),

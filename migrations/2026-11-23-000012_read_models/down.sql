@@ -1,3 +1,5 @@
+DROP TRIGGER deployments_notify_queued ON deployments;
+DROP FUNCTION deployments_notify_queued();
 DROP TRIGGER audit_events_note_action ON audit_events;
 DROP FUNCTION audit_events_note_action();
 DROP TABLE audit_actions;

@@ -27,3 +27,14 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_events_note_action AFTER INSERT ON audit_events
     FOR EACH ROW EXECUTE FUNCTION audit_events_note_action();
+
+-- Idle workers start a queued deployment at once: the queuing transaction
+-- announces it when it commits (workers LISTEN; polling is the fallback).
+CREATE FUNCTION deployments_notify_queued() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('deployments_queued', '');
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER deployments_notify_queued AFTER INSERT OR UPDATE OF status ON deployments
+    FOR EACH ROW WHEN (NEW.status = 'queued') EXECUTE FUNCTION deployments_notify_queued();

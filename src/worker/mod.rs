@@ -5,6 +5,7 @@
 pub mod address_policy;
 mod execute;
 pub mod plan;
+mod wake;
 mod webhook;
 
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub struct WorkerConfig {
     pub secrets: SecretBox,
     /// Which addresses webhook steps may connect to.
     pub webhook_policy: address_policy::AddressPolicy,
+    /// Where to `LISTEN` for queued deployments, so idle workers start
+    /// them at once; `None`: poll only.
+    pub listen_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -41,37 +45,67 @@ impl WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             secrets: SecretBox::from_secret_key(secret_key),
             webhook_policy: address_policy::AddressPolicy::default(),
+            listen_url: None,
         }
     }
 }
 
 /// Polls for work until `stop` turns true, then lets a running deployment
 /// finish within the grace period before stopping it.
-pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    pool: DbPool,
+    config: WorkerConfig,
+    mut stop: watch::Receiver<bool>,
+    mut wake: Option<watch::Receiver<u64>>,
+) {
     let worker = format!(
         "{}-{}",
         std::process::id(),
         crate::auth::random::token_hex(3)
     );
     tracing::info!(worker, "deployment worker started");
+    // Housekeeping (leases, approval deadlines, retention, schedules) runs
+    // once per poll interval; a wake-up only claims.
+    let mut housekept: Option<std::time::Instant> = None;
     loop {
         if *stop.borrow() {
             break;
         }
+        if let Some(wake) = wake.as_mut() {
+            // Whatever is queued from here on wakes us, even mid-claim.
+            wake.borrow_and_update();
+        }
         let (name, lease) = (worker.clone(), config.lease);
+        let housekeeping = housekept.is_none_or(|at| at.elapsed() >= config.poll_interval);
+        if housekeeping {
+            housekept = Some(std::time::Instant::now());
+        }
         let claimed = db::run(&pool, move |conn| {
-            deployments::reap_expired(conn)?;
-            crate::domain::approvals::expire(conn)?;
-            crate::domain::retention::sweep_due(conn)?;
-            crate::domain::schedules::run_due(conn, chrono::Utc::now())?;
+            if housekeeping {
+                deployments::reap_expired(conn)?;
+                crate::domain::approvals::expire(conn)?;
+                crate::domain::retention::sweep_due(conn)?;
+                crate::domain::schedules::run_due(conn, chrono::Utc::now())?;
+            }
             deployments::claim_next(conn, &name, lease)
         })
         .await;
         let deployment = match claimed {
             Ok(Some(deployment)) => deployment,
             Ok(None) => {
+                let woken = async {
+                    match wake.as_mut() {
+                        Some(wake) => {
+                            if wake.changed().await.is_err() {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(config.poll_interval) => {}
+                    _ = woken => {}
                     _ = stop.changed() => {}
                 }
                 continue;
@@ -118,8 +152,12 @@ pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<b
 /// and wait for `closed()` to know they have.
 pub fn spawn(pool: &DbPool, config: &WorkerConfig, count: usize) -> watch::Sender<bool> {
     let (tx, rx) = watch::channel(false);
+    let wake = config
+        .listen_url
+        .clone()
+        .map(|url| wake::listen(url, rx.clone()));
     for _ in 0..count {
-        tokio::spawn(run(pool.clone(), config.clone(), rx.clone()));
+        tokio::spawn(run(pool.clone(), config.clone(), rx.clone(), wake.clone()));
     }
     tx
 }

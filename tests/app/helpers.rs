@@ -204,6 +204,8 @@ pub fn test_settings(database_url: &str) -> Settings {
                 "",
             )
             .expect("loopback ranges"),
+            // The app sets its own database (startup listens on it).
+            listen_url: None,
         },
         site: Default::default(),
     }

@@ -28,5 +28,6 @@ mod retention;
 mod sessions;
 mod site;
 mod throttle;
+mod wake;
 mod webhooks;
 mod workers;
