@@ -15,6 +15,9 @@ CREATE INDEX deployments_succeeded_idx ON deployments (environment_id, finished_
 CREATE INDEX deployments_active_environment_idx ON deployments (environment_id, created_at, id)
     WHERE status IN ('awaiting_approval', 'queued', 'running');
 
+-- The audit page filtered by action, newest first, keyset-paginated.
+CREATE INDEX audit_events_action_idx ON audit_events (action, at DESC, id DESC);
+
 -- The audit filter's choice of actions: every action ever recorded, kept by
 -- the insert that records it instead of a DISTINCT over the whole trail.
 CREATE TABLE audit_actions (action TEXT PRIMARY KEY);
