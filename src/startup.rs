@@ -137,6 +137,8 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
                     .session_lifecycle(
                         BrowserSession::default()
                             .state_ttl(idle)
+                            // The store writes only when the stored expiry
+                            // is a minute behind (see `ttl_slack`).
                             .state_ttl_extension_policy(TtlExtensionPolicy::OnEveryRequest),
                     )
                     .build(),
@@ -167,7 +169,12 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
 
 fn spawn_session_sweeper(pool: DbPool) {
     tokio::spawn(async move {
-        let mut interval = tokio::time::interval(SESSION_SWEEP_EVERY);
+        // The first sweep after one period, not at start: a fresh server
+        // has requests to answer first (and tests count their statements).
+        let mut interval = tokio::time::interval_at(
+            tokio::time::Instant::now() + SESSION_SWEEP_EVERY,
+            SESSION_SWEEP_EVERY,
+        );
         loop {
             interval.tick().await;
             match db::run(&pool, session_store::sweep_expired).await {

@@ -1,5 +1,7 @@
-//! The signed-in user, loaded from the database on every request so that a
-//! disabled account or a changed admin flag takes effect at once.
+//! The signed-in user, read from the database on every request so that a
+//! disabled account or a changed admin flag takes effect at once: with the
+//! session, in the same statement (see [`session_store`]), or on its own
+//! when the session was not loaded in this request's scope.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::session::TypedSession;
+use super::session_store::{self, SessionUser};
 use crate::db::{self, DbPool};
 use crate::domain::users;
 use crate::error::AppError;
@@ -57,24 +60,12 @@ impl FromRequest for CurrentUser {
             let Some(user_id) = session.user_id() else {
                 return Err(login_required());
             };
-            let pool = req.app_data::<web::Data<DbPool>>().ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("no database pool configured"))
-            })?;
-            let found = db::run(pool, move |conn| -> diesel::QueryResult<_> {
-                let Some(user) = users::find_active(conn, user_id)? else {
-                    return Ok(None);
-                };
-                let actor = crate::domain::audit::Actor::user(
-                    user.id,
-                    user.username.clone(),
-                    user.is_admin,
-                    None,
-                );
-                let pending = crate::domain::approvals::pending_count(conn, &actor)?;
-                Ok(Some((user, pending)))
-            })
-            .await?;
-            let Some((user, pending_approvals)) = found else {
+            let found = match session_store::loaded_user(user_id) {
+                // Read with the session, in the same statement.
+                Some(loaded) => loaded,
+                None => load(&req, user_id).await?,
+            };
+            let Some(user) = found else {
                 // Disabled or removed since the session began.
                 session.log_out();
                 return Err(login_required());
@@ -84,7 +75,7 @@ impl FromRequest for CurrentUser {
                 username: user.username,
                 display_name: user.display_name,
                 is_admin: user.is_admin,
-                pending_approvals,
+                pending_approvals: user.pending_approvals,
             };
             // Error pages are rendered after the session middleware has
             // taken the session state back, so leave what they need here.
@@ -95,4 +86,29 @@ impl FromRequest for CurrentUser {
             Ok(current)
         })
     }
+}
+
+/// The user and their header count, on their own: for requests handled
+/// outside [`session_store::request_scope`].
+async fn load(req: &HttpRequest, user_id: i64) -> Result<Option<SessionUser>, AppError> {
+    let pool = req
+        .app_data::<web::Data<DbPool>>()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool configured")))?;
+    let found = db::run(pool, move |conn| -> diesel::QueryResult<_> {
+        let Some(user) = users::find_active(conn, user_id)? else {
+            return Ok(None);
+        };
+        let actor =
+            crate::domain::audit::Actor::user(user.id, user.username.clone(), user.is_admin, None);
+        let pending_approvals = crate::domain::approvals::pending_count(conn, &actor)?;
+        Ok(Some(SessionUser {
+            id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            is_admin: user.is_admin,
+            pending_approvals,
+        }))
+    })
+    .await?;
+    Ok(found)
 }

@@ -3,15 +3,25 @@
 //! any app process can serve any session.
 //!
 //! The browser holds a 256-bit random key; the table holds only its SHA-256,
-//! the state, the user it belongs to, an idle expiry pushed forward on every
-//! request, and an absolute expiry fixed when the session (re)starts.
+//! the state, the user it belongs to, an idle expiry pushed forward by
+//! activity, and an absolute expiry fixed when the session (re)starts.
+//!
+//! A request's fixed cost is one statement: the load reads the session, its
+//! user and the header's approvals count together (kept for the request,
+//! see [`loaded_user`]), and a plain GET writes nothing. The idle expiry is
+//! written when it has fallen [`ttl_slack`] behind (a minute, for the
+//! 30-minute default): a session may end up to that much before its idle
+//! timeout, never after.
 //!
 //! Only signed-in sessions are stored: a state with no user is never
 //! written, so a visitor who has not signed in cannot add rows (the login
 //! form's CSRF token lives in a signed cookie instead, see
 //! [`super::login_csrf`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -22,6 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::schema::sessions;
 use crate::db::{self, DbPool};
+use crate::domain::approvals;
 
 /// The session-state key holding the signed-in user's id; mirrored into the
 /// `user_id` column so all of a user's sessions can be ended at once.
@@ -52,8 +63,112 @@ fn user_id_of(state: &State) -> Option<i64> {
 }
 
 fn expiry(ttl: &CookieDuration) -> DateTime<Utc> {
-    Utc::now() + chrono::Duration::seconds(ttl.whole_seconds())
+    Utc::now()
+        + chrono::Duration::milliseconds(ttl.whole_milliseconds().try_into().unwrap_or(i64::MAX))
 }
+
+/// How far the stored idle expiry may fall behind "now + idle timeout"
+/// before a request writes it: a minute, or a thirtieth of a shorter
+/// timeout (so a timeout of seconds, as in tests, still holds).
+pub fn ttl_slack(ttl: &CookieDuration) -> chrono::Duration {
+    let thirtieth = chrono::Duration::milliseconds(
+        (ttl.whole_milliseconds() / 30)
+            .try_into()
+            .unwrap_or(i64::MAX),
+    );
+    thirtieth.min(chrono::Duration::minutes(1))
+}
+
+/// The signed-in user as the session's load found them.
+#[derive(Debug, Clone)]
+pub struct SessionUser {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    /// Deployments waiting for this user's approval (the header's count).
+    pub pending_approvals: i64,
+}
+
+/// What this request's load read, for the rest of the request.
+struct Loaded {
+    key_hash: String,
+    expires_at: DateTime<Utc>,
+    /// `None` when the session's user is disabled or gone.
+    user: Option<SessionUser>,
+}
+
+tokio::task_local! {
+    static LOADED: RefCell<Option<Loaded>>;
+}
+
+/// Runs one request's handling with room for what the session's load
+/// reads, so the user extractor and the TTL extension need not ask the
+/// database again. (The store has no access to the request itself.)
+pub async fn request_scope<F: Future>(handling: F) -> F::Output {
+    LOADED.scope(RefCell::new(None), handling).await
+}
+
+/// The user this request's session load found, if it loaded the session of
+/// `user_id`: `Some(None)` means that user is no longer active. `None` when
+/// nothing was loaded (outside [`request_scope`]): ask the database.
+pub fn loaded_user(user_id: i64) -> Option<Option<SessionUser>> {
+    LOADED
+        .try_with(|loaded| {
+            let loaded = loaded.borrow();
+            let loaded = loaded.as_ref()?;
+            match &loaded.user {
+                Some(user) if user.id == user_id => Some(Some(user.clone())),
+                Some(_) => None,
+                None => Some(None),
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+/// One row of the load: the session, its user (if active) and their count.
+#[derive(QueryableByName)]
+struct LoadRow {
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    state: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    user_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    username: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    display_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bool>)]
+    is_admin: Option<bool>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pending_approvals: i64,
+}
+
+impl LoadRow {
+    fn user(&self) -> Option<SessionUser> {
+        Some(SessionUser {
+            id: self.user_id?,
+            username: self.username.clone()?,
+            display_name: self.display_name.clone()?,
+            is_admin: self.is_admin?,
+            pending_approvals: self.pending_approvals,
+        })
+    }
+}
+
+/// The session (unexpired), its user when active, and the user's count.
+static LOAD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.state, s.expires_at, u.id AS user_id, u.username, u.display_name, u.is_admin, \
+                CASE WHEN u.id IS NULL THEN 0 ELSE {} END AS pending_approvals \
+           FROM sessions s \
+           LEFT JOIN users u ON u.id = s.user_id AND NOT u.disabled \
+          WHERE s.key_hash = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2",
+        approvals::pending_count_sql("u.id", "u.is_admin")
+    )
+});
 
 fn new_key() -> anyhow::Result<SessionKey> {
     SessionKey::try_from(crate::auth::random::token_hex(32)).map_err(anyhow::Error::from)
@@ -103,21 +218,30 @@ pub fn end_all_for_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<us
 impl SessionStore for PgSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let hash = key_hash(session_key.as_ref());
-        let state = db::run(&self.pool, move |conn| {
-            let now = Utc::now();
-            sessions::table
-                .filter(sessions::key_hash.eq(hash))
-                .filter(sessions::expires_at.gt(now))
-                .filter(sessions::absolute_expires_at.gt(now))
-                .select(sessions::state)
-                .first::<serde_json::Value>(conn)
-                .optional()
+        let row = db::run_and_keep(&self.pool, {
+            let hash = hash.clone();
+            move |conn| {
+                diesel::sql_query(LOAD_SQL.as_str())
+                    .bind::<diesel::sql_types::Text, _>(hash)
+                    .bind::<diesel::sql_types::Timestamptz, _>(Utc::now())
+                    .get_result::<LoadRow>(conn)
+                    .optional()
+            }
         })
         .await
         .map_err(|e| LoadError::Other(anyhow::Error::new(e)))?;
-        state
-            .map(serde_json::from_value::<State>)
-            .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let _ = LOADED.try_with(|loaded| {
+            loaded.replace(Some(Loaded {
+                key_hash: hash,
+                expires_at: row.expires_at,
+                user: row.user(),
+            }))
+        });
+        serde_json::from_value::<State>(row.state)
+            .map(Some)
             .map_err(|e| LoadError::Deserialization(e.into()))
     }
 
@@ -164,17 +288,37 @@ impl SessionStore for PgSessionStore {
         .map_err(|e| UpdateError::Other(anyhow::anyhow!("{e:#}")))
     }
 
+    /// Called after every request that left the state unchanged: writes
+    /// only when the stored expiry has fallen [`ttl_slack`] behind.
     async fn update_ttl(
         &self,
         session_key: &SessionKey,
         ttl: &CookieDuration,
     ) -> anyhow::Result<()> {
         let hash = key_hash(session_key.as_ref());
-        let ttl = *ttl;
+        let wanted = expiry(ttl);
+        let slack = ttl_slack(ttl);
+        let stored = LOADED
+            .try_with(|loaded| {
+                let loaded = loaded.borrow();
+                let loaded = loaded.as_ref().filter(|l| l.key_hash == hash)?;
+                Some(loaded.expires_at)
+            })
+            .ok()
+            .flatten();
+        if stored.is_some_and(|stored| wanted - stored < slack) {
+            return Ok(());
+        }
+        // The condition again in SQL: requests of one session in parallel
+        // write once, and without a load to go by nothing is written early.
         db::run(&self.pool, move |conn| {
-            diesel::update(sessions::table.filter(sessions::key_hash.eq(hash)))
-                .set(sessions::expires_at.eq(expiry(&ttl)))
-                .execute(conn)
+            diesel::update(
+                sessions::table
+                    .filter(sessions::key_hash.eq(hash))
+                    .filter(sessions::expires_at.lt(wanted - slack)),
+            )
+            .set(sessions::expires_at.eq(wanted))
+            .execute(conn)
         })
         .await?;
         Ok(())

@@ -169,12 +169,37 @@ impl LocalPostgres {
         );
         if ephemeral {
             conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
+            // Test clusters count the statements each request runs (see the
+            // tests' `statements_during`). Only when the module is installed:
+            // a preload that is missing would stop the server from starting.
+            if self.has_library("pg_stat_statements") {
+                conf.push_str(
+                    "shared_preload_libraries = 'pg_stat_statements'\n\
+                     pg_stat_statements.track = top\n\
+                     pg_stat_statements.max = 10000\n",
+                );
+            }
         }
         let conf_path = self.cluster_dir.join("postgresql.conf");
         let mut existing = std::fs::read_to_string(&conf_path)?;
         existing.push_str(&conf);
         std::fs::write(&conf_path, existing)?;
         Ok(())
+    }
+
+    /// Whether the server has the loadable module `name` (Debian installs
+    /// modules in `../lib` beside `bin`).
+    fn has_library(&self, name: &str) -> bool {
+        let beside_bin = self.bin_dir.join("../lib").join(format!("{name}.so"));
+        if beside_bin.exists() {
+            return true;
+        }
+        Command::new(self.bin_dir.join("pg_config"))
+            .arg("--pkglibdir")
+            .output()
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .is_some_and(|dir| Path::new(&dir).join(format!("{name}.so")).exists())
     }
 
     fn is_running(&self) -> anyhow::Result<bool> {

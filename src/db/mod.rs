@@ -5,11 +5,13 @@ pub mod local_pg;
 pub mod migrations;
 pub mod schema;
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
-use diesel::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection, R2D2Connection};
+use diesel::{PgConnection, RunQueryDsl};
 
 pub type DbPool = Pool<ConnectionManager<PgConnection>>;
 pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
@@ -17,6 +19,21 @@ pub type DbConn = PooledConnection<ConnectionManager<PgConnection>>;
 /// How long a request waits for a pooled connection before answering 503.
 /// r2d2's default of 30 s would make a lost database look like a hang.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A connection unused for this long is checked (one `SELECT`) before
+/// [`run`] hands it out; one used more recently is not.
+///
+/// r2d2 could check every checkout (`test_on_check_out`), but that is a
+/// round trip before every unit of work, and on a busy server the
+/// connections are in constant use. Without any check, a restart of the
+/// database would fail one request per pooled connection (diesel then
+/// marks the connection broken and the pool drops it): a connection that
+/// sat idle is the one likely to have been cut, so that is the one checked.
+pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(2);
+
+/// The check of an idle connection; its name lets statement counts leave
+/// it out (it belongs to the connection, not to the request).
+const IDLE_CHECK: &str = "SELECT true AS idle_check";
 
 /// Builds the pool without connecting: the app starts (and answers 503 on
 /// `/readyz`) even while the database is away, and recovers by itself.
@@ -26,9 +43,14 @@ pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
         .max_size(max_size)
         .min_idle(Some(0))
         .connection_timeout(CONNECTION_TIMEOUT)
-        .test_on_check_out(true)
+        // [`run`] checks only connections that sat idle: see IDLE_CHECK_AFTER.
+        .test_on_check_out(false)
         .build_unchecked(manager))
 }
+
+/// Names the query that checks a connection which sat idle, so statement
+/// counts can leave it out (see [`IDLE_CHECK`]).
+pub const IDLE_CHECK_MARK: &str = "idle_check";
 
 /// Start of the message of [`RunError::Unavailable`]. Errors from the
 /// session store reach the request middleware only as text, and this is how
@@ -49,21 +71,132 @@ pub enum RunError<E> {
     Work(E),
 }
 
+/// When a pooled connection last finished some work (kept in r2d2's
+/// per-connection extensions).
+struct LastUsed(Instant);
+
+/// A connection from `pool`, checked first if it sat idle (see
+/// [`IDLE_CHECK_AFTER`]). A connection that fails the check is broken in
+/// diesel's eyes and dropped by the pool on return; the next one is tried.
+fn checkout(pool: &DbPool) -> Result<DbConn, diesel::r2d2::PoolError> {
+    let mut attempts = pool.max_size() + 1;
+    loop {
+        tracing::trace!("pool checkout");
+        let mut conn = pool.get()?;
+        let idle = PooledConnection::extensions(&conn)
+            .get::<LastUsed>()
+            .is_some_and(|used| used.0.elapsed() >= IDLE_CHECK_AFTER);
+        attempts -= 1;
+        if !idle || attempts == 0 {
+            return Ok(conn);
+        }
+        match diesel::sql_query(IDLE_CHECK).execute(&mut *conn) {
+            Ok(_) => return Ok(conn),
+            Err(err) => {
+                tracing::info!(
+                    broken = conn.is_broken(),
+                    "dropping a pooled connection that failed its idle check: {err}"
+                );
+            }
+        }
+    }
+}
+
+fn mark_used(conn: &mut DbConn) {
+    PooledConnection::extensions_mut(conn).insert(LastUsed(Instant::now()));
+}
+
+tokio::task_local! {
+    /// The connection a request keeps between its units of work.
+    static REQUEST_CONN: RequestConn;
+}
+
+struct RequestConn {
+    kept: RefCell<Option<DbConn>>,
+    may_keep: bool,
+}
+
+/// Runs one request's handling: a connection kept by [`run_and_keep`]
+/// serves the request's next [`run`], so a page costs one checkout, and is
+/// returned to the pool at the latest when the request ends.
+///
+/// Only when `may_keep` (a GET or HEAD, which have no body): between the
+/// session's load and the handler's work a POST reads its body, and a slow
+/// client must not hold a connection meanwhile.
+pub async fn request_scope<F: Future>(may_keep: bool, handling: F) -> F::Output {
+    let conn = RequestConn {
+        kept: RefCell::new(None),
+        may_keep,
+    };
+    REQUEST_CONN.scope(conn, handling).await
+}
+
+fn take_kept() -> Option<DbConn> {
+    REQUEST_CONN
+        .try_with(|request| request.kept.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
 /// Runs blocking diesel work on actix's blocking pool with a pooled
-/// connection. Every handler reaches the database through this.
+/// connection (the one this request kept, if any). Every handler reaches
+/// the database through this.
 pub async fn run<T, E, F>(pool: &DbPool, work: F) -> Result<T, RunError<E>>
 where
     F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
+    let kept = take_kept();
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get().map_err(RunError::Unavailable)?;
-        work(&mut conn).map_err(RunError::Work)
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => checkout(&pool).map_err(RunError::Unavailable)?,
+        };
+        let result = work(&mut conn).map_err(RunError::Work);
+        mark_used(&mut conn);
+        result
     })
     .await
     .map_err(|_| RunError::Blocking)?
+}
+
+/// As [`run`], then keeps the connection for the request's next [`run`]
+/// (inside a [`request_scope`] that allows it; otherwise returns it). For
+/// the session's load, which comes before every page's own work.
+pub async fn run_and_keep<T, E, F>(pool: &DbPool, work: F) -> Result<T, RunError<E>>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let kept = take_kept();
+    let pool = pool.clone();
+    let (result, conn) = web::block(move || {
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => match checkout(&pool) {
+                Ok(conn) => conn,
+                Err(err) => return (Err(RunError::Unavailable(err)), None),
+            },
+        };
+        let result = work(&mut conn).map_err(RunError::Work);
+        mark_used(&mut conn);
+        (result, Some(conn))
+    })
+    .await
+    .map_err(|_| RunError::Blocking)?;
+    if let Some(conn) = conn.filter(|_| result.is_ok()) {
+        // Outside a scope, or where keeping is not allowed, `conn` drops
+        // here and goes back to the pool.
+        let _ = REQUEST_CONN.try_with(|request| {
+            if request.may_keep {
+                request.kept.borrow_mut().replace(conn);
+            }
+        });
+    }
+    result
 }
 
 #[cfg(test)]

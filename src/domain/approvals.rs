@@ -390,34 +390,43 @@ pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxIte
         .collect())
 }
 
-/// How many deployments wait for `actor` to approve (for the header).
+/// The header's count: deployments waiting for `actor`'s approval, leaving
+/// out those they already decided and those they asked for where
+/// self-approval is off. One statement ([`pending_count_sql`]).
 pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64> {
-    let scope = approvable(conn, actor)?;
-    let mut query = deployments::table
-        .filter(deployments::status.eq("awaiting_approval"))
-        .into_boxed();
-    if let Some(ids) = scope {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        query = query.filter(deployments::environment_id.eq_any(ids));
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
     }
-    if let Some(me) = actor.user_id {
-        query = query.filter(diesel::dsl::not(diesel::dsl::exists(
-            approvals::table
-                .filter(approvals::deployment_id.eq(deployments::id))
-                .filter(approvals::approver_id.eq(me)),
-        )));
-        // What I asked for waits for someone else, unless I may approve it.
-        query = query.filter(
-            deployments::requested_by
-                .is_distinct_from(me)
-                .or(diesel::dsl::exists(
-                    environments::table
-                        .filter(environments::id.eq(deployments::environment_id))
-                        .filter(environments::allow_self_approval.eq(true)),
-                )),
-        );
+    if actor.user_id.is_none() && !actor.is_admin {
+        return Ok(0);
     }
-    query.count().get_result(conn)
+    diesel::sql_query(format!("SELECT {} AS n", pending_count_sql("$1", "$2")))
+        .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(actor.user_id)
+        .bind::<diesel::sql_types::Bool, _>(actor.is_admin)
+        .get_result::<Count>(conn)
+        .map(|count| count.n)
+}
+
+/// [`pending_count`]'s rule as one scalar subquery over a user given as SQL
+/// expressions (`me`: their id, `admin`: their admin flag), so that the
+/// session's load can read the header's count with the user, in the same
+/// statement. Where `me` approves: anywhere if admin, else where they or
+/// one of their teams holds `approver`.
+pub fn pending_count_sql(me: &str, admin: &str) -> String {
+    format!(
+        "(SELECT count(*) FROM deployments d \
+          WHERE d.status = 'awaiting_approval' \
+            AND ({admin} OR d.environment_id IN ( \
+                  SELECT g.environment_id FROM grants g \
+                   WHERE g.role = 'approver' \
+                     AND (g.user_id = {me} OR g.team_id IN ( \
+                          SELECT tm.team_id FROM team_members tm WHERE tm.user_id = {me})))) \
+            AND NOT EXISTS (SELECT 1 FROM approvals a \
+                             WHERE a.deployment_id = d.id AND a.approver_id = {me}) \
+            AND ({me} IS NULL OR d.requested_by IS DISTINCT FROM {me} \
+                 OR EXISTS (SELECT 1 FROM environments e \
+                             WHERE e.id = d.environment_id AND e.allow_self_approval)))"
+    )
 }

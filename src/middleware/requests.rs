@@ -1,19 +1,21 @@
 //! The outermost middleware: gives each request an id (`X-Request-Id`),
-//! renders every error as a page (or JSON under `/api/`) in one place, adds
-//! the security headers, and logs one line per request with method, path,
-//! status, time and id.
+//! opens the request's scope (what the session's load read, the connection
+//! it kept), renders every error as a page (or JSON under `/api/`) in one
+//! place, adds the security headers, and logs one line per request with
+//! method, path, status, time and id.
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use askama::Template;
 
 use super::security_headers::{self, HeaderPolicy};
+use crate::auth::session_store;
 use crate::error::{AppError, ErrorInfo};
 use crate::views::PageCtx;
 use crate::views::error::ErrorPage;
@@ -38,12 +40,17 @@ pub async fn handle(
 
     // NUL in the address is refused before any handler reads it.
     let early = crate::input::extract::uri_problem(req.uri());
+    // GET and HEAD have no body to wait for: they may keep their
+    // connection from the session's load to the page's work.
+    let may_keep_connection = matches!(method, Method::GET | Method::HEAD);
     let called = match early {
         Some(err) => Ok(req.error_response(err)),
-        None => next
-            .call(req)
-            .await
-            .map(ServiceResponse::map_into_boxed_body),
+        None => {
+            let handling = session_store::request_scope(next.call(req));
+            crate::db::request_scope(may_keep_connection, handling)
+                .await
+                .map(ServiceResponse::map_into_boxed_body)
+        }
     };
     let (status, outcome) = match called {
         Ok(res) => {

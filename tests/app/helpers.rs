@@ -162,6 +162,15 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let mut conn = admin_connection();
+        // Its statement counts go with it, so the cluster-wide table keeps
+        // room for the databases of the tests still running.
+        if statement_counting_available() {
+            let _ = diesel::sql_query(
+                "SELECT pg_stat_statements_reset(0, oid, 0) FROM pg_database WHERE datname = $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(&self.name)
+            .execute(&mut conn);
+        }
         let _ = diesel::sql_query(format!(
             "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
             self.name
@@ -174,6 +183,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub pool: DbPool,
+    /// Deployment workers running in the app (they query in the background).
+    pub deployment_workers: usize,
     // Held for its `Drop`, and dropped last: the database outlives the pool.
     _db: TestDb,
 }
@@ -221,6 +232,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::new();
     let mut settings = test_settings(&db.url);
     configure(&mut settings);
+    let settings_workers = settings.deployment_workers;
     let app = Application::build(settings)
         .await
         .expect("building the app");
@@ -230,6 +242,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: new_client(),
         pool: db::build_pool(&db.url, 2).expect("test pool"),
+        deployment_workers: settings_workers,
         _db: db,
     };
     let admin = users::find_by_username(&mut app.conn(), "admin")
@@ -504,5 +517,143 @@ pub mod fixtures {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
+    }
+}
+
+/// Whether the test server counts statements (`pg_stat_statements` loaded,
+/// as in the private cluster): checked, and the extension created in the
+/// maintenance database, once per process.
+fn statement_counting_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        let mut conn = admin_connection();
+        diesel::sql_query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(&mut conn)
+            .is_ok()
+            && diesel::sql_query("SELECT 1 FROM pg_stat_statements LIMIT 1")
+                .execute(&mut conn)
+                .is_ok()
+    })
+}
+
+/// Statements run against one database, by normalised text.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Statements(pub std::collections::BTreeMap<String, i64>);
+
+impl Statements {
+    /// How many statements ran in all.
+    pub fn total(&self) -> i64 {
+        self.0.values().sum()
+    }
+
+    /// How many of them match `pattern` (a substring of the normalised text).
+    pub fn matching(&self, pattern: &str) -> i64 {
+        self.0
+            .iter()
+            .filter(|(query, _)| query.contains(pattern))
+            .map(|(_, calls)| calls)
+            .sum()
+    }
+
+    fn snapshot(conn: &mut PgConnection, database: &str) -> (Self, i64) {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            query: String,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            calls: i64,
+        }
+        #[derive(QueryableByName)]
+        struct Info {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            dealloc: i64,
+        }
+        let rows: Vec<Row> = diesel::sql_query(
+            "SELECT s.query, s.calls FROM pg_stat_statements s \
+             JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = $1 AND s.toplevel",
+        )
+        .bind::<diesel::sql_types::Text, _>(database)
+        .load(conn)
+        .expect("reading pg_stat_statements");
+        let dealloc = diesel::sql_query("SELECT dealloc FROM pg_stat_statements_info")
+            .get_result::<Info>(conn)
+            .expect("reading pg_stat_statements_info")
+            .dealloc;
+        let mut counts = std::collections::BTreeMap::new();
+        for row in rows {
+            *counts.entry(row.query).or_insert(0) += row.calls;
+        }
+        (Self(counts), dealloc)
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        let mut delta = std::collections::BTreeMap::new();
+        for (query, calls) in &self.0 {
+            let n = calls - before.0.get(query).copied().unwrap_or(0);
+            if n != 0 && !is_connection_upkeep(query) {
+                delta.insert(query.clone(), n);
+            }
+        }
+        Self(delta)
+    }
+}
+
+/// What a pooled connection runs for itself rather than for a request:
+/// diesel's settings when it connects, and the pool's check of a connection
+/// that sat idle (see `stagecoach::db::IDLE_CHECK`). Whether a request finds
+/// a connection ready depends on timing, not on the page.
+fn is_connection_upkeep(query: &str) -> bool {
+    query.starts_with("SET TIME ZONE")
+        || query.starts_with("SET CLIENT_ENCODING")
+        || query.contains(stagecoach::db::IDLE_CHECK_MARK)
+}
+
+impl TestApp {
+    /// The SQL statements the app ran against this test's database while
+    /// `during` ran (top-level statements, from `pg_stat_statements`; a
+    /// connection's own upkeep left out), or `None` when the test server
+    /// does not count statements (`DATABASE_URL` naming a server without
+    /// the module preloaded).
+    ///
+    /// Every statement against the database counts, so `during` should only
+    /// send requests (not use `self.conn()`), and the app must run no
+    /// deployment workers: `spawn_app_with(|s| s.deployment_workers = 0)`.
+    pub async fn statements_during<F, Fut, T>(&self, during: F) -> Option<(T, Statements)>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        assert_eq!(
+            self.deployment_workers, 0,
+            "count statements in an app without deployment workers, whose polling would count too"
+        );
+        if !statement_counting_available() {
+            return None;
+        }
+        let mut conn = admin_connection();
+        let (before, dealloc_before) = Statements::snapshot(&mut conn, &self._db.name);
+        let out = during().await;
+        let (after, dealloc_after) = Statements::snapshot(&mut conn, &self._db.name);
+        assert_eq!(
+            dealloc_before, dealloc_after,
+            "pg_stat_statements dropped entries while counting: raise pg_stat_statements.max"
+        );
+        Some((out, after.since(&before)))
+    }
+
+    /// How many statements one GET of `path` runs with `client`, after one
+    /// GET to warm up (connections, prepared statements); asserts it succeeds.
+    pub async fn statements_for_get(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+    ) -> Option<Statements> {
+        let warm = self.get_with(client, path).await.status();
+        assert!(warm.is_success(), "GET {path}: {warm}");
+        let (status, statements) = self
+            .statements_during(|| async { self.get_with(client, path).await.status() })
+            .await?;
+        assert!(status.is_success(), "GET {path}: {status}");
+        Some(statements)
     }
 }

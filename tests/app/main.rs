@@ -24,6 +24,7 @@ mod origin;
 mod permissions;
 mod projects;
 mod releases;
+mod request_cost;
 mod retention;
 mod sessions;
 mod site;

@@ -1,0 +1,176 @@
+//! The fixed cost of a request, in SQL: what a signed-in page runs before
+//! its own work (the session, the user, the header's count), and that a
+//! plain GET writes nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use stagecoach::db::local_pg::LocalPostgres;
+use stagecoach::db::schema::sessions;
+use stagecoach::domain::demo;
+use stagecoach::startup::Application;
+
+use crate::helpers::{Statements, TestApp, new_client, spawn_app_with, test_settings};
+
+async fn quiet_app() -> TestApp {
+    spawn_app_with(|s| s.deployment_workers = 0).await
+}
+
+/// A user who approves in the demo project's Production (so the header's
+/// count has grants and teams to look through), signed in on their client.
+async fn approver(app: &TestApp) -> reqwest::Client {
+    let user = app.create_user("approver", "approver-password-1", false);
+    let production: i64 = app.count("SELECT id AS n FROM environments WHERE name = 'Production'");
+    let qa: i64 = app.count("SELECT id AS n FROM environments WHERE name = 'QA'");
+    app.grant(user.id, production, "approver");
+    app.grant(user.id, qa, "viewer");
+    let client = new_client();
+    let signed_in = app
+        .login_with(&client, "approver", "approver-password-1")
+        .await;
+    assert_eq!(signed_in.status().as_u16(), 303);
+    client
+}
+
+fn expires_at(app: &TestApp) -> Vec<DateTime<Utc>> {
+    sessions::table
+        .select(sessions::expires_at)
+        .order(sessions::created_at)
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+fn show(label: &str, statements: &Statements) {
+    eprintln!("{label}: {} statements", statements.total());
+    for (query, calls) in &statements.0 {
+        eprintln!("  {calls} × {}", query.replace('\n', " "));
+    }
+}
+
+#[tokio::test]
+async fn a_signed_in_page_runs_one_statement_before_its_own_work() {
+    let app = quiet_app().await;
+    assert!(demo::seed(&mut app.conn()).unwrap());
+    let client = approver(&app).await;
+    // The password form does no database work of its own: all it costs is
+    // the fixed part (session, user, header count).
+    let Some(statements) = app.statements_for_get(&client, "/account/password").await else {
+        eprintln!("skipped: the test server does not count statements");
+        return;
+    };
+    show("GET /account/password as an approver", &statements);
+    assert_eq!(statements.total(), 1, "{statements:?}");
+    app.login_admin().await;
+    let statements = app
+        .statements_for_get(&app.client, "/account/password")
+        .await
+        .unwrap();
+    show("GET /account/password as admin", &statements);
+    assert_eq!(statements.total(), 1, "{statements:?}");
+}
+
+#[tokio::test]
+async fn pages_read_the_session_user_and_count_once_and_write_nothing() {
+    let app = quiet_app().await;
+    assert!(demo::seed(&mut app.conn()).unwrap());
+    let client = approver(&app).await;
+    let project: String = diesel::sql_query("SELECT slug FROM projects LIMIT 1")
+        .get_result::<Slug>(&mut app.conn())
+        .unwrap()
+        .slug;
+    #[derive(QueryableByName)]
+    struct Slug {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        slug: String,
+    }
+    let release_page = format!("/projects/{project}/releases/2.8.0");
+    for path in ["/", release_page.as_str(), "/approvals"] {
+        let Some(statements) = app.statements_for_get(&client, path).await else {
+            eprintln!("skipped: the test server does not count statements");
+            return;
+        };
+        show(&format!("GET {path} as an approver"), &statements);
+        assert_eq!(statements.matching("sessions"), 1, "{statements:?}");
+        assert_eq!(statements.matching("UPDATE"), 0, "{statements:?}");
+        assert_eq!(statements.matching("INSERT"), 0, "{statements:?}");
+        // The user and the header's count come with the session.
+        assert_eq!(statements.matching("FROM \"users\""), 0, "{statements:?}");
+        assert_eq!(statements.matching("SELECT $1"), 0, "{statements:?}");
+    }
+}
+
+#[tokio::test]
+async fn plain_gets_within_a_minute_do_not_write_the_session() {
+    let app = quiet_app().await;
+    app.login_admin().await;
+    let written = expires_at(&app);
+    assert_eq!(written.len(), 1);
+    for _ in 0..5 {
+        assert_eq!(app.get("/").await.status().as_u16(), 200);
+        assert_eq!(app.get("/account/password").await.status().as_u16(), 200);
+    }
+    assert_eq!(expires_at(&app), written, "a plain GET wrote the session");
+}
+
+#[tokio::test]
+async fn the_idle_expiry_moves_once_it_is_a_minute_behind() {
+    let app = quiet_app().await;
+    app.login_admin().await;
+    // As if the last write were 30 s ago: within the minute, left alone.
+    diesel::sql_query("UPDATE sessions SET expires_at = now() + interval '29 minutes 30 seconds'")
+        .execute(&mut app.conn())
+        .unwrap();
+    let recent = expires_at(&app);
+    assert_eq!(app.get("/").await.status().as_u16(), 200);
+    assert_eq!(expires_at(&app), recent);
+    // As if it were 2 minutes ago: pushed to 30 minutes from now.
+    diesel::sql_query("UPDATE sessions SET expires_at = now() + interval '28 minutes'")
+        .execute(&mut app.conn())
+        .unwrap();
+    assert_eq!(app.get("/").await.status().as_u16(), 200);
+    let moved = expires_at(&app)[0];
+    let ahead = moved - Utc::now();
+    assert!(
+        ahead > chrono::Duration::minutes(29) + chrono::Duration::seconds(50)
+            && ahead <= chrono::Duration::minutes(30),
+        "the idle expiry is {ahead} ahead"
+    );
+    // And an idle session still ends: past its expiry, the login page.
+    diesel::sql_query("UPDATE sessions SET expires_at = now() - interval '1 second'")
+        .execute(&mut app.conn())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(app.get("/").await.status().as_u16(), 303);
+}
+
+#[tokio::test]
+async fn after_the_database_restarts_the_first_request_finds_a_working_connection() {
+    // A cluster of its own, so stopping it disturbs no other test.
+    let dir = crate::health::tempdir("restart");
+    let cluster = LocalPostgres::start(&dir, true).expect("starting a cluster");
+    cluster.create_database("stagecoach").unwrap();
+    let mut settings = test_settings(&cluster.database_url("stagecoach"));
+    // A polling worker would find the dead connections first.
+    settings.deployment_workers = 0;
+    let app = Application::build(settings).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/readyz", app.port());
+    tokio::spawn(app.run_until_stopped());
+    // A new client each time: a kept-alive HTTP connection may have been
+    // closed by the server while the database restarted.
+    let ready = || async {
+        let response = new_client().get(&url).send().await.unwrap();
+        response.status().as_u16()
+    };
+    assert_eq!(ready().await, 200);
+
+    // The pooled connections now lead to a server that is gone. Checkouts
+    // are not tested, but a connection that sat idle is checked first.
+    cluster.force_stop().unwrap();
+    let cluster = LocalPostgres::start(&dir, true).expect("restarting the cluster");
+    tokio::time::sleep(stagecoach::db::IDLE_CHECK_AFTER + Duration::from_millis(200)).await;
+    let first = ready().await;
+    cluster.force_stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(first, 200, "the first request after the restart failed");
+}
