@@ -21,6 +21,7 @@ mod hostile_input;
 mod lists;
 mod login;
 mod origin;
+mod page_cost;
 mod permissions;
 mod projects;
 mod releases;
