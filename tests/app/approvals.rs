@@ -8,21 +8,11 @@ use diesel::prelude::*;
 use stagecoach::domain::approvals::{self, Decided, Decision};
 use stagecoach::domain::audit::Actor;
 use stagecoach::domain::deployments::{self, DeployInput};
-use stagecoach::domain::environments::{self, Environment, PolicyInput};
+use stagecoach::domain::environments::{self, Environment};
 use stagecoach::domain::users::User;
 
-use crate::helpers::fixtures::admin;
+use crate::helpers::fixtures::{admin, person, policy};
 use crate::helpers::{TestApp, location, new_client, spawn_app};
-
-fn policy(app: &TestApp, env: &Environment, change: impl FnOnce(&mut PolicyInput)) -> Environment {
-    let mut input = PolicyInput::of(env);
-    change(&mut input);
-    environments::set_policy(&mut app.conn(), &admin(), env, &input).unwrap()
-}
-
-fn person(user: &User) -> Actor {
-    Actor::user(user.id, user.username.clone(), false, None)
-}
 
 /// A project whose QA needs `required` approvals, a release that succeeded
 /// in Development, and approvers on QA.

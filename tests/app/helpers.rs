@@ -419,6 +419,22 @@ pub mod fixtures {
 
     use super::TestApp;
 
+    /// A user as the domain sees them acting.
+    pub fn person(user: &stagecoach::domain::users::User) -> Actor {
+        Actor::user(user.id, user.username.clone(), user.is_admin, None)
+    }
+
+    /// Changes an environment's policy through the domain, keeping the rest.
+    pub fn policy(
+        app: &TestApp,
+        env: &Environment,
+        change: impl FnOnce(&mut environments::PolicyInput),
+    ) -> Environment {
+        let mut input = environments::PolicyInput::of(env);
+        change(&mut input);
+        environments::set_policy(&mut app.conn(), &admin(), env, &input).unwrap()
+    }
+
     pub fn queue_policy_with(
         conn: &mut diesel::PgConnection,
         env: &Environment,

@@ -13,23 +13,12 @@ use stagecoach::db::schema::{deployments, grants};
 use stagecoach::domain::approvals::{self, Decision};
 use stagecoach::domain::audit::Actor;
 use stagecoach::domain::deployments::{self as deploys, Outcome};
-use stagecoach::domain::environments::{self, Environment, PolicyInput};
 use stagecoach::domain::freezes::{self, FreezeInput};
 use stagecoach::domain::projects::Project;
 use stagecoach::domain::users::User;
 
-use crate::helpers::fixtures::{ADMIN_ID, admin};
+use crate::helpers::fixtures::{ADMIN_ID, admin, person, policy};
 use crate::helpers::{TestApp, new_client, spawn_app, spawn_app_with};
-
-fn policy(app: &TestApp, env: &Environment, change: impl FnOnce(&mut PolicyInput)) -> Environment {
-    let mut input = PolicyInput::of(env);
-    change(&mut input);
-    environments::set_policy(&mut app.conn(), &admin(), env, &input).unwrap()
-}
-
-fn person(user: &User) -> Actor {
-    Actor::user(user.id, user.username.clone(), user.is_admin, None)
-}
 
 /// A signed-in user with their own cookie jar.
 struct Someone {
