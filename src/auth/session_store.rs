@@ -221,11 +221,13 @@ impl SessionStore for PgSessionStore {
         let row = db::run_and_keep(&self.pool, {
             let hash = hash.clone();
             move |conn| {
-                diesel::sql_query(LOAD_SQL.as_str())
-                    .bind::<diesel::sql_types::Text, _>(hash)
-                    .bind::<diesel::sql_types::Timestamptz, _>(Utc::now())
-                    .get_result::<LoadRow>(conn)
-                    .optional()
+                db::prepared(
+                    diesel::sql_query(LOAD_SQL.as_str())
+                        .bind::<diesel::sql_types::Text, _>(hash)
+                        .bind::<diesel::sql_types::Timestamptz, _>(Utc::now()),
+                )
+                .get_result::<LoadRow>(conn)
+                .optional()
             }
         })
         .await

@@ -1,16 +1,24 @@
 //! The database: connection pool, the one helper handlers use to reach it,
 //! embedded migrations, the generated schema and the private cluster.
 
+pub mod constant;
+mod limit;
 pub mod local_pg;
 pub mod migrations;
+mod prepared;
 pub mod schema;
+
+pub use limit::{LiteralLimit, limited};
+pub use prepared::{Prepared, Unprepared, prepared, unprepared};
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actix_web::web;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection, R2D2Connection};
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, Pool, PooledConnection, R2D2Connection,
+};
 use diesel::{PgConnection, RunQueryDsl};
 
 pub type DbPool = Pool<ConnectionManager<PgConnection>>;
@@ -35,6 +43,32 @@ pub const IDLE_CHECK_AFTER: Duration = Duration::from_secs(2);
 /// it out (it belongs to the connection, not to the request).
 const IDLE_CHECK: &str = "SELECT true AS idle_check";
 
+/// Set once on each new pooled connection: a prepared statement is planned
+/// once, generically, and that plan serves every later call.
+///
+/// PostgreSQL's default re-plans a statement on every call whenever its
+/// generic plan looks dearer than a plan for the actual values, and for a
+/// page's queries it often does (`LIMIT $n` is costed as a tenth of the
+/// table; `project_id = $1` by the average project). Planning then cost
+/// more than running, and most of the database's time under load
+/// (`bench/README.md`). The queries are written for generic plans: fixed
+/// values are literals ([`constant`], [`limited`]) so partial indexes still
+/// apply, and the few whose plan must see the values are [`unprepared`].
+/// Hand-written SQL left as a plain `sql_query` is planned per call anyway.
+pub const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
+
+#[derive(Debug)]
+struct GenericPlans;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for GenericPlans {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        diesel::sql_query(GENERIC_PLANS)
+            .execute(conn)
+            .map(|_| ())
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 /// Builds the pool without connecting: the app starts (and answers 503 on
 /// `/readyz`) even while the database is away, and recovers by itself.
 pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
@@ -45,6 +79,7 @@ pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
         .connection_timeout(CONNECTION_TIMEOUT)
         // [`run`] checks only connections that sat idle: see IDLE_CHECK_AFTER.
         .test_on_check_out(false)
+        .connection_customizer(Box::new(GenericPlans))
         .build_unchecked(manager))
 }
 

@@ -333,7 +333,7 @@ pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxIte
         .inner_join(environments::table.on(environments::id.eq(deployments::environment_id)))
         .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
         .left_join(users::table.on(deployments::requested_by.eq(users::id.nullable())))
-        .filter(deployments::status.eq("awaiting_approval"))
+        .filter(deployments::status.eq(crate::domain::deployments::status::AWAITING_APPROVAL))
         .into_boxed();
     if let Some(ids) = scope {
         query = query.filter(deployments::environment_id.eq_any(ids));
@@ -402,11 +402,15 @@ pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64>
     if actor.user_id.is_none() && !actor.is_admin {
         return Ok(0);
     }
-    diesel::sql_query(format!("SELECT {} AS n", pending_count_sql("$1", "$2")))
-        .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(actor.user_id)
-        .bind::<diesel::sql_types::Bool, _>(actor.is_admin)
-        .get_result::<Count>(conn)
-        .map(|count| count.n)
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("SELECT {} AS n", pending_count_sql("$1", "$2")));
+    crate::db::prepared(
+        diesel::sql_query(SQL.as_str())
+            .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(actor.user_id)
+            .bind::<diesel::sql_types::Bool, _>(actor.is_admin),
+    )
+    .get_result::<Count>(conn)
+    .map(|count| count.n)
 }
 
 /// [`pending_count`]'s rule as one scalar subquery over a user given as SQL

@@ -205,10 +205,14 @@ pub fn search(
                 .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
         );
     }
-    let mut rows = query
-        .order((audit_events::at.desc(), audit_events::id.desc()))
-        .limit(limit + 1)
-        .load(conn)?;
+    let query = query.order((audit_events::at.desc(), audit_events::id.desc()));
+    // A prefix's index range is derived from the pattern itself, so that
+    // query is planned per call (db::Unprepared).
+    let mut rows = if action.ends_with('.') {
+        crate::db::limited(crate::db::unprepared(query), limit + 1).load(conn)?
+    } else {
+        crate::db::limited(query, limit + 1).load(conn)?
+    };
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|e| (e.at, e.id))

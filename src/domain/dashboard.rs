@@ -95,14 +95,17 @@ fn newest_per_environment(
           WHERE d.environment_id = e.id
           ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
     };
-    let rows: Vec<DeploymentRow> = diesel::sql_query(format!(
-        "SELECT e.id AS environment_id, n.status, er.version_label, r.version, n.finished_at
-           FROM unnest($1::bigint[]) AS e(id)
-           CROSS JOIN LATERAL ({newest}) n
-           JOIN environment_releases er ON er.id = n.environment_release_id
-           JOIN releases r ON r.id = n.release_id"
-    ))
-    .bind::<Array<BigInt>, _>(environment_ids)
+    // One of two fixed texts, so each stays prepared.
+    let rows: Vec<DeploymentRow> = crate::db::prepared(
+        diesel::sql_query(format!(
+            "SELECT e.id AS environment_id, n.status, er.version_label, r.version, n.finished_at
+               FROM unnest($1::bigint[]) AS e(id)
+               CROSS JOIN LATERAL ({newest}) n
+               JOIN environment_releases er ON er.id = n.environment_release_id
+               JOIN releases r ON r.id = n.release_id"
+        ))
+        .bind::<Array<BigInt>, _>(environment_ids),
+    )
     .load(conn)?;
     Ok(rows
         .into_iter()

@@ -92,6 +92,34 @@ pub fn cause_text(cause: &str) -> &'static str {
 /// succeeded | failed, or rejected | cancelled.
 pub const ACTIVE: [&str; 3] = ["awaiting_approval", "queued", "running"];
 
+/// The statuses as SQL literals for read queries, so their plans stay
+/// cached and still use the partial indexes on status (`db::constant`).
+pub mod status {
+    use diesel::sql_types::Text;
+
+    use crate::db::constant::Const;
+
+    crate::text_constants! {
+        AWAITING_APPROVAL: AwaitingApproval = "awaiting_approval";
+        QUEUED: Queued = "queued";
+        RUNNING: Running = "running";
+        SUCCEEDED: Succeeded = "succeeded";
+    }
+
+    /// [`super::ACTIVE`] as an SQL array literal, for `eq_any`.
+    pub type Active =
+        diesel::dsl::array<Text, (Const<AwaitingApproval>, Const<Queued>, Const<Running>)>;
+
+    pub fn active() -> Active {
+        diesel::dsl::array((AWAITING_APPROVAL, QUEUED, RUNNING))
+    }
+
+    /// Queued or running: a deployment a worker holds or will take.
+    pub fn in_flight() -> diesel::dsl::array<Text, (Const<Queued>, Const<Running>)> {
+        diesel::dsl::array((QUEUED, RUNNING))
+    }
+}
+
 /// Words for a status, as people read it.
 pub fn status_text(status: &str) -> &'static str {
     match status {
@@ -242,7 +270,7 @@ fn succeeded_in(
         deployments::table
             .filter(deployments::release_id.eq(release_id))
             .filter(deployments::environment_id.eq(environment_id))
-            .filter(deployments::status.eq("succeeded")),
+            .filter(deployments::status.eq(status::SUCCEEDED)),
     ))
     .get_result(conn)
 }
@@ -268,7 +296,7 @@ pub fn entry_blocker(
     let active: Option<String> = deployments::table
         .filter(deployments::release_id.eq(release.id))
         .filter(deployments::environment_id.eq(target.id))
-        .filter(deployments::status.eq_any(ACTIVE))
+        .filter(deployments::status.eq_any(status::active()))
         .select(deployments::status)
         .first(conn)
         .optional()?;
@@ -287,7 +315,7 @@ pub fn entry_blocker(
 pub fn live_release_id(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Option<i64>> {
     deployments::table
         .filter(deployments::environment_id.eq(environment_id))
-        .filter(deployments::status.eq("succeeded"))
+        .filter(deployments::status.eq(status::SUCCEEDED))
         .order((
             deployments::finished_at.desc().nulls_last(),
             deployments::id.desc(),
@@ -1191,7 +1219,6 @@ fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<
             environment_releases::version_label,
             users::display_name.nullable(),
         ))
-        .limit(limit)
         .into_boxed();
     query = match scope {
         Scope::Release(id) => query
@@ -1199,7 +1226,7 @@ fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<
             .order((deployments::created_at.asc(), deployments::id.asc())),
         Scope::Active(env) => query
             .filter(deployments::environment_id.eq(env))
-            .filter(deployments::status.eq_any(ACTIVE))
+            .filter(deployments::status.eq_any(status::active()))
             .order((deployments::created_at.asc(), deployments::id.asc())),
         Scope::History(env, before) => {
             let query = query.filter(deployments::environment_id.eq(env));
@@ -1217,13 +1244,13 @@ fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<
         }
         Scope::LastSuccess(env) => query
             .filter(deployments::environment_id.eq(env))
-            .filter(deployments::status.eq("succeeded"))
+            .filter(deployments::status.eq(status::SUCCEEDED))
             .order((
                 deployments::finished_at.desc().nulls_last(),
                 deployments::id.desc(),
             )),
     };
-    query.load(conn)
+    crate::db::limited(query, limit).load(conn)
 }
 
 /// Generous bound for lists that are short by nature (one release's

@@ -82,11 +82,13 @@ pub fn holding(
         #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
         id: Option<i64>,
     }
-    let id: Option<i64> = diesel::sql_query(
-        "SELECT environment_freeze(e, $2) AS id FROM environments e WHERE e.id = $1",
+    let id: Option<i64> = crate::db::prepared(
+        diesel::sql_query(
+            "SELECT environment_freeze(e, $2) AS id FROM environments e WHERE e.id = $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(environment_id)
+        .bind::<diesel::sql_types::Timestamptz, _>(at),
     )
-    .bind::<diesel::sql_types::BigInt, _>(environment_id)
-    .bind::<diesel::sql_types::Timestamptz, _>(at)
     .get_result::<Id>(conn)
     .optional()?
     .and_then(|r| r.id);

@@ -61,11 +61,13 @@ fn windows_open(
         next_open: Option<chrono::DateTime<Utc>>,
     }
     let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT e.id, environment_window_open(e, now()) AS open, environment_window_next_open(e, now()) AS next_open
-           FROM environments e WHERE e.id = ANY($1)",
+    let rows: Vec<Row> = crate::db::prepared(
+        diesel::sql_query(
+            "SELECT e.id, environment_window_open(e, now()) AS open, environment_window_next_open(e, now()) AS next_open
+               FROM environments e WHERE e.id = ANY($1)",
+        )
+        .bind::<Array<BigInt>, _>(ids),
     )
-    .bind::<Array<BigInt>, _>(ids)
     .load(conn)?;
     Ok(rows
         .into_iter()

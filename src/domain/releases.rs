@@ -381,15 +381,17 @@ fn states(
     conn: &mut PgConnection,
     release_ids: &[i64],
 ) -> QueryResult<HashMap<(i64, i64), StateRow>> {
-    let rows: Vec<StateRow> = diesel::sql_query(
-        "SELECT DISTINCT ON (d.release_id, d.environment_id)
-                d.release_id, d.environment_id, d.status, er.version_label
-           FROM deployments d
-           JOIN environment_releases er ON er.id = d.environment_release_id
-          WHERE d.release_id = ANY($1)
-          ORDER BY d.release_id, d.environment_id, d.created_at DESC, d.id DESC",
+    let rows: Vec<StateRow> = crate::db::prepared(
+        diesel::sql_query(
+            "SELECT DISTINCT ON (d.release_id, d.environment_id)
+                    d.release_id, d.environment_id, d.status, er.version_label
+               FROM deployments d
+               JOIN environment_releases er ON er.id = d.environment_release_id
+              WHERE d.release_id = ANY($1)
+              ORDER BY d.release_id, d.environment_id, d.created_at DESC, d.id DESC",
+        )
+        .bind::<Array<BigInt>, _>(release_ids),
     )
-    .bind::<Array<BigInt>, _>(release_ids)
     .load(conn)?;
     Ok(rows
         .into_iter()
@@ -411,15 +413,17 @@ pub fn live_by_environment(
     }
     let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
     // One bounded read per environment (deployments_succeeded_idx).
-    let rows: Vec<Live> = diesel::sql_query(
-        "SELECT e.id AS environment_id, n.release_id
-           FROM unnest($1::bigint[]) AS e(id)
-           CROSS JOIN LATERAL (
-               SELECT d.release_id FROM deployments d
-                WHERE d.environment_id = e.id AND d.status = 'succeeded'
-                ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1) n",
+    let rows: Vec<Live> = crate::db::prepared(
+        diesel::sql_query(
+            "SELECT e.id AS environment_id, n.release_id
+               FROM unnest($1::bigint[]) AS e(id)
+               CROSS JOIN LATERAL (
+                   SELECT d.release_id FROM deployments d
+                    WHERE d.environment_id = e.id AND d.status = 'succeeded'
+                    ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1) n",
+        )
+        .bind::<Array<BigInt>, _>(ids),
     )
-    .bind::<Array<BigInt>, _>(ids)
     .load(conn)?;
     Ok(rows
         .into_iter()
@@ -463,7 +467,7 @@ pub fn list(
             deployments_table::table
                 .filter(deployments_table::release_id.eq(releases::id))
                 .filter(deployments_table::environment_id.eq(environment_id))
-                .filter(deployments_table::status.eq("succeeded")),
+                .filter(deployments_table::status.eq(super::deployments::status::SUCCEEDED)),
         ));
     }
     if let Some(c) = query.before {
@@ -475,10 +479,13 @@ pub fn list(
                     .and(releases::id.lt(c.id))),
         );
     }
-    let mut page: Vec<ReleaseSummary> = q
-        .order((releases::created_at.desc(), releases::id.desc()))
-        .limit(limit + 1)
-        .load(conn)?;
+    let q = q.order((releases::created_at.desc(), releases::id.desc()));
+    // A search's best plan depends on the pattern (db::Unprepared).
+    let mut page: Vec<ReleaseSummary> = if search.is_empty() {
+        crate::db::limited(q, limit + 1).load(conn)?
+    } else {
+        crate::db::limited(crate::db::unprepared(q), limit + 1).load(conn)?
+    };
     let next = if page.len() as i64 > limit {
         page.truncate(limit as usize);
         page.last().map(|r| Cursor {
@@ -604,7 +611,7 @@ pub fn delete_blocker(conn: &mut PgConnection, release: &Release) -> QueryResult
     let busy: bool = diesel::select(diesel::dsl::exists(
         deployments_table::table
             .filter(deployments_table::release_id.eq(release.id))
-            .filter(deployments_table::status.eq_any(["queued", "running"])),
+            .filter(deployments_table::status.eq_any(super::deployments::status::in_flight())),
     ))
     .get_result(conn)?;
     Ok(busy.then(|| {

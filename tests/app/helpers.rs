@@ -622,6 +622,7 @@ fn is_connection_upkeep(query: &str) -> bool {
     query.starts_with("SET TIME ZONE")
         || query.starts_with("SET CLIENT_ENCODING")
         || query.contains(stagecoach::db::IDLE_CHECK_MARK)
+        || query.starts_with("SET plan_cache_mode")
 }
 
 impl TestApp {

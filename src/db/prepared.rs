@@ -1,0 +1,87 @@
+//! Hand-written SQL that PostgreSQL plans once per connection.
+//!
+//! diesel never caches a `sql_query` as a prepared statement: it cannot
+//! know that the text is fixed. So every call is parsed and planned again,
+//! and for the joins behind a page (the session with its header count,
+//! what is live per environment) planning costs more than running: under
+//! load it was most of the database's time (`bench/README.md`).
+//!
+//! [`prepared`] wraps a `sql_query` whose text is a constant and tells
+//! diesel's statement cache it may keep it, keyed by that text and the bind
+//! types. PostgreSQL then plans it at most a few times per connection and
+//! settles on a generic plan when that is as good as a custom one (which is
+//! why the hot queries write fixed values such as statuses as literals, so
+//! a generic plan can still use the partial indexes made for them).
+//!
+//! Only for text that never varies per call: a text built from values
+//! would fill the cache with one statement per value.
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// A raw query diesel may keep prepared (see the module's notes).
+#[derive(Debug, Clone)]
+#[must_use = "Queries are only executed when calling `load`, `get_result` or similar."]
+pub struct Prepared<Q>(Q);
+
+/// Marks `query` (a `sql_query` over constant text, with its binds) as
+/// safe to keep prepared.
+pub fn prepared<Q>(query: Q) -> Prepared<Q> {
+    Prepared(query)
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    /// `sql_query` marks itself unsafe to cache because its text could be
+    /// anything; the caller of [`prepared`] vouches that it is constant.
+    fn is_safe_to_cache_prepared(&self, _backend: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+/// No type-level identity: the cache keys the statement by its SQL text.
+impl<Q> QueryId for Prepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Prepared<Q> {}
+
+/// A query PostgreSQL must plan on every call, for the actual values:
+/// where the best plan depends on them (a search pattern: a rare one is
+/// found through the trigram index, a common one by walking the newest
+/// rows), which a generic plan (see [`super::GENERIC_PLANS`]) cannot see.
+#[derive(Debug, Clone)]
+#[must_use = "Queries are only executed when calling `load`, `get_result` or similar."]
+pub struct Unprepared<Q>(Q);
+
+/// Marks `query` to be planned on every call (see [`Unprepared`]).
+pub fn unprepared<Q>(query: Q) -> Unprepared<Q> {
+    Unprepared(query)
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Unprepared<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        pass.unsafe_to_cache_prepared();
+        self.0.walk_ast(pass)
+    }
+}
+
+impl<Q> QueryId for Unprepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Unprepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Unprepared<Q> {}
