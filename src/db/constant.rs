@@ -38,6 +38,12 @@ impl<C> Const<C> {
     }
 }
 
+impl<C> Default for Const<C> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<C> Clone for Const<C> {
     fn clone(&self) -> Self {
         *self
