@@ -124,7 +124,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
     let mut server = HttpServer::new(move || {
-        App::new()
+        let sessions = web::scope("")
             .wrap(
                 SessionMiddleware::builder(store.clone(), key.clone())
                     .cookie_name(cookie_name.to_owned())
@@ -143,6 +143,9 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
                     )
                     .build(),
             )
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found));
+        App::new()
             .wrap(from_fn(login_csrf::send_cookie))
             .wrap(from_fn(requests::handle))
             .app_data(web::Data::new(HeaderPolicy { secure }))
@@ -156,8 +159,8 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
             .app_data(extract::json_config())
             .app_data(extract::path_config())
             .app_data(extract::query_config())
-            .configure(routes::configure)
-            .default_service(web::to(routes::not_found))
+            .configure(routes::configure_sessionless)
+            .service(sessions)
     })
     .shutdown_timeout(30)
     .listen(listener)?;

@@ -25,11 +25,18 @@ use crate::domain::audit::Actor;
 use crate::error::AppError;
 use crate::input::limits;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Routes that never look at the session: probes and the stylesheet are
+/// served outside the session middleware, so a browser's cookie on them
+/// costs no database read.
+pub fn configure_sessionless(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .route("/static/{file}", web::get().to(static_files::serve))
-        .route("/login", web::get().to(login::form))
+        .route("/static/{file}", web::get().to(static_files::serve));
+}
+
+/// Every other route, behind the session middleware.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login::form))
         .route("/login", web::post().to(login::submit))
         .route("/logout", web::get().to(logout::confirm))
         .route("/logout", web::post().to(logout::submit))

@@ -174,3 +174,23 @@ async fn after_the_database_restarts_the_first_request_finds_a_working_connectio
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(first, 200, "the first request after the restart failed");
 }
+
+#[tokio::test]
+async fn probes_and_static_files_read_nothing_even_with_a_session_cookie() {
+    let app = quiet_app().await;
+    assert!(demo::seed(&mut app.conn()).unwrap());
+    // A signed-in browser sends its session cookie with every request,
+    // stylesheets and scripts included.
+    let client = approver(&app).await;
+    for path in ["/static/app.css", "/static/app.js", "/healthz"] {
+        let Some(statements) = app.statements_for_get(&client, path).await else {
+            eprintln!("skipped: the test server does not count statements");
+            return;
+        };
+        show(path, &statements);
+        assert_eq!(statements.total(), 0, "GET {path} ran SQL");
+    }
+    // The session still works for pages after them.
+    let page = app.get_with(&client, "/approvals").await;
+    assert_eq!(page.status().as_u16(), 200);
+}
