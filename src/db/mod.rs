@@ -69,6 +69,16 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for GenericPlans {
     }
 }
 
+/// Reads a JSON value a statement built (`json_agg`, `row_to_json`) into
+/// `T`: how the pages that gather several small lists in one statement
+/// take them apart.
+pub fn from_json<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> diesel::QueryResult<T> {
+    serde_json::from_value(value)
+        .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+}
+
 /// Builds the pool without connecting: the app starts (and answers 503 on
 /// `/readyz`) even while the database is away, and recovers by itself.
 pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {

@@ -88,7 +88,7 @@ impl ProjectAccess {
 
 /// Grants held by `user_id` directly or through one of their teams.
 #[diesel::dsl::auto_type]
-fn holds(user_id: i64) -> _ {
+pub fn holds(user_id: i64) -> _ {
     let teams: diesel::dsl::Nullable<team_members::team_id> = team_members::team_id.nullable();
     grants::user_id.eq(user_id).or(grants::team_id.eq_any(
         team_members::table
@@ -240,6 +240,18 @@ pub fn authorize(
     action: Action<'_>,
 ) -> Result<ProjectAccess, AccessError> {
     let access = project_access(conn, actor, project_id)?;
+    enforce(conn, actor, project_id, access, action)
+}
+
+/// [`authorize`] with `access` already loaded (with the project, by
+/// `projects::open`): checks `action`, recording a refusal.
+pub fn enforce(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    project_id: i64,
+    access: ProjectAccess,
+    action: Action<'_>,
+) -> Result<ProjectAccess, AccessError> {
     match check(&access, &action) {
         Ok(()) => Ok(access),
         Err(denied) => {

@@ -228,45 +228,15 @@ pub fn expire(conn: &mut PgConnection) -> QueryResult<usize> {
     })
 }
 
-/// One decision, as the deployment page lists it.
-#[derive(Debug, Clone)]
+/// One decision, as the deployment page lists it (read with the page's
+/// other surroundings, `deployment_view`).
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct ApprovalView {
     pub approver: String,
     pub decision: String,
     pub comment: String,
     pub defer_until: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
-}
-
-pub fn for_deployment(
-    conn: &mut PgConnection,
-    deployment_id: i64,
-) -> QueryResult<Vec<ApprovalView>> {
-    type Row = (String, String, String, Option<DateTime<Utc>>, DateTime<Utc>);
-    let rows: Vec<Row> = approvals::table
-        .inner_join(users::table)
-        .filter(approvals::deployment_id.eq(deployment_id))
-        .order(approvals::created_at.asc())
-        .select((
-            users::display_name,
-            approvals::decision,
-            approvals::comment,
-            approvals::defer_until,
-            approvals::created_at,
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(approver, decision, comment, defer_until, at)| ApprovalView {
-                approver,
-                decision,
-                comment,
-                defer_until,
-                at,
-            },
-        )
-        .collect())
 }
 
 /// A deployment waiting in someone's inbox.

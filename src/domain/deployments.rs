@@ -1034,7 +1034,7 @@ pub fn close_steps(
     Ok(())
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = deployment_steps)]
 pub struct StepRun {
     pub position: i32,

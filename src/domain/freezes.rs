@@ -14,7 +14,7 @@ use super::validation::{self, FieldErrors};
 use crate::db::schema::{deployments, environments, freezes};
 use crate::input::dates::{self, DateProblem};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = freezes)]
 pub struct Freeze {
     pub id: i64,

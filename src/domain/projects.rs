@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
 
+use super::access::{self, ProjectAccess, Role};
 use super::audit::{self, Actor, Event};
+use super::environments::Environment;
 use super::validation::{self, FieldErrors};
-use crate::db::schema::{environments, projects};
+use crate::db::schema::{environments, grants, projects};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = projects)]
@@ -124,6 +126,58 @@ pub fn find_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<P
         .select(Project::as_select())
         .first(conn)
         .optional()
+}
+
+/// A project with its pipeline and what `actor` may do in it, read in one
+/// statement: every project page starts with these three, and each round
+/// trip to the database costs more than the rows (`bench/README.md`).
+/// `None` when there is no such project; whether the actor may see it is
+/// for `access::enforce` to say.
+pub fn open(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    slug: &str,
+) -> QueryResult<Option<(Project, Vec<Environment>, ProjectAccess)>> {
+    // Admins' rights need no grants; anyone else's are their own and their
+    // teams' on each environment (as `access::project_access`). No user has
+    // id 0, so an admin's join finds nothing.
+    let holder = match (actor.user_id, actor.is_admin) {
+        (Some(id), false) => id,
+        _ => 0,
+    };
+    let rows: Vec<(Project, Option<Environment>, Option<String>)> = projects::table
+        .left_join(environments::table)
+        .left_join(
+            grants::table.on(grants::environment_id
+                .eq(environments::id)
+                .and(access::holds(holder))),
+        )
+        .filter(projects::slug.eq(slug))
+        .order((environments::position.asc(), grants::role.asc()))
+        .select((
+            Project::as_select(),
+            Option::<Environment>::as_select(),
+            grants::role.nullable(),
+        ))
+        .load(conn)?;
+    let Some(project) = rows.first().map(|row| row.0.clone()) else {
+        return Ok(None);
+    };
+    let mut pipeline: Vec<Environment> = Vec::new();
+    let mut held = Vec::new();
+    for (_, environment, role) in rows {
+        let Some(environment) = environment else {
+            continue;
+        };
+        if let Some(role) = role.as_deref().and_then(Role::parse) {
+            held.push((environment.id, role));
+        }
+        if pipeline.last().is_none_or(|last| last.id != environment.id) {
+            pipeline.push(environment);
+        }
+    }
+    let access = ProjectAccess::from_grants(actor.is_admin, &held);
+    Ok(Some((project, pipeline, access)))
 }
 
 /// Projects by name; `visible` limits them (None: all).

@@ -4,13 +4,11 @@
 //! not-before time, and the viewer's own right.
 
 use chrono::Utc;
-use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool};
 
 use super::access::{ProjectAccess, Role};
 use super::environments::Environment;
+use super::release_view::ReleaseFacts;
 use super::releases::{Release, TimelineStage};
-use crate::db::schema::{approvals, grants, team_members, users};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -42,71 +40,16 @@ fn check(state: State, text: impl Into<String>) -> Check {
     }
 }
 
-/// An environment's id, whether its window is open now, and when it next
-/// opens.
-type WindowState = (i64, bool, Option<chrono::DateTime<Utc>>);
-
-/// The window state of each environment (one query).
-fn windows_open(
-    conn: &mut PgConnection,
-    pipeline: &[Environment],
-) -> QueryResult<Vec<WindowState>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Bool)]
-        open: bool,
-        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
-        next_open: Option<chrono::DateTime<Utc>>,
-    }
-    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
-    let rows: Vec<Row> = crate::db::prepared(
-        diesel::sql_query(
-            "SELECT e.id, environment_window_open(e, now()) AS open, environment_window_next_open(e, now()) AS next_open
-               FROM environments e WHERE e.id = ANY($1)",
-        )
-        .bind::<Array<BigInt>, _>(ids),
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.id, r.open, r.next_open))
-        .collect())
-}
-
-/// Display names of everyone holding `approver` on an environment.
-fn approvers_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<(i64, String)>> {
-    let direct = grants::table
-        .inner_join(users::table)
-        .filter(grants::environment_id.eq(environment_id))
-        .filter(grants::role.eq("approver"))
-        .filter(users::disabled.eq(false))
-        .select((users::id, users::display_name))
-        .load::<(i64, String)>(conn)?;
-    let via_teams = grants::table
-        .inner_join(team_members::table.on(team_members::team_id.nullable().eq(grants::team_id)))
-        .inner_join(users::table.on(users::id.eq(team_members::user_id)))
-        .filter(grants::environment_id.eq(environment_id))
-        .filter(grants::role.eq("approver"))
-        .filter(users::disabled.eq(false))
-        .select((users::id, users::display_name))
-        .load::<(i64, String)>(conn)?;
-    let mut all: Vec<(i64, String)> = direct.into_iter().chain(via_teams).collect();
-    all.sort();
-    all.dedup();
-    Ok(all)
-}
-
 /// The checklist per stage; empty where the release is not heading.
+/// `facts` are the release's (`release_view::facts`): what holds in each
+/// environment now. No query of its own.
 pub fn for_release(
-    conn: &mut PgConnection,
     release: &Release,
     pipeline: &[Environment],
     timeline: &[TimelineStage],
     access: &ProjectAccess,
-) -> QueryResult<Vec<Vec<Check>>> {
-    let open = windows_open(conn, pipeline)?;
+    facts: &ReleaseFacts,
+) -> Vec<Vec<Check>> {
     let mut out = Vec::new();
     for (k, stage) in timeline.iter().enumerate() {
         let env = pipeline
@@ -122,6 +65,7 @@ pub fn for_release(
             out.push(Vec::new());
             continue;
         }
+        let now = facts.now(env.id);
         let mut checks = Vec::new();
         if k > 0 && env.id != release.first_environment_id {
             let prev = &timeline[k - 1].environment.name;
@@ -135,20 +79,17 @@ pub fn for_release(
         if required > 0 {
             match active.filter(|d| d.status == "awaiting_approval") {
                 Some(d) => {
-                    let decided: Vec<(i64, String)> = approvals::table
-                        .inner_join(users::table)
-                        .filter(approvals::deployment_id.eq(d.id))
-                        .filter(approvals::decision.eq_any(["approve", "defer"]))
-                        .select((users::id, users::display_name))
-                        .load(conn)?;
-                    let by: Vec<&str> = decided.iter().map(|a| a.1.as_str()).collect();
-                    let still: Vec<String> = approvers_of(conn, env.id)?
-                        .into_iter()
-                        .filter(|(id, _)| {
-                            !decided.iter().any(|a| a.0 == *id)
-                                && (env.allow_self_approval || d.requested_by_id != Some(*id))
+                    let decided = now.map_or(&[][..], |now| &now.decided);
+                    let by: Vec<&str> = decided.iter().map(|a| a.name.as_str()).collect();
+                    let still: Vec<&str> = now
+                        .map_or(&[][..], |now| &now.approvers)
+                        .iter()
+                        .filter(|approver| {
+                            !decided.iter().any(|a| a.id == approver.id)
+                                && (env.allow_self_approval
+                                    || d.requested_by_id != Some(approver.id))
                         })
-                        .map(|(_, name)| name)
+                        .map(|approver| approver.name.as_str())
                         .collect();
                     let mut text = format!("Approvals {} of {required}", decided.len());
                     if !by.is_empty() {
@@ -172,10 +113,10 @@ pub fn for_release(
             }
         }
         if let Some(window) = env.window_text() {
-            let state = open.iter().find(|(id, _, _)| *id == env.id);
+            let state = now.map(|now| (now.window_open, now.window_next_open));
             checks.push(match state {
-                Some((_, true, _)) => check(State::Met, format!("Window open now ({window})")),
-                Some((_, false, Some(next))) => check(
+                Some((true, _)) => check(State::Met, format!("Window open now ({window})")),
+                Some((false, Some(next))) => check(
                     State::Waiting,
                     format!(
                         "Window closed now; it opens {} UTC ({window})",
@@ -188,7 +129,7 @@ pub fn for_release(
                 ),
             });
         }
-        if let Some(freeze) = super::freezes::holding(conn, env.id, Utc::now())? {
+        if let Some(freeze) = now.and_then(|now| now.freeze.as_ref()) {
             let overridden = active.is_some_and(|d| d.is_override);
             checks.push(check(
                 if overridden { State::Met } else { State::Unmet },
@@ -223,5 +164,5 @@ pub fn for_release(
         });
         out.push(checks);
     }
-    Ok(out)
+    out
 }

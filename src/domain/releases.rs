@@ -14,6 +14,7 @@ use super::audit::{self, Actor, Event};
 use super::deployments::{self, Cursor, DeploymentView};
 use super::environments::{self, Environment};
 use super::projects::Project;
+use super::release_view::ReleaseFacts;
 use super::steps::{self, Step};
 use super::validation::{self, FieldErrors};
 use super::variables::{self, Variable};
@@ -35,7 +36,7 @@ pub struct Release {
     pub first_environment_id: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
 #[diesel(table_name = release_artifacts)]
 pub struct Artifact {
     pub name: String,
@@ -546,32 +547,26 @@ impl TimelineStage {
 
 /// The release across the pipeline: per environment its environment
 /// release, the link it came from, and every attempt.
+/// `facts` are the release's (`release_view::facts`); its attempts are
+/// read here.
 pub fn timeline(
     conn: &mut PgConnection,
     release: &Release,
     pipeline: &[Environment],
+    facts: &ReleaseFacts,
 ) -> QueryResult<Vec<TimelineStage>> {
-    let ers: Vec<(i64, i64, String, Option<i64>)> = environment_releases::table
-        .filter(environment_releases::release_id.eq(release.id))
-        .select((
-            environment_releases::id,
-            environment_releases::environment_id,
-            environment_releases::version_label,
-            environment_releases::promoted_from,
-        ))
-        .load(conn)?;
+    let ers = &facts.environment_releases;
     let by_id: HashMap<i64, (i64, String)> = ers
         .iter()
-        .map(|(id, env, label, _)| (*id, (*env, label.clone())))
+        .map(|er| (er.id, (er.environment_id, er.version_label.clone())))
         .collect();
     let env_names: HashMap<i64, String> = pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
     let mut history = deployments::for_release(conn, release.id)?;
-    let live = live_by_environment(conn, pipeline)?;
     Ok(pipeline
         .iter()
         .map(|env| {
-            let er = ers.iter().find(|er| er.1 == env.id);
-            let promoted_from = er.and_then(|er| er.3).and_then(|from| {
+            let er = ers.iter().find(|er| er.environment_id == env.id);
+            let promoted_from = er.and_then(|er| er.promoted_from).and_then(|from| {
                 by_id.get(&from).map(|(env_id, label)| {
                     (
                         env_names.get(env_id).cloned().unwrap_or_default(),
@@ -584,10 +579,10 @@ pub fn timeline(
             history = rest;
             TimelineStage {
                 environment: env.clone(),
-                label: er.map(|er| er.2.clone()),
+                label: er.map(|er| er.version_label.clone()),
                 promoted_from,
                 deployments: mine,
-                live: live.get(&env.id) == Some(&release.id),
+                live: facts.now(env.id).and_then(|now| now.live_release_id) == Some(release.id),
             }
         })
         .collect())
@@ -603,10 +598,8 @@ pub fn delete_blocker(conn: &mut PgConnection, release: &Release) -> QueryResult
         .select(crate::db::schema::environments::name)
         .first(conn)
         .optional()?;
-    if let Some(environment) = beyond {
-        return Ok(Some(format!(
-            "Deployed to {environment}: a promoted release can't be deleted, so its history stays whole."
-        )));
+    if beyond.is_some() {
+        return Ok(delete_blocker_text(beyond.as_deref(), false));
     }
     let busy: bool = diesel::select(diesel::dsl::exists(
         deployments_table::table
@@ -614,9 +607,34 @@ pub fn delete_blocker(conn: &mut PgConnection, release: &Release) -> QueryResult
             .filter(deployments_table::status.eq_any(super::deployments::status::in_flight())),
     ))
     .get_result(conn)?;
-    Ok(busy.then(|| {
+    Ok(delete_blocker_text(None, busy))
+}
+
+/// [`delete_blocker`] from a timeline already read (the release page's).
+pub fn delete_blocker_in(release: &Release, timeline: &[TimelineStage]) -> Option<String> {
+    let beyond = timeline
+        .iter()
+        .rev()
+        .find(|stage| stage.reached() && stage.environment.id != release.first_environment_id)
+        .map(|stage| stage.environment.name.as_str());
+    let busy = timeline
+        .iter()
+        .flat_map(|stage| &stage.deployments)
+        .any(|d| d.status == "queued" || d.status == "running");
+    delete_blocker_text(beyond, busy)
+}
+
+/// Rule 1's refusal: promoted beyond its first environment (the furthest
+/// one named), or an attempt in flight.
+fn delete_blocker_text(beyond: Option<&str>, busy: bool) -> Option<String> {
+    if let Some(environment) = beyond {
+        return Some(format!(
+            "Deployed to {environment}: a promoted release can't be deleted, so its history stays whole."
+        ));
+    }
+    busy.then(|| {
         "A deployment of it is queued or running: it can be deleted once that ends.".to_owned()
-    }))
+    })
 }
 
 /// Deletes a release while rule 1 allows. The row lock serialises this with

@@ -4,7 +4,7 @@ use diesel::PgConnection;
 
 use crate::domain::access::{self, Action, ProjectAccess};
 use crate::domain::audit::Actor;
-use crate::domain::environments::{self, Environment};
+use crate::domain::environments::Environment;
 use crate::domain::projects::{self, Project};
 use crate::domain::releases::{self, Release};
 use crate::error::AppError;
@@ -16,9 +16,9 @@ pub fn open_project(
     actor: &Actor,
     slug: &str,
 ) -> Result<(Project, Vec<Environment>, ProjectAccess), AppError> {
-    let project = projects::find_by_slug(conn, slug)?.ok_or(AppError::NotFound)?;
-    let access = access::authorize(conn, actor, project.id, Action::ViewProject)?;
-    let pipeline = environments::list(conn, project.id)?;
+    let (project, pipeline, access) =
+        projects::open(conn, actor, slug)?.ok_or(AppError::NotFound)?;
+    let access = access::enforce(conn, actor, project.id, access, Action::ViewProject)?;
     Ok((project, pipeline, access))
 }
 

@@ -11,10 +11,12 @@ use super::context::open_project;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::session::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
+use crate::db::schema::deployments as deployments_table;
 use crate::db::schema::{environment_releases, environments, projects, releases, users};
 use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action, ProjectAccess, Role};
 use crate::domain::audit::Actor;
+use crate::domain::deployment_view::{self, Surroundings};
 use crate::domain::deployments::{self, DeployError, Deployment};
 use crate::domain::environments::Environment;
 use crate::domain::projects::Project;
@@ -26,12 +28,6 @@ use crate::views::deployments::DeploymentPage;
 const PAGE_LINES: i64 = 5000;
 /// Lines one poll of the live log returns at most.
 const POLL_LINES: i64 = 2000;
-
-#[derive(diesel::QueryableByName)]
-struct Flag {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
 
 struct Loaded {
     project: Project,
@@ -45,33 +41,36 @@ struct Loaded {
 
 /// The deployment, if the actor may see its project (404 otherwise).
 fn open(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppError> {
-    let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
-    let slug: String = environments::table
-        .inner_join(projects::table)
-        .filter(environments::id.eq(deployment.environment_id))
-        .select(projects::slug)
-        .first(conn)?;
+    // The deployment with the names it is shown by, then its project as
+    // every project page opens it: two statements.
+    let (deployment, version, label, requested_by, slug): (
+        Deployment,
+        String,
+        String,
+        Option<String>,
+        String,
+    ) = deployments_table::table
+        .inner_join(releases::table)
+        .inner_join(environment_releases::table)
+        .inner_join(environments::table.on(environments::id.eq(deployments_table::environment_id)))
+        .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
+        .left_join(users::table.on(deployments_table::requested_by.eq(users::id.nullable())))
+        .filter(deployments_table::id.eq(id))
+        .select((
+            Deployment::as_select(),
+            releases::version,
+            environment_releases::version_label,
+            users::display_name.nullable(),
+            projects::slug,
+        ))
+        .first(conn)
+        .optional()?
+        .ok_or(AppError::NotFound)?;
     let (project, pipeline, access) = open_project(conn, actor, &slug)?;
     let environment = pipeline
         .into_iter()
         .find(|e| e.id == deployment.environment_id)
         .ok_or(AppError::NotFound)?;
-    let version: String = releases::table
-        .find(deployment.release_id)
-        .select(releases::version)
-        .first(conn)?;
-    let label: String = environment_releases::table
-        .find(deployment.environment_release_id)
-        .select(environment_releases::version_label)
-        .first(conn)?;
-    let requested_by: Option<String> = match deployment.requested_by {
-        Some(user) => users::table
-            .find(user)
-            .select(users::display_name)
-            .first(conn)
-            .optional()?,
-        None => None,
-    };
     Ok(Loaded {
         project,
         environment,
@@ -107,27 +106,23 @@ pub async fn show(
     let actor = super::actor(&req, &user);
     let user_id = user.id;
     let id = path.into_inner();
-    let (loaded, steps, log, approvals) = db::run(&pool, move |conn| -> Result<_, AppError> {
+    let (loaded, around, mut log) = db::run(&pool, move |conn| -> Result<_, AppError> {
         let loaded = open(conn, &actor, id)?;
-        let steps = deployments::step_runs(conn, id)?;
+        let around = deployment_view::surroundings(conn, id, loaded.environment.id)?;
         let log = if loaded.access.holds_any(loaded.environment.id) {
             deployments::log_after(conn, id, 0, PAGE_LINES + 1)?
         } else {
             Vec::new()
         };
-        let approvals = crate::domain::approvals::for_deployment(conn, id)?;
-        let freeze = crate::domain::freezes::holding(conn, loaded.environment.id, chrono::Utc::now())?;
-        let window_closed = loaded.environment.window_start.is_some()
-            && diesel::sql_query("SELECT (NOT environment_window_open(e, now()))::int::bigint AS n FROM environments e WHERE e.id = $1")
-                .bind::<diesel::sql_types::BigInt, _>(loaded.environment.id)
-                .get_result::<Flag>(conn)?
-                .n
-                == 1;
-        Ok((loaded, steps, log, (approvals, freeze, window_closed)))
+        Ok((loaded, around, log))
     })
     .await?;
-    let (approvals, freeze, window_closed) = approvals;
-    let mut log = log;
+    let Surroundings {
+        steps,
+        approvals,
+        freeze,
+        window_closed,
+    } = around;
     let log_more = log.len() as i64 > PAGE_LINES;
     log.truncate(PAGE_LINES as usize);
     let active = deployments::is_active(&loaded.deployment.status);

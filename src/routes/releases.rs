@@ -14,9 +14,9 @@ use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action};
 use crate::domain::audit::Actor;
 use crate::domain::deployments::{self, Cursor, DeployError, DeployInput};
+use crate::domain::offers;
 use crate::domain::releases::{self, ArtifactInput, ReleaseError, ReleaseInput, ReleaseQuery};
 use crate::domain::validation::FieldErrors;
-use crate::domain::{offers, users};
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
 use crate::views::PageCtx;
@@ -264,16 +264,17 @@ fn load_release_page(
     version: &str,
 ) -> Result<ReleasePageData, AppError> {
     let (project, pipeline, access, release) = open_release(conn, actor, slug, version)?;
-    let timeline = releases::timeline(conn, &release, &pipeline)?;
+    let facts = crate::domain::release_view::facts(conn, release.id)?;
+    let timeline = releases::timeline(conn, &release, &pipeline, &facts)?;
     let mut readiness =
-        crate::domain::readiness::for_release(conn, &release, &pipeline, &timeline, &access)?
+        crate::domain::readiness::for_release(&release, &pipeline, &timeline, &access, &facts)
             .into_iter();
     let offers = offers::for_release(&release, &timeline, &access);
     let first_name = pipeline
         .iter()
         .find(|e| e.id == release.first_environment_id)
         .map_or_else(String::new, |e| e.name.clone());
-    let delete_blocker = match releases::delete_blocker(conn, &release)? {
+    let delete_blocker = match releases::delete_blocker_in(&release, &timeline) {
         Some(reason) => Some(reason),
         None => access::check(
             &access,
@@ -285,11 +286,11 @@ fn load_release_page(
         .err()
         .map(|denied| denied.to_string()),
     };
-    let created_by = match release.created_by {
-        Some(id) => users::find(conn, id)?.map(|u| u.display_name),
-        None => None,
-    };
-    let artifacts = releases::artifacts(conn, release.id)?;
+    let crate::domain::release_view::ReleaseFacts {
+        created_by,
+        artifacts,
+        ..
+    } = facts;
     let snapshot = releases::Snapshot::of(&release);
     let order = snapshot.order();
     let all_variables: Vec<_> = snapshot

@@ -184,8 +184,10 @@ async fn promotion_links_environment_releases_and_carries_a_changed_label_to_pro
         let env_id = pipeline.iter().find(|e| e.slug == env).unwrap().id;
         app.wait_for(release.id, env_id, "succeeded").await;
     }
+    let facts = stagecoach::domain::release_view::facts(&mut app.conn(), release.id).unwrap();
     let timeline =
-        stagecoach::domain::releases::timeline(&mut app.conn(), &release, &pipeline).unwrap();
+        stagecoach::domain::releases::timeline(&mut app.conn(), &release, &pipeline, &facts)
+            .unwrap();
     let labels: Vec<Option<String>> = timeline.iter().map(|s| s.label.clone()).collect();
     assert_eq!(
         labels,
