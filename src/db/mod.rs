@@ -9,7 +9,7 @@ mod prepared;
 pub mod schema;
 
 pub use limit::{LiteralLimit, limited};
-pub use prepared::{Prepared, Unprepared, prepared, unprepared};
+pub use prepared::{Around, Prepared, Unprepared, around, prepared, unprepared};
 
 use std::cell::RefCell;
 use std::future::Future;

@@ -85,3 +85,43 @@ impl<Q: Query> Query for Unprepared<Q> {
 }
 
 impl<Q, Conn> RunQueryDsl<Conn> for Unprepared<Q> {}
+
+/// `before`, then `query`, then `after`: a query built with diesel's DSL
+/// (its filters, keyset and binds) used as a subquery inside hand-written
+/// SQL, whose rows are read by name (`QueryableByName`). Both texts are
+/// constants, so the whole stays prepared as `query` would be.
+#[derive(Debug, Clone)]
+#[must_use = "Queries are only executed when calling `load`, `get_result` or similar."]
+pub struct Around<Q> {
+    before: &'static str,
+    query: Q,
+    after: &'static str,
+}
+
+pub fn around<Q>(before: &'static str, query: Q, after: &'static str) -> Around<Q> {
+    Around {
+        before,
+        query,
+        after,
+    }
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Around<Q> {
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        pass.push_sql(self.before);
+        self.query.walk_ast(pass.reborrow())?;
+        pass.push_sql(self.after);
+        Ok(())
+    }
+}
+
+impl<Q> QueryId for Around<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q> Query for Around<Q> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Around<Q> {}

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 
+use super::environments::Environment;
 use crate::db::schema::{environments, projects};
 
 #[derive(Debug, Clone)]
@@ -32,6 +33,7 @@ pub struct StageOverview {
 
 #[derive(Debug, Clone)]
 pub struct LiveRelease {
+    pub release_id: i64,
     pub version: String,
     pub label: String,
     pub since: DateTime<Utc>,
@@ -61,55 +63,112 @@ impl LatestDeployment {
 }
 
 #[derive(QueryableByName)]
-struct DeploymentRow {
+struct StateRow {
     #[diesel(sql_type = BigInt)]
     environment_id: i64,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Text)]
-    version_label: String,
-    #[diesel(sql_type = Text)]
-    version: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    live_release_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    live_version: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    live_label: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
-    finished_at: Option<DateTime<Utc>>,
+    live_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    latest_status: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    latest_version: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    latest_label: Option<String>,
 }
 
-/// The newest deployment per environment, optionally only successful ones:
-/// one bounded index read per environment (`LATERAL … LIMIT 1`), whatever
-/// the history.
-fn newest_per_environment(
+/// Per environment, its newest successful deployment (what is live:
+/// `deployments_succeeded_idx`) and its newest deployment of any status
+/// (`deployments_environment_idx`): two bounded index reads per
+/// environment, whatever the history, in one statement.
+const STATES_SQL: &str = "
+SELECT e.id AS environment_id,
+       l.release_id AS live_release_id, lr.version AS live_version,
+       ler.version_label AS live_label, l.finished_at AS live_since,
+       n.status AS latest_status, nr.version AS latest_version,
+       ner.version_label AS latest_label
+  FROM unnest($1::bigint[]) AS e(id)
+  LEFT JOIN LATERAL (
+        SELECT d.release_id, d.environment_release_id, d.finished_at
+          FROM deployments d
+         WHERE d.environment_id = e.id AND d.status = 'succeeded'
+         ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1) l ON true
+  LEFT JOIN releases lr ON lr.id = l.release_id
+  LEFT JOIN environment_releases ler ON ler.id = l.environment_release_id
+  LEFT JOIN LATERAL (
+        SELECT d.status, d.release_id, d.environment_release_id
+          FROM deployments d
+         WHERE d.environment_id = e.id
+         ORDER BY d.created_at DESC, d.id DESC LIMIT 1) n ON true
+  LEFT JOIN releases nr ON nr.id = n.release_id
+  LEFT JOIN environment_releases ner ON ner.id = n.environment_release_id";
+
+/// What is live in an environment, and its newest attempt when that did not
+/// succeed.
+type EnvironmentState = (Option<LiveRelease>, Option<LatestDeployment>);
+
+/// What is live and what happened last in each environment, by id.
+fn states(
     conn: &mut PgConnection,
     environment_ids: &[i64],
-    succeeded_only: bool,
-) -> QueryResult<HashMap<i64, DeploymentRow>> {
-    let newest = if succeeded_only {
-        // deployments_succeeded_idx
-        "SELECT d.id, d.status, d.release_id, d.environment_release_id, d.finished_at
-           FROM deployments d
-          WHERE d.environment_id = e.id AND d.status = 'succeeded'
-          ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1"
-    } else {
-        // deployments_environment_idx
-        "SELECT d.id, d.status, d.release_id, d.environment_release_id, d.finished_at
-           FROM deployments d
-          WHERE d.environment_id = e.id
-          ORDER BY d.created_at DESC, d.id DESC LIMIT 1"
-    };
-    // One of two fixed texts, so each stays prepared.
-    let rows: Vec<DeploymentRow> = crate::db::prepared(
-        diesel::sql_query(format!(
-            "SELECT e.id AS environment_id, n.status, er.version_label, r.version, n.finished_at
-               FROM unnest($1::bigint[]) AS e(id)
-               CROSS JOIN LATERAL ({newest}) n
-               JOIN environment_releases er ON er.id = n.environment_release_id
-               JOIN releases r ON r.id = n.release_id"
-        ))
-        .bind::<Array<BigInt>, _>(environment_ids),
+) -> QueryResult<HashMap<i64, EnvironmentState>> {
+    let rows: Vec<StateRow> = crate::db::prepared(
+        diesel::sql_query(STATES_SQL).bind::<Array<BigInt>, _>(environment_ids),
     )
     .load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|row| (row.environment_id, row))
+        .map(|row| {
+            let live = match (row.live_release_id, row.live_version, row.live_label) {
+                (Some(release_id), Some(version), Some(label)) => Some(LiveRelease {
+                    release_id,
+                    version,
+                    label,
+                    since: row.live_since.unwrap_or_else(Utc::now),
+                }),
+                _ => None,
+            };
+            // Shown only when the newest attempt is not the live one's kind.
+            let latest = match (row.latest_status, row.latest_version, row.latest_label) {
+                (Some(status), Some(version), Some(label)) if status != "succeeded" => {
+                    Some(LatestDeployment {
+                        version,
+                        label,
+                        status,
+                    })
+                }
+                _ => None,
+            };
+            (row.environment_id, (live, latest))
+        })
+        .collect())
+}
+
+/// The pipeline's stages as the dashboard and the project page show them.
+pub fn stages(
+    conn: &mut PgConnection,
+    pipeline: &[Environment],
+) -> QueryResult<Vec<StageOverview>> {
+    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+    let mut states = states(conn, &ids)?;
+    Ok(pipeline
+        .iter()
+        .map(|env| {
+            let (live, latest) = states.remove(&env.id).unwrap_or_default();
+            StageOverview {
+                id: env.id,
+                slug: env.slug.clone(),
+                name: env.name.clone(),
+                url: env.url.clone(),
+                live,
+                latest,
+            }
+        })
         .collect())
 }
 
@@ -144,20 +203,11 @@ pub fn overview(
         ))
         .load(conn)?;
     let env_ids: Vec<i64> = envs.iter().map(|e| e.0).collect();
-    let mut live = newest_per_environment(conn, &env_ids, true)?;
-    let mut latest = newest_per_environment(conn, &env_ids, false)?;
+    let mut states = states(conn, &env_ids)?;
 
     let mut stages_by_project: HashMap<i64, Vec<StageOverview>> = HashMap::new();
     for (env_id, project_id, slug, name, url) in envs {
-        let live_row = live.remove(&env_id);
-        let latest = latest
-            .remove(&env_id)
-            .filter(|row| row.status != "succeeded")
-            .map(|row| LatestDeployment {
-                version: row.version,
-                label: row.version_label,
-                status: row.status,
-            });
+        let (live, latest) = states.remove(&env_id).unwrap_or_default();
         stages_by_project
             .entry(project_id)
             .or_default()
@@ -166,11 +216,7 @@ pub fn overview(
                 slug,
                 name,
                 url,
-                live: live_row.map(|row| LiveRelease {
-                    version: row.version,
-                    label: row.version_label,
-                    since: row.finished_at.unwrap_or_else(Utc::now),
-                }),
+                live,
                 latest,
             });
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text};
+use diesel::sql_types::{Array, BigInt};
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
@@ -345,7 +345,7 @@ pub struct ReleaseRow {
 }
 
 /// What a list row shows of a release: no snapshot or description.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = releases)]
 pub struct ReleaseSummary {
     pub id: i64,
@@ -365,40 +365,37 @@ pub struct ReleaseQuery {
 
 pub const PAGE_SIZE: i64 = 50;
 
-#[derive(QueryableByName)]
+/// A release's newest attempt in one environment, as a list row shows it.
+#[derive(serde::Deserialize)]
 struct StateRow {
-    #[diesel(sql_type = BigInt)]
-    release_id: i64,
-    #[diesel(sql_type = BigInt)]
     environment_id: i64,
-    #[diesel(sql_type = Text)]
     status: String,
-    #[diesel(sql_type = Text)]
     version_label: String,
 }
 
-/// The newest deployment of each (release, environment) among `release_ids`.
-fn states(
-    conn: &mut PgConnection,
-    release_ids: &[i64],
-) -> QueryResult<HashMap<(i64, i64), StateRow>> {
-    let rows: Vec<StateRow> = crate::db::prepared(
-        diesel::sql_query(
-            "SELECT DISTINCT ON (d.release_id, d.environment_id)
-                    d.release_id, d.environment_id, d.status, er.version_label
-               FROM deployments d
-               JOIN environment_releases er ON er.id = d.environment_release_id
-              WHERE d.release_id = ANY($1)
-              ORDER BY d.release_id, d.environment_id, d.created_at DESC, d.id DESC",
-        )
-        .bind::<Array<BigInt>, _>(release_ids),
-    )
-    .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.release_id, r.environment_id), r))
-        .collect())
+#[derive(QueryableByName)]
+struct ListedRow {
+    #[diesel(embed)]
+    release: ReleaseSummary,
+    #[diesel(sql_type = diesel::sql_types::Json)]
+    states: serde_json::Value,
 }
+
+/// Around one page of releases (the DSL query, with its filters and
+/// keyset): each release's newest attempt per environment, read through
+/// `deployments_release_environment_idx` in the same statement.
+const LIST_BEFORE: &str = "SELECT p.id, p.version, p.title, p.created_at,
+       coalesce((SELECT json_agg(json_build_object(
+                          'environment_id', s.environment_id, 'status', s.status,
+                          'version_label', s.version_label))
+                   FROM (SELECT DISTINCT ON (d.environment_id)
+                                d.environment_id, d.status, er.version_label
+                           FROM deployments d
+                           JOIN environment_releases er ON er.id = d.environment_release_id
+                          WHERE d.release_id = p.id
+                          ORDER BY d.environment_id, d.created_at DESC, d.id DESC) s), '[]') AS states
+  FROM (";
+const LIST_AFTER: &str = ") p ORDER BY p.created_at DESC, p.id DESC";
 
 /// The release live in each environment of the pipeline.
 pub fn live_by_environment(
@@ -440,11 +437,13 @@ fn escape_like(value: &str) -> String {
 }
 
 /// One page of a project's releases, newest first (keyset, no OFFSET), each
-/// with its state in every environment. A fixed number of queries.
+/// with its state in every environment: one statement. `live` is the
+/// release live in each environment ([`live_by_environment`]).
 pub fn list(
     conn: &mut PgConnection,
     project_id: i64,
     pipeline: &[Environment],
+    live: &HashMap<i64, i64>,
     query: &ReleaseQuery,
     limit: i64,
 ) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
@@ -482,30 +481,31 @@ pub fn list(
     }
     let q = q.order((releases::created_at.desc(), releases::id.desc()));
     // A search's best plan depends on the pattern (db::Unprepared).
-    let mut page: Vec<ReleaseSummary> = if search.is_empty() {
-        crate::db::limited(q, limit + 1).load(conn)?
+    let page = crate::db::limited(q, limit + 1);
+    let mut page: Vec<ListedRow> = if search.is_empty() {
+        crate::db::around(LIST_BEFORE, page, LIST_AFTER).load(conn)?
     } else {
-        crate::db::limited(crate::db::unprepared(q), limit + 1).load(conn)?
+        crate::db::around(LIST_BEFORE, crate::db::unprepared(page), LIST_AFTER).load(conn)?
     };
     let next = if page.len() as i64 > limit {
         page.truncate(limit as usize);
         page.last().map(|r| Cursor {
-            created_at: r.created_at,
-            id: r.id,
+            created_at: r.release.created_at,
+            id: r.release.id,
         })
     } else {
         None
     };
-    let ids: Vec<i64> = page.iter().map(|r| r.id).collect();
-    let mut state = states(conn, &ids)?;
-    let live = live_by_environment(conn, pipeline)?;
     let rows = page
         .into_iter()
-        .map(|release| {
+        .map(|ListedRow { release, states }| {
+            let states: Vec<StateRow> = crate::db::from_json(states)?;
+            let mut state: HashMap<i64, StateRow> =
+                states.into_iter().map(|s| (s.environment_id, s)).collect();
             let stages = pipeline
                 .iter()
                 .map(|env| {
-                    let row = state.remove(&(release.id, env.id));
+                    let row = state.remove(&env.id);
                     StageState {
                         environment: env.name.clone(),
                         status: row.as_ref().map(|r| r.status.clone()),
@@ -514,9 +514,9 @@ pub fn list(
                     }
                 })
                 .collect();
-            ReleaseRow { release, stages }
+            Ok(ReleaseRow { release, stages })
         })
-        .collect();
+        .collect::<QueryResult<_>>()?;
     Ok((rows, next))
 }
 

@@ -1,18 +1,21 @@
 //! `/projects/{project}`: the pipeline as connected stages, and recent releases.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpRequest, web};
 
 use super::context::open_project;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::Role;
+use crate::domain::dashboard::ProjectOverview;
 use crate::domain::{audit, dashboard, releases};
-
-/// How many of the project's latest audit events its page shows.
-const AUDIT_TRAIL: i64 = 15;
 use crate::error::AppError;
 use crate::views::PageCtx;
 use crate::views::projects::ProjectPage;
+
+/// How many of the project's latest audit events its page shows.
+const AUDIT_TRAIL: i64 = 15;
 
 pub async fn show(
     req: HttpRequest,
@@ -26,10 +29,20 @@ pub async fn show(
     let (project, pipeline, access, overview, recent, events) =
         db::run(&pool, move |conn| -> Result<_, AppError> {
             let (project, pipeline, access) = open_project(conn, &actor, &slug)?;
-            let overview = dashboard::overview(conn, Some(&[project.id]))?
-                .pop()
-                .ok_or(AppError::NotFound)?;
-            let (recent, _) = releases::list(conn, project.id, &pipeline, &Default::default(), 10)?;
+            let overview = ProjectOverview {
+                slug: project.slug.clone(),
+                name: project.name.clone(),
+                description: project.description.clone(),
+                stages: dashboard::stages(conn, &pipeline)?,
+            };
+            // What is live, as the stages just read it.
+            let live: HashMap<i64, i64> = overview
+                .stages
+                .iter()
+                .filter_map(|stage| Some((stage.id, stage.live.as_ref()?.release_id)))
+                .collect();
+            let (recent, _) =
+                releases::list(conn, project.id, &pipeline, &live, &Default::default(), 10)?;
             let trail = audit::AuditFilter {
                 project_id: Some(project.id),
                 ..Default::default()

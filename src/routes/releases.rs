@@ -62,8 +62,15 @@ pub async fn list(
                 environment_id,
                 before,
             };
-            let (rows, next) =
-                releases::list(conn, project.id, &pipeline, &filter, releases::PAGE_SIZE)?;
+            let live = releases::live_by_environment(conn, &pipeline)?;
+            let (rows, next) = releases::list(
+                conn,
+                project.id,
+                &pipeline,
+                &live,
+                &filter,
+                releases::PAGE_SIZE,
+            )?;
             Ok((project, pipeline, access, rows, next))
         })
         .await?;
