@@ -559,6 +559,8 @@ struct Candidate {
     id: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     environment_id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    project_id: i64,
     #[diesel(sql_type = diesel::sql_types::Text)]
     queue_policy: String,
 }
@@ -569,6 +571,9 @@ fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<i64> 
         .select(environments_table::project_id)
         .first(conn)
 }
+
+/// How many of the oldest queued deployments a claim looks at first.
+const CLAIM_WINDOW: i32 = 16;
 
 /// The worker's claim: the oldest queued deployment whose environment runs
 /// fewer than its limit, taken with `FOR UPDATE SKIP LOCKED` so any number
@@ -583,23 +588,17 @@ pub fn claim_next(
 ) -> QueryResult<Option<Deployment>> {
     let lease_seconds = lease.as_secs_f64();
     let result = conn.transaction(|conn| {
-        let candidate: Option<Candidate> = diesel::sql_query(
-            "SELECT d.id, d.environment_id, e.queue_policy
-               FROM deployments d JOIN environments e ON e.id = d.environment_id
-              WHERE d.status = 'queued'
-                AND deployment_may_start(d, e, now())
-                AND (SELECT count(*) FROM deployments r
-                      WHERE r.environment_id = d.environment_id AND r.status = 'running') < e.max_running
-              ORDER BY d.created_at, d.id
-              LIMIT 1
-              FOR UPDATE OF d SKIP LOCKED",
-        )
-        .get_result(conn)
-        .optional()?;
+        // The oldest queued deployment that may start, looked for among
+        // the oldest few first (see deployment_claim_candidate).
+        let candidate: Option<Candidate> =
+            diesel::sql_query("SELECT * FROM deployment_claim_candidate($1)")
+                .bind::<diesel::sql_types::Integer, _>(CLAIM_WINDOW)
+                .get_result(conn)
+                .optional()?;
         let Some(candidate) = candidate else {
             return Ok(None);
         };
-        let project_id = project_of(conn, candidate.environment_id)?;
+        let project_id = candidate.project_id;
         let worker_actor = Actor::worker(worker);
         let mut chosen = candidate.id;
         if candidate.queue_policy == "latest" {
@@ -625,7 +624,9 @@ pub fn claim_next(
                         .set((
                             deployments::status.eq("cancelled"),
                             deployments::finished_at.eq(Utc::now()),
-                            deployments::note.eq(format!("Superseded: only the latest waiting deployment runs (#{newest}).")),
+                            deployments::note.eq(format!(
+                                "Superseded: only the latest waiting deployment runs (#{newest})."
+                            )),
                         ))
                         .execute(conn)?;
                     audit::record(
@@ -752,13 +753,38 @@ pub fn finish(
     deployment_id: i64,
     outcome: &Outcome,
 ) -> QueryResult<bool> {
+    finish_with_log(conn, worker, deployment_id, outcome, &[], false)
+}
+
+/// [`finish`], with the last lines of the log and (when `open_steps`) the
+/// steps left open closed as [`close_steps`] does, in the same transaction:
+/// one commit and one new version of the deployment's row to end a run.
+/// The lines and steps are recorded even when the deployment is no longer
+/// this worker's.
+pub fn finish_with_log(
+    conn: &mut PgConnection,
+    worker: &str,
+    deployment_id: i64,
+    outcome: &Outcome,
+    lines: &[(Option<i32>, &'static str, String)],
+    open_steps: bool,
+) -> QueryResult<bool> {
     conn.transaction(|conn| {
         let (status, note) = match outcome {
             Outcome::Succeeded => ("succeeded", ""),
             Outcome::Failed(note) => ("failed", note.as_str()),
             Outcome::Cancelled(note) => ("cancelled", note.as_str()),
         };
-        let environment_id: Option<i64> = diesel::update(
+        let bytes = insert_log_lines(conn, deployment_id, lines)?;
+        if open_steps {
+            let steps = if status == "succeeded" {
+                "failed"
+            } else {
+                status
+            };
+            close_steps(conn, deployment_id, steps, note)?;
+        }
+        let done: Option<Deployment> = diesel::update(
             deployments::table
                 .find(deployment_id)
                 .filter(deployments::status.eq("running"))
@@ -769,16 +795,18 @@ pub fn finish(
             deployments::finished_at.eq(Utc::now()),
             deployments::note.eq(note),
             deployments::lease_expires_at.eq(None::<DateTime<Utc>>),
+            deployments::log_bytes.eq(deployments::log_bytes + bytes),
         ))
-        .returning(deployments::environment_id)
+        .returning(Deployment::as_returning())
         .get_result(conn)
         .optional()?;
-        let Some(environment_id) = environment_id else {
+        let Some(done) = done else {
+            add_log_bytes(conn, deployment_id, bytes)?;
             return Ok(false);
         };
-        let project_id = project_of(conn, environment_id)?;
+        let project_id = project_of(conn, done.environment_id)?;
         if *outcome == Outcome::Succeeded {
-            promote_onwards(conn, deployment_id)?;
+            promote_onwards(conn, &done, project_id)?;
         }
         audit::record(
             conn,
@@ -811,12 +839,8 @@ pub fn finish(
 /// A chain step is the originator's request, made in their name: their
 /// rights are read again here, so a right revoked (or an account disabled)
 /// mid-chain stops the chain, with a note on this deployment.
-fn promote_onwards(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<()> {
-    let done: Deployment = deployments::table
-        .find(deployment_id)
-        .select(Deployment::as_select())
-        .first(conn)?;
-    let project_id = project_of(conn, done.environment_id)?;
+fn promote_onwards(conn: &mut PgConnection, done: &Deployment, project_id: i64) -> QueryResult<()> {
+    let deployment_id = done.id;
     let pipeline = environments::list(conn, project_id)?;
     let Some(index) = pipeline.iter().position(|e| e.id == done.environment_id) else {
         return Ok(());
@@ -1085,8 +1109,27 @@ pub fn append_log(
     deployment_id: i64,
     lines: &[(Option<i32>, &'static str, String)],
 ) -> QueryResult<()> {
+    let bytes = insert_log_lines(conn, deployment_id, lines)?;
+    add_log_bytes(conn, deployment_id, bytes)
+}
+
+fn add_log_bytes(conn: &mut PgConnection, deployment_id: i64, bytes: i64) -> QueryResult<()> {
+    if bytes > 0 {
+        diesel::update(deployments::table.find(deployment_id))
+            .set(deployments::log_bytes.eq(deployments::log_bytes + bytes))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Inserts the lines; returns the bytes they add to the log's size.
+fn insert_log_lines(
+    conn: &mut PgConnection,
+    deployment_id: i64,
+    lines: &[(Option<i32>, &'static str, String)],
+) -> QueryResult<i64> {
     if lines.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let bytes: i64 = lines.iter().map(|l| l.2.len() as i64 + 1).sum();
     let rows: Vec<_> = lines
@@ -1103,10 +1146,7 @@ pub fn append_log(
     diesel::insert_into(deployment_logs::table)
         .values(rows)
         .execute(conn)?;
-    diesel::update(deployments::table.find(deployment_id))
-        .set(deployments::log_bytes.eq(deployments::log_bytes + bytes))
-        .execute(conn)?;
-    Ok(())
+    Ok(bytes)
 }
 
 /// Lines after `after` (an id), oldest first, at most `limit`.

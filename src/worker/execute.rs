@@ -99,24 +99,21 @@ impl LogSink {
 }
 
 /// Keeps the lease alive from its own thread and raises the cancel flag
-/// when someone asks, or when the lease was lost.
+/// when someone asks, or when the lease was lost. It stops as soon as the
+/// sender of `done` is dropped: a deployment that ends sooner than the
+/// first renewal waits for nothing.
 fn heartbeat(
     pool: DbPool,
     config: WorkerConfig,
     worker: String,
     deployment_id: i64,
     cancel: Arc<AtomicBool>,
-    done: Arc<AtomicBool>,
+    done: mpsc::Receiver<()>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let every = config.lease / 3;
-        let mut last = Instant::now();
-        while !done.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(100));
-            if last.elapsed() < every.min(Duration::from_millis(500)) {
-                continue;
-            }
-            last = Instant::now();
+        let every = (config.lease / 3).min(Duration::from_millis(500));
+        // Nothing is ever sent: the run ending drops the sender.
+        while let Err(mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(every) {
             let renewed = pool
                 .get()
                 .map_err(anyhow::Error::from)
@@ -137,6 +134,15 @@ fn heartbeat(
     })
 }
 
+/// How a run went, and what is left to record with its outcome.
+struct Ran {
+    outcome: Outcome,
+    /// Log lines not written yet: they go in with the outcome.
+    log: Vec<(Option<i32>, &'static str, String)>,
+    /// Whether step rows were recorded (some may still be open).
+    steps: bool,
+}
+
 /// Runs a claimed deployment to its end and records the outcome.
 pub fn execute(
     pool: &DbPool,
@@ -147,38 +153,32 @@ pub fn execute(
 ) {
     let id = deployment.id;
     let cancel = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicBool::new(false));
+    let (done, beating) = mpsc::channel();
     let beat = heartbeat(
         pool.clone(),
         config.clone(),
         worker.to_owned(),
         id,
         cancel.clone(),
-        done.clone(),
+        beating,
     );
-    let outcome = run(pool, config, &deployment, &cancel, shutdown);
-    done.store(true, Ordering::SeqCst);
+    let ran = run(pool, config, &deployment, &cancel, shutdown);
+    drop(done);
     let _ = beat.join();
+    let outcome = ran.outcome;
+    // The last log lines, the steps left open and the outcome, in one
+    // transaction: one commit to end a deployment.
     let record = pool
         .get()
         .map_err(anyhow::Error::from)
         .and_then(|mut conn| {
-            let (status, detail) = match &outcome {
-                Outcome::Succeeded => ("succeeded", ""),
-                Outcome::Failed(note) => ("failed", note.as_str()),
-                Outcome::Cancelled(note) => ("cancelled", note.as_str()),
-            };
-            deployments::close_steps(
-                &mut conn,
-                id,
-                if status == "succeeded" {
-                    "failed"
-                } else {
-                    status
-                },
-                detail,
-            )?;
-            Ok(deployments::finish(&mut conn, worker, id, &outcome)?)
+            let recorded =
+                deployments::finish_with_log(&mut conn, worker, id, &outcome, &ran.log, ran.steps);
+            if recorded.is_err() {
+                // Keep the log even when the outcome could not be recorded.
+                let _ = deployments::append_log(&mut conn, id, &ran.log);
+            }
+            Ok(recorded?)
         });
     match record {
         Ok(true) => tracing::info!(deployment = id, worker, ?outcome, "deployment finished"),
@@ -197,14 +197,19 @@ fn run(
     deployment: &Deployment,
     cancel: &AtomicBool,
     shutdown: &AtomicBool,
-) -> Outcome {
+) -> Ran {
+    let failed = |note: String| Ran {
+        outcome: Outcome::Failed(note),
+        log: Vec::new(),
+        steps: false,
+    };
     let plan = match pool
         .get()
         .map_err(anyhow::Error::from)
         .and_then(|mut conn| plan::load(&mut conn, deployment, &config.secrets))
     {
         Ok(plan) => plan,
-        Err(err) => return Outcome::Failed(format!("Could not prepare the run: {err}")),
+        Err(err) => return failed(format!("Could not prepare the run: {err}")),
     };
     let mut log = LogSink {
         pool: pool.clone(),
@@ -226,7 +231,7 @@ fn run(
         .map_err(anyhow::Error::from)
         .and_then(|mut c| Ok(deployments::plan_steps(&mut c, deployment.id, &names)?))
     {
-        return Outcome::Failed(format!("Could not record the steps: {err}"));
+        return failed(format!("Could not record the steps: {err}"));
     }
     for note in &plan.notes {
         log.system(None, note);
@@ -294,8 +299,11 @@ fn run(
             }
         }
     }
-    log.flush();
-    outcome
+    Ran {
+        outcome,
+        log: std::mem::take(&mut log.pending),
+        steps: !names.is_empty(),
+    }
 }
 
 fn set_step(pool: &DbPool, deployment_id: i64, position: i32, status: &str, detail: &str) {

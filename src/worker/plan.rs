@@ -34,19 +34,17 @@ pub fn load(
     deployment: &Deployment,
     secret_box: &SecretBox,
 ) -> anyhow::Result<Plan> {
-    let release: Release = releases::table
-        .find(deployment.release_id)
-        .select(Release::as_select())
-        .first(conn)?;
-    let project: String = projects::table
-        .find(release.project_id)
-        .select(projects::slug)
-        .first(conn)?;
-    let label: String = environment_releases::table
+    // The release, its project's slug and the label here, in one query.
+    let (release, project, label): (Release, String, String) = environment_releases::table
         .find(deployment.environment_release_id)
-        .select(environment_releases::version_label)
+        .inner_join(releases::table.inner_join(projects::table))
+        .filter(releases::id.eq(deployment.release_id))
+        .select((
+            Release::as_select(),
+            projects::slug,
+            environment_releases::version_label,
+        ))
         .first(conn)?;
-    let artifacts = release_domain::artifacts(conn, release.id)?;
     let snapshot = Snapshot::of(&release);
     let order = snapshot.order();
     let mut notes = Vec::new();
@@ -76,6 +74,12 @@ pub fn load(
             ));
             (name, Vec::new(), Vec::new())
         }
+    };
+    // Only steps see the artifacts: a run with none need not read them.
+    let artifacts = if steps.is_empty() {
+        Vec::new()
+    } else {
+        release_domain::artifacts(conn, release.id)?
     };
     let mut variables = Vec::new();
     let mut secrets = Vec::new();
