@@ -572,9 +572,6 @@ fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<i64> 
         .first(conn)
 }
 
-/// How many of the oldest queued deployments a claim looks at first.
-const CLAIM_WINDOW: i32 = 16;
-
 /// The worker's claim: the oldest queued deployment whose environment runs
 /// fewer than its limit, taken with `FOR UPDATE SKIP LOCKED` so any number
 /// of workers can poll at once, and marked running under a lease. Where
@@ -589,10 +586,9 @@ pub fn claim_next(
     let lease_seconds = lease.as_secs_f64();
     let result = conn.transaction(|conn| {
         // The oldest queued deployment that may start, looked for among
-        // the oldest few first (see deployment_claim_candidate).
+        // the 16 oldest first (see deployment_claim_candidate).
         let candidate: Option<Candidate> =
-            diesel::sql_query("SELECT * FROM deployment_claim_candidate($1)")
-                .bind::<diesel::sql_types::Integer, _>(CLAIM_WINDOW)
+            diesel::sql_query("SELECT * FROM deployment_claim_candidate()")
                 .get_result(conn)
                 .optional()?;
         let Some(candidate) = candidate else {
