@@ -12,6 +12,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod input;
+pub mod memory;
 pub mod middleware;
 pub mod ranges;
 pub mod routes;

@@ -3,6 +3,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    stagecoach::memory::return_large_blocks();
     let cli = stagecoach::cli::Cli::parse();
     stagecoach::telemetry::init();
     match stagecoach::cli::run(cli) {

@@ -11,6 +11,17 @@ use super::session_store::USER_ID_KEY;
 
 const CSRF_KEY: &str = "csrf_token";
 const FLASH_KEY: &str = "flashes";
+/// Messages kept for the next page. A client that never follows its
+/// redirects (a script posting forms) would otherwise grow the stored
+/// session with every POST.
+const MOST_FLASHES: usize = 5;
+
+/// Adds `flash`, dropping the oldest beyond [`MOST_FLASHES`].
+fn push_flash(flashes: &mut Vec<Flash>, flash: Flash) {
+    flashes.push(flash);
+    let excess = flashes.len().saturating_sub(MOST_FLASHES);
+    flashes.drain(..excess);
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FlashKind {
@@ -91,10 +102,13 @@ impl TypedSession {
 
     pub fn flash(&self, kind: FlashKind, message: impl Into<String>) {
         let mut flashes = self.peek_flashes();
-        flashes.push(Flash {
-            kind,
-            message: message.into(),
-        });
+        push_flash(
+            &mut flashes,
+            Flash {
+                kind,
+                message: message.into(),
+            },
+        );
         if let Err(err) = self.0.insert(FLASH_KEY, flashes) {
             tracing::warn!("storing flash: {err}");
         }
@@ -124,5 +138,35 @@ impl FromRequest for TypedSession {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self(req.get_session(), req.clone())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_newest_flashes_are_kept() {
+        let mut flashes = Vec::new();
+        for n in 0..12 {
+            push_flash(
+                &mut flashes,
+                Flash {
+                    kind: FlashKind::Info,
+                    message: format!("message {n}"),
+                },
+            );
+        }
+        let kept: Vec<&str> = flashes.iter().map(|f| f.message.as_str()).collect();
+        assert_eq!(
+            kept,
+            [
+                "message 7",
+                "message 8",
+                "message 9",
+                "message 10",
+                "message 11"
+            ]
+        );
     }
 }

@@ -199,7 +199,8 @@ pub fn search(
         query = query.filter(audit_events::at.lt(to));
     }
     if let Some((at, id)) = filter.before {
-        query = query.filter(
+        // `at <= cursor` starts the index scan at the cursor.
+        query = query.filter(audit_events::at.le(at)).filter(
             audit_events::at
                 .lt(at)
                 .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),

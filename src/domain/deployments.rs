@@ -1267,13 +1267,17 @@ fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<
         Scope::History(env, before) => {
             let query = query.filter(deployments::environment_id.eq(env));
             let query = match before {
-                Some(c) => query.filter(
-                    deployments::created_at
-                        .lt(c.created_at)
-                        .or(deployments::created_at
-                            .eq(c.created_at)
-                            .and(deployments::id.lt(c.id))),
-                ),
+                // `created_at <= c` starts the index scan at the cursor
+                // (deployments_environment_idx).
+                Some(c) => query
+                    .filter(deployments::created_at.le(c.created_at))
+                    .filter(
+                        deployments::created_at
+                            .lt(c.created_at)
+                            .or(deployments::created_at
+                                .eq(c.created_at)
+                                .and(deployments::id.lt(c.id))),
+                    ),
                 None => query,
             };
             query.order((deployments::created_at.desc(), deployments::id.desc()))

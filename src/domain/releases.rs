@@ -471,7 +471,10 @@ pub fn list(
         ));
     }
     if let Some(c) = query.before {
-        q = q.filter(
+        // `created_at <= c` alone is what the index scan can start from
+        // (releases_project_created_idx): the page 1,000 deep reads from
+        // the cursor on, not every release above it.
+        q = q.filter(releases::created_at.le(c.created_at)).filter(
             releases::created_at
                 .lt(c.created_at)
                 .or(releases::created_at
