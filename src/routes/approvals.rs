@@ -90,11 +90,12 @@ async fn decide(
             .filter(environments::id.eq(deployment.environment_id))
             .select((projects::id, environments::name, projects::slug))
             .first(conn)?;
-        super::context::open_project(conn, &actor, &slug)?;
-        access::authorize(
+        let (_, _, held) = super::context::open_project(conn, &actor, &slug)?;
+        access::enforce(
             conn,
             &actor,
             project_id,
+            held,
             Action::Approve {
                 environment_id: deployment.environment_id,
                 environment: &env_name,
@@ -171,11 +172,12 @@ fn open_as_approver(
         .filter(environments::id.eq(deployment.environment_id))
         .select((projects::id, environments::name, projects::slug))
         .first(conn)?;
-    super::context::open_project(conn, actor, &slug)?;
-    access::authorize(
+    let (_, _, held) = super::context::open_project(conn, actor, &slug)?;
+    access::enforce(
         conn,
         actor,
         project_id,
+        held,
         Action::Approve {
             environment_id: deployment.environment_id,
             environment: &env_name,

@@ -247,10 +247,11 @@ pub async fn cancel(
     let id = path.into_inner();
     let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
         let loaded = open(conn, &actor, id)?;
-        access::authorize(
+        access::enforce(
             conn,
             &actor,
             loaded.project.id,
+            loaded.access.clone(),
             Action::Deploy {
                 environment_id: loaded.environment.id,
                 environment: &loaded.environment.name,

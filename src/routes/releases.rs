@@ -109,12 +109,13 @@ fn open_for_new_release(
     actor: &Actor,
     slug: &str,
 ) -> Result<(crate::domain::projects::Project, String, bool), AppError> {
-    let (project, pipeline, _) = open_project(conn, actor, slug)?;
+    let (project, pipeline, held) = open_project(conn, actor, slug)?;
     let first = pipeline.first().ok_or(AppError::NotFound)?;
-    access::authorize(
+    access::enforce(
         conn,
         actor,
         project.id,
+        held,
         Action::CreateRelease {
             first_environment_id: first.id,
             environment: &first.name,
@@ -431,16 +432,17 @@ pub async fn deploy(
     let (label, comment) = (form.version_label.clone(), form.comment.clone());
     let (not_before, far) = (form.not_before.clone(), form.target.clone());
     let result = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, pipeline, _, release) = open_release(conn, &actor, &slug, &version)?;
+        let (project, pipeline, held, release) = open_release(conn, &actor, &slug, &version)?;
         let Some(target) = pipeline.iter().find(|e| e.slug == env_slug) else {
             let mut errors = FieldErrors::new();
             errors.add("environment", "Choose an environment of this project.");
             return Ok((project, release, None, Err(DeployError::Invalid(errors))));
         };
-        access::authorize(
+        access::enforce(
             conn,
             &actor,
             project.id,
+            held,
             Action::Deploy {
                 environment_id: target.id,
                 environment: &target.name,
@@ -557,15 +559,16 @@ fn open_for_delete(
     ),
     AppError,
 > {
-    let (project, pipeline, _, release) = open_release(conn, actor, slug, version)?;
+    let (project, pipeline, held, release) = open_release(conn, actor, slug, version)?;
     let first_name = pipeline
         .iter()
         .find(|e| e.id == release.first_environment_id)
         .map_or_else(String::new, |e| e.name.clone());
-    access::authorize(
+    access::enforce(
         conn,
         actor,
         project.id,
+        held,
         Action::DeleteRelease {
             first_environment_id: release.first_environment_id,
             environment: &first_name,
