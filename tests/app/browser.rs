@@ -330,6 +330,10 @@ async fn a_release_is_created_promoted_to_production_and_loses_its_delete_button
     assert!(c.find(Locator::Id("delete-release")).await.is_ok());
 
     for env in ["qa", "staging", "production"] {
+        // A fresh page: the last one's success message must not stand in
+        // for this deploy's (the form may already be there, with workers
+        // this quick, so reload_until would not reload).
+        c.refresh().await.unwrap();
         let form = reload_until(c, &format!("#stage-{env} .deploy-form")).await;
         if env == "production" {
             let label = c
