@@ -9,7 +9,7 @@ mod prepared;
 pub mod schema;
 
 pub use limit::{LiteralLimit, limited};
-pub use prepared::{Around, Prepared, Unprepared, around, prepared, unprepared};
+pub use prepared::{Around, Prepared, around, prepared};
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -53,8 +53,10 @@ const IDLE_CHECK: &str = "SELECT true AS idle_check";
 /// more than running, and most of the database's time under load
 /// (`bench/README.md`). The queries are written for generic plans: fixed
 /// values are literals ([`constant`], [`limited`]) so partial indexes still
-/// apply, and the few whose plan must see the values are [`unprepared`].
-/// Hand-written SQL left as a plain `sql_query` is planned per call anyway.
+/// apply. This holds for unnamed statements too (a plain `sql_query` is
+/// planned per call, but generically): a query whose best plan depends on
+/// a value cannot ask for a custom one, so it is written so one plan fits
+/// every value (the release search, the audit log's action prefix).
 pub const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
 #[derive(Debug)]

@@ -16,6 +16,8 @@
 //! Only for text that never varies per call: a text built from values
 //! would fill the cache with one statement per value.
 
+use std::borrow::Cow;
+
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::{QueryResult, RunQueryDsl};
@@ -55,63 +57,44 @@ impl<Q: Query> Query for Prepared<Q> {
 
 impl<Q, Conn> RunQueryDsl<Conn> for Prepared<Q> {}
 
-/// A query PostgreSQL must plan on every call, for the actual values:
-/// where the best plan depends on them (a search pattern: a rare one is
-/// found through the trigram index, a common one by walking the newest
-/// rows), which a generic plan (see [`super::GENERIC_PLANS`]) cannot see.
-#[derive(Debug, Clone)]
-#[must_use = "Queries are only executed when calling `load`, `get_result` or similar."]
-pub struct Unprepared<Q>(Q);
-
-/// Marks `query` to be planned on every call (see [`Unprepared`]).
-pub fn unprepared<Q>(query: Q) -> Unprepared<Q> {
-    Unprepared(query)
-}
-
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Unprepared<Q> {
-    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        pass.unsafe_to_cache_prepared();
-        self.0.walk_ast(pass)
-    }
-}
-
-impl<Q> QueryId for Unprepared<Q> {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
-
-impl<Q: Query> Query for Unprepared<Q> {
-    type SqlType = Q::SqlType;
-}
-
-impl<Q, Conn> RunQueryDsl<Conn> for Unprepared<Q> {}
-
 /// `before`, then `query`, then `after`: a query built with diesel's DSL
 /// (its filters, keyset and binds) used as a subquery inside hand-written
-/// SQL, whose rows are read by name (`QueryableByName`). Both texts are
-/// constants, so the whole stays prepared as `query` would be.
+/// SQL, whose rows are read by name (`QueryableByName`). Both texts must
+/// be constants (or one of a few, such as a page size written in), so the
+/// whole stays prepared as `query` would be.
 #[derive(Debug, Clone)]
 #[must_use = "Queries are only executed when calling `load`, `get_result` or similar."]
 pub struct Around<Q> {
-    before: &'static str,
+    before: Cow<'static, str>,
     query: Q,
-    after: &'static str,
+    after: Cow<'static, str>,
 }
 
-pub fn around<Q>(before: &'static str, query: Q, after: &'static str) -> Around<Q> {
+pub fn around<Q>(
+    before: impl Into<Cow<'static, str>>,
+    query: Q,
+    after: impl Into<Cow<'static, str>>,
+) -> Around<Q> {
     Around {
-        before,
+        before: before.into(),
         query,
-        after,
+        after: after.into(),
     }
 }
 
 impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Around<Q> {
     fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        pass.push_sql(self.before);
+        pass.push_sql(&self.before);
         self.query.walk_ast(pass.reborrow())?;
-        pass.push_sql(self.after);
+        pass.push_sql(&self.after);
         Ok(())
+    }
+
+    /// The text around is constant, so the query inside decides: without
+    /// this, a [`prepared`] `sql_query` inside would be walked for its
+    /// cacheability and answer no.
+    fn is_safe_to_cache_prepared(&self, backend: &Pg) -> QueryResult<bool> {
+        self.query.is_safe_to_cache_prepared(backend)
     }
 }
 

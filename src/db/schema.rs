@@ -201,6 +201,7 @@ diesel::table! {
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         first_environment_id -> Int8,
+        search_words -> Text,
     }
 }
 

@@ -3,7 +3,9 @@
 //! TRUNCATE by trigger.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 use serde_json::Value;
 
 use crate::db::schema::audit_events;
@@ -85,7 +87,7 @@ impl Event {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = audit_events)]
 pub struct AuditEvent {
     pub id: i64,
@@ -163,6 +165,15 @@ pub struct AuditFilter {
     pub before: Option<AuditCursor>,
 }
 
+/// An action prefix (`deployment.`) covers several actions, and no one
+/// plan serves every prefix from a single index range: walking the whole
+/// log newest first reads most of it for a rare prefix, and reading the
+/// range for a common one reads most of it to sort. So each action the
+/// prefix covers (`audit_actions` is small: one row per action ever
+/// recorded) gives its newest page through `audit_events_action_idx`, and
+/// the page is the newest of those: at most a page per action.
+const PREFIX_BEFORE: &str = "SELECT e.* FROM audit_actions a CROSS JOIN LATERAL (";
+
 /// One page of events, newest first, and the position of the next page.
 pub fn search(
     conn: &mut PgConnection,
@@ -180,7 +191,10 @@ pub fn search(
         query = query.filter(audit_events::actor_name.eq(actor.to_owned()));
     }
     let action = filter.action.trim();
-    if let Some(prefix) = action.strip_suffix('.') {
+    let prefix = action.strip_suffix('.');
+    if let Some(prefix) = prefix {
+        // Each action the prefix covers is read through its own index range
+        // (see PREFIX_BEFORE), and `a` is that action.
         let pattern = format!(
             "{}.%",
             prefix
@@ -188,7 +202,9 @@ pub fn search(
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        query = query.filter(audit_events::action.like(pattern));
+        query = query
+            .filter(audit_events::action.eq(sql::<Text>("a.action")))
+            .filter(sql::<Text>("a.action").like(pattern));
     } else if !action.is_empty() {
         query = query.filter(audit_events::action.eq(action.to_owned()));
     }
@@ -206,13 +222,19 @@ pub fn search(
                 .or(audit_events::at.eq(at).and(audit_events::id.lt(id))),
         );
     }
-    let query = query.order((audit_events::at.desc(), audit_events::id.desc()));
-    // A prefix's index range is derived from the pattern itself, so that
-    // query is planned per call (db::Unprepared).
-    let mut rows = if action.ends_with('.') {
-        crate::db::limited(crate::db::unprepared(query), limit + 1).load(conn)?
+    let query = crate::db::limited(
+        query.order((audit_events::at.desc(), audit_events::id.desc())),
+        limit + 1,
+    );
+    let mut rows: Vec<AuditEvent> = if prefix.is_some() {
+        crate::db::around(
+            PREFIX_BEFORE,
+            query,
+            format!(") e ORDER BY e.at DESC, e.id DESC LIMIT {}", limit + 1),
+        )
+        .load(conn)?
     } else {
-        crate::db::limited(query, limit + 1).load(conn)?
+        query.load(conn)?
     };
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);

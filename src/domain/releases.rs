@@ -453,12 +453,7 @@ pub fn list(
         .into_boxed();
     let search = query.search.trim();
     if !search.is_empty() {
-        let pattern = format!("%{}%", escape_like(search));
-        q = q.filter(
-            releases::version
-                .ilike(pattern.clone())
-                .or(releases::title.ilike(pattern)),
-        );
+        return search_page(conn, project_id, pipeline, live, query, search, limit);
     }
     if let Some(environment_id) = query.environment_id {
         // Probed per release through deployments_release_environment_idx,
@@ -483,13 +478,103 @@ pub fn list(
         );
     }
     let q = q.order((releases::created_at.desc(), releases::id.desc()));
-    // A search's best plan depends on the pattern (db::Unprepared).
     let page = crate::db::limited(q, limit + 1);
-    let mut page: Vec<ListedRow> = if search.is_empty() {
-        crate::db::around(LIST_BEFORE, page, LIST_AFTER).load(conn)?
-    } else {
-        crate::db::around(LIST_BEFORE, crate::db::unprepared(page), LIST_AFTER).load(conn)?
-    };
+    let page: Vec<ListedRow> = crate::db::around(LIST_BEFORE, page, LIST_AFTER).load(conn)?;
+    listed(page, pipeline, live, limit)
+}
+
+/// Releases matching a search, newest first: the same page as [`list`]'s.
+///
+/// One plan must serve every pattern, and no single one does: walking the
+/// newest releases finds a common pattern at once but reads the whole
+/// history for a rare one; the trigram index finds a rare one at once but
+/// every row of a common one, to sort them. So the statement walks the
+/// newest `SEARCH_WALK` releases from the cursor first, and only when
+/// they hold less than a page asks the index (`releases_search_words_idx`)
+/// for every match, which then are at most one in `SEARCH_WALK / limit`
+/// releases. Either way `ILIKE` on the columns decides what matches.
+fn search_page(
+    conn: &mut PgConnection,
+    project_id: i64,
+    pipeline: &[Environment],
+    live: &HashMap<i64, i64>,
+    query: &ReleaseQuery,
+    search: &str,
+    limit: i64,
+) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
+    use diesel::sql_types::{Nullable, Text, Timestamptz};
+    let page: Vec<ListedRow> = crate::db::around(
+        LIST_BEFORE,
+        crate::db::prepared(
+            diesel::sql_query(search_sql(limit + 1))
+                .bind::<BigInt, _>(project_id)
+                .bind::<Nullable<Timestamptz>, _>(query.before.map(|c| c.created_at))
+                .bind::<Nullable<BigInt>, _>(query.before.map(|c| c.id))
+                .bind::<Text, _>(format!("%{}%", escape_like(search)))
+                .bind::<Text, _>(search)
+                .bind::<Nullable<BigInt>, _>(query.environment_id),
+        ),
+        LIST_AFTER,
+    )
+    .load(conn)?;
+    listed(page, pipeline, live, limit)
+}
+
+/// How many of the newest releases a search reads before it asks the index.
+const SEARCH_WALK: i64 = 2000;
+
+/// The search statement for pages of `n - 1` (the page size is a literal:
+/// a generic plan costs a bound `LIMIT` as a tenth of the table).
+fn search_sql(n: i64) -> String {
+    // $1 project, $2/$3 cursor (or none), $4 the ILIKE pattern, $5 what
+    // was typed, $6 the environment it must have succeeded in (or none).
+    let filters = format!(
+        "r.search_words LIKE (SELECT release_search_pattern($5))
+         AND (r.version ILIKE $4 OR r.title ILIKE $4)
+         AND r.created_at <= coalesce($2, 'infinity')
+         AND (r.created_at < coalesce($2, 'infinity') OR r.id < coalesce($3, {max}))
+         AND ($6::bigint IS NULL OR EXISTS (
+               SELECT 1 FROM deployments d
+                WHERE d.release_id = r.id AND d.environment_id = $6
+                  AND d.status = 'succeeded'))",
+        max = i64::MAX,
+    );
+    format!(
+        "WITH recent AS MATERIALIZED (
+             SELECT r.id, r.version, r.title, r.created_at
+               FROM (SELECT id, version, title, created_at, search_words
+                       FROM releases
+                      WHERE project_id = $1
+                        AND created_at <= coalesce($2, 'infinity')
+                      ORDER BY created_at DESC, id DESC
+                      LIMIT {SEARCH_WALK}) r
+              WHERE {filters}
+              ORDER BY r.created_at DESC, r.id DESC
+              LIMIT {n}
+         ), indexed AS MATERIALIZED (
+             SELECT id, project_id, version, title, created_at, search_words
+               FROM releases
+              WHERE search_words LIKE (SELECT release_search_pattern($5))
+                AND (SELECT count(*) FROM recent) < {n}
+         )
+         SELECT * FROM recent WHERE (SELECT count(*) FROM recent) = {n}
+         UNION ALL
+         (SELECT r.id, r.version, r.title, r.created_at
+            FROM indexed r
+           WHERE r.project_id = $1 AND {filters}
+           ORDER BY r.created_at DESC, r.id DESC
+           LIMIT {n})"
+    )
+}
+
+/// Takes a page read with [`LIST_BEFORE`] apart: its rows, and the cursor
+/// of the next page when one more row than `limit` came back.
+fn listed(
+    mut page: Vec<ListedRow>,
+    pipeline: &[Environment],
+    live: &HashMap<i64, i64>,
+    limit: i64,
+) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
     let next = if page.len() as i64 > limit {
         page.truncate(limit as usize);
         page.last().map(|r| Cursor {

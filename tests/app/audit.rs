@@ -79,3 +79,49 @@ fn a_configured_admin_password_must_meet_the_policy() {
     );
     assert_eq!(stagecoach::domain::users::count(&mut conn).unwrap(), 0);
 }
+
+/// An action prefix reads each action it covers through its own index
+/// range: the page must still be the newest events of all of them, in
+/// order, and page on through the cursor without gaps or repeats.
+#[tokio::test]
+async fn an_action_prefix_pages_through_every_action_it_covers_newest_first() {
+    let app = spawn_app().await;
+    let mut conn = app.conn();
+    let actions = ["probe.a", "probe.b", "probe.c", "probe_x.a", "other.a"];
+    for i in 0..30 {
+        audit::record(
+            &mut conn,
+            &Actor::system(),
+            Event::new(actions[i % actions.len()], "test", i),
+        )
+        .unwrap();
+    }
+    let mut page = |action: &str, before| {
+        let filter = audit::AuditFilter {
+            action: action.to_owned(),
+            before,
+            ..Default::default()
+        };
+        audit::search(&mut conn, &filter, 5).unwrap()
+    };
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let (rows, next) = page("probe.", before);
+        seen.extend(rows.into_iter().map(|e| (e.action, e.object_id)));
+        match next {
+            Some(cursor) => before = Some(cursor),
+            None => break,
+        }
+    }
+    let expected: Vec<(String, Option<String>)> = (0..30)
+        .rev()
+        .filter(|i| i % actions.len() < 3)
+        .map(|i| (actions[i % actions.len()].to_owned(), Some(i.to_string())))
+        .collect();
+    assert_eq!(seen, expected);
+    // `_` in a prefix is itself, not any character.
+    assert_eq!(page("probe_x.", None).0.len(), 5);
+    assert!(page("probe%.", None).0.is_empty());
+    assert!(page("nothing.", None).0.is_empty());
+}

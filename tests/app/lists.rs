@@ -68,6 +68,81 @@ async fn the_release_list_searches_by_version_or_title_and_filters_by_environmen
     assert!(all.contains("QA: not reached"));
 }
 
+/// A search reads the newest releases first and asks the index only when
+/// they hold less than a page: both paths, and the cursor across them,
+/// must find exactly what `ILIKE` finds, newest first.
+#[tokio::test]
+async fn a_search_finds_the_same_releases_whether_they_are_new_or_deep_in_history() {
+    use stagecoach::domain::releases::{self, ReleaseInput, ReleaseQuery};
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let mut conn = app.conn();
+    // 2,100 releases, more than a search walks before it asks the index.
+    for i in 0..2100 {
+        let title = match i {
+            _ if i < 3 => format!("Old fix for 38.0.1 #{i}"),
+            _ if i % 100 == 50 => format!("Blue build {i}"),
+            _ => format!("Build {i}"),
+        };
+        releases::create(
+            &mut conn,
+            &crate::helpers::fixtures::admin(),
+            &project,
+            &ReleaseInput {
+                version: format!("7.{}.{}", i / 100, i % 100),
+                title,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    let live = Default::default();
+    let mut search = |q: &str, before| {
+        let query = ReleaseQuery {
+            search: q.to_owned(),
+            before,
+            ..Default::default()
+        };
+        let (rows, next) =
+            releases::list(&mut conn, project.id, &pipeline, &live, &query, 50).unwrap();
+        let versions: Vec<String> = rows.into_iter().map(|r| r.release.version).collect();
+        (versions, next)
+    };
+
+    // Rare and old: only the index finds it, behind 2,097 newer releases.
+    let (found, next) = search("38.0.1", None);
+    assert_eq!(found, ["7.0.2", "7.0.1", "7.0.0"]);
+    assert!(next.is_none());
+
+    // One in a hundred: fewer than a page among the newest, so the index
+    // answers, with every match in order.
+    let (found, next) = search("blue", None);
+    let expected: Vec<String> = (0..21).rev().map(|h| format!("7.{h}.50")).collect();
+    assert_eq!(found, expected);
+    assert!(next.is_none());
+
+    // Common: the newest page from the walk, then the next from its cursor.
+    let (first, next) = search("build", None);
+    assert_eq!(first.len(), 50);
+    assert_eq!(first[0], "7.20.99");
+    let (second, _) = search("build", next);
+    assert_eq!(second.len(), 50);
+    assert_eq!(second[0], "7.20.49");
+    assert!(first.iter().all(|v| !second.contains(v)));
+
+    // Punctuation narrows the index's offer only: `_` and `.` are not
+    // interchangeable, and a version's dots match themselves.
+    assert!(search("7_20", None).0.is_empty());
+    assert_eq!(
+        search("7.20.9", None).0,
+        [
+            "7.20.99", "7.20.98", "7.20.97", "7.20.96", "7.20.95", "7.20.94", "7.20.93", "7.20.92",
+            "7.20.91", "7.20.90", "7.20.9"
+        ]
+    );
+    assert_eq!(search("OLD FIX", None).0.len(), 3, "case does not matter");
+}
+
 #[tokio::test]
 async fn the_environment_page_shows_what_is_live_waiting_and_the_history() {
     let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
