@@ -12,6 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use super::session::TypedSession;
 use super::session_store::{self, SessionUser};
 use crate::db::{self, DbPool};
+use crate::domain::approvals;
 use crate::domain::users;
 use crate::error::AppError;
 
@@ -25,11 +26,21 @@ pub struct CurrentUser {
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
-    /// Deployments waiting for this user's approval (the header's count).
+    /// Deployments waiting for this user's approval (the header's count),
+    /// counted up to [`approvals::PENDING_COUNT_CAP`].
     pub pending_approvals: i64,
 }
 
 impl CurrentUser {
+    /// The header's count as shown: "99+" once the count reaches its cap.
+    pub fn pending_badge(&self) -> String {
+        if self.pending_approvals >= approvals::PENDING_COUNT_CAP {
+            format!("{}+", approvals::PENDING_COUNT_CAP - 1)
+        } else {
+            self.pending_approvals.to_string()
+        }
+    }
+
     /// The first letter of the display name, for the avatar.
     pub fn initial(&self) -> String {
         self.display_name
@@ -100,7 +111,7 @@ async fn load(req: &HttpRequest, user_id: i64) -> Result<Option<SessionUser>, Ap
         };
         let actor =
             crate::domain::audit::Actor::user(user.id, user.username.clone(), user.is_admin, None);
-        let pending_approvals = crate::domain::approvals::pending_count(conn, &actor)?;
+        let pending_approvals = approvals::pending_count(conn, &actor)?;
         Ok(Some(SessionUser {
             id: user.id,
             username: user.username,

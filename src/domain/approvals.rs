@@ -389,8 +389,11 @@ pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64>
 /// statement. Where `me` approves: anywhere if admin, else where they or
 /// one of their teams holds `approver`.
 pub fn pending_count_sql(me: &str, admin: &str) -> String {
+    // Counted up to the cap only: the header is read on every page, and
+    // counting every waiting deployment made each request cost more the
+    // longer the queue (4.5 ms with 5,500 waiting, bench/README.md).
     format!(
-        "(SELECT count(*) FROM deployments d \
+        "(SELECT count(*) FROM (SELECT FROM deployments d \
           WHERE d.status = 'awaiting_approval' \
             AND ({admin} OR d.environment_id IN ( \
                   SELECT g.environment_id FROM grants g \
@@ -401,6 +404,10 @@ pub fn pending_count_sql(me: &str, admin: &str) -> String {
                              WHERE a.deployment_id = d.id AND a.approver_id = {me}) \
             AND ({me} IS NULL OR d.requested_by IS DISTINCT FROM {me} \
                  OR EXISTS (SELECT 1 FROM environments e \
-                             WHERE e.id = d.environment_id AND e.allow_self_approval)))"
+                             WHERE e.id = d.environment_id AND e.allow_self_approval)) \
+          LIMIT {PENDING_COUNT_CAP}) waiting)"
     )
 }
+
+/// The most the header's count counts; at the cap it shows "99+".
+pub const PENDING_COUNT_CAP: i64 = 100;

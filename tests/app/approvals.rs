@@ -712,3 +712,47 @@ async fn the_policy_form_checks_triggers_schedules_windows_and_keeps_what_was_ty
         .await;
     assert_eq!(response.status().as_u16(), 422);
 }
+
+/// The header counts what waits only up to a cap, so a long queue does not
+/// make every page dearer: at 100 it says "99+".
+#[tokio::test]
+async fn the_header_count_stops_at_99_plus() {
+    let app = spawn_app().await;
+    let (pipeline, release, _) = setup(&app, "1").await;
+    request_as(&app, &admin(), release, pipeline[1].id);
+    let ann = new_client();
+    app.login_with(&ann, "ann", "ann-password-123").await;
+    let count = |html: &str| {
+        html.split("<span class=\"count\" aria-label=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+    };
+    let home = app.get_with(&ann, "/").await.text().await.unwrap();
+    assert_eq!(count(&home).as_deref(), Some("1 waiting"));
+    // 98 more copies of the waiting deployment: 99 is still a number.
+    // (Copies of one deployment, so this test's own database drops the
+    // rule of one active deployment per release and environment.)
+    diesel::sql_query("DROP INDEX deployments_one_active_per_environment_release")
+        .execute(&mut app.conn())
+        .unwrap();
+    let copies = |n: i64, from: i64| {
+        diesel::sql_query(format!(
+            "INSERT INTO deployments (environment_release_id, release_id, environment_id, attempt, \
+                                      status, comment, requested_by, required_approvals, cause) \
+             SELECT environment_release_id, release_id, environment_id, {from} + g, status, comment, \
+                    requested_by, required_approvals, cause \
+               FROM deployments, generate_series(1, {n}) g \
+              WHERE status = 'awaiting_approval' AND attempt = 1"
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+    };
+    copies(98, 1);
+    let home = app.get_with(&ann, "/").await.text().await.unwrap();
+    assert_eq!(count(&home).as_deref(), Some("99 waiting"));
+    copies(500, 1000);
+    let home = app.get_with(&ann, "/").await.text().await.unwrap();
+    assert_eq!(count(&home).as_deref(), Some("99+ waiting"));
+    assert!(home.contains(">99+</span>"));
+}
