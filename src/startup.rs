@@ -12,8 +12,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::auth::login_csrf::{self, LoginCsrf};
+use crate::auth::app_cookie::AppCookies;
 use crate::auth::session_store::{self, PgSessionStore};
+use crate::auth::{flash, login_csrf};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
 use crate::domain::bootstrap::{self, AdminBootstrap};
@@ -120,7 +121,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
 
     let secrets = web::Data::new(settings.worker.secrets.clone());
     let site = web::Data::new(settings.site.clone());
-    let login_csrf = web::Data::new(LoginCsrf::new(key.clone(), secure));
+    let app_cookies = web::Data::new(AppCookies::new(key.clone(), secure));
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
     let mut server = HttpServer::new(move || {
@@ -147,11 +148,12 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
             .default_service(web::to(routes::not_found));
         App::new()
             .wrap(from_fn(login_csrf::send_cookie))
+            .wrap(from_fn(flash::send_cookie))
             .wrap(from_fn(requests::handle))
             .app_data(web::Data::new(HeaderPolicy { secure }))
             .app_data(secrets.clone())
             .app_data(site.clone())
-            .app_data(login_csrf.clone())
+            .app_data(app_cookies.clone())
             .app_data(pool.clone())
             // Routes with longer fields set their own PayloadConfig.
             .app_data(web::PayloadConfig::new(limits::FORM))

@@ -1,8 +1,11 @@
 //! Who the user is: password hashing, the PostgreSQL session store, the typed
-//! session, CSRF protection and the signed-in user.
+//! session, CSRF protection, the app's sealed cookies (the login form's
+//! token, messages for the next page) and the signed-in user.
 
+pub mod app_cookie;
 pub mod csrf;
 pub mod current_user;
+pub mod flash;
 pub mod login_csrf;
 pub mod password;
 pub mod random;

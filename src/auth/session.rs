@@ -5,47 +5,11 @@ use std::future::{Ready, ready};
 use actix_session::{Session, SessionExt};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
-use serde::{Deserialize, Serialize};
 
+use super::flash::{Flash, FlashKind};
 use super::session_store::USER_ID_KEY;
 
 const CSRF_KEY: &str = "csrf_token";
-const FLASH_KEY: &str = "flashes";
-/// Messages kept for the next page. A client that never follows its
-/// redirects (a script posting forms) would otherwise grow the stored
-/// session with every POST.
-const MOST_FLASHES: usize = 5;
-
-/// Adds `flash`, dropping the oldest beyond [`MOST_FLASHES`].
-fn push_flash(flashes: &mut Vec<Flash>, flash: Flash) {
-    flashes.push(flash);
-    let excess = flashes.len().saturating_sub(MOST_FLASHES);
-    flashes.drain(..excess);
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum FlashKind {
-    Success,
-    Info,
-    Error,
-}
-
-/// A one-time message shown on the next page.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Flash {
-    pub kind: FlashKind,
-    pub message: String,
-}
-
-impl Flash {
-    pub fn css_class(&self) -> &'static str {
-        match self.kind {
-            FlashKind::Success => "flash flash-success",
-            FlashKind::Info => "flash flash-info",
-            FlashKind::Error => "flash flash-error",
-        }
-    }
-}
 
 /// The session, and the request it belongs to: a visitor who is not
 /// signed in keeps their CSRF token in a cookie (see [`super::login_csrf`]),
@@ -100,35 +64,14 @@ impl TypedSession {
         self.0.get::<String>(CSRF_KEY).ok().flatten()
     }
 
+    /// Adds a message for the next page (see [`super::flash`]).
     pub fn flash(&self, kind: FlashKind, message: impl Into<String>) {
-        let mut flashes = self.peek_flashes();
-        push_flash(
-            &mut flashes,
-            Flash {
-                kind,
-                message: message.into(),
-            },
-        );
-        if let Err(err) = self.0.insert(FLASH_KEY, flashes) {
-            tracing::warn!("storing flash: {err}");
-        }
+        super::flash::add(&self.1, kind, message);
     }
 
-    /// Returns and clears the pending flashes.
+    /// The messages for this page; they are gone after it.
     pub fn take_flashes(&self) -> Vec<Flash> {
-        let flashes = self.peek_flashes();
-        if !flashes.is_empty() {
-            self.0.remove(FLASH_KEY);
-        }
-        flashes
-    }
-
-    fn peek_flashes(&self) -> Vec<Flash> {
-        self.0
-            .get::<Vec<Flash>>(FLASH_KEY)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        super::flash::take(&self.1)
     }
 }
 
@@ -138,35 +81,5 @@ impl FromRequest for TypedSession {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(Ok(Self(req.get_session(), req.clone())))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_newest_flashes_are_kept() {
-        let mut flashes = Vec::new();
-        for n in 0..12 {
-            push_flash(
-                &mut flashes,
-                Flash {
-                    kind: FlashKind::Info,
-                    message: format!("message {n}"),
-                },
-            );
-        }
-        let kept: Vec<&str> = flashes.iter().map(|f| f.message.as_str()).collect();
-        assert_eq!(
-            kept,
-            [
-                "message 7",
-                "message 8",
-                "message 9",
-                "message 10",
-                "message 11"
-            ]
-        );
     }
 }

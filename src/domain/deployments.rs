@@ -1294,7 +1294,7 @@ fn load_views(conn: &mut PgConnection, scope: Scope, limit: i64) -> QueryResult<
 }
 
 /// Generous bound for lists that are short by nature (one release's
-/// attempts, one environment's queue).
+/// attempts).
 const UNPAGED: i64 = 1000;
 
 /// Every deployment of one release, oldest first.
@@ -1305,12 +1305,22 @@ pub fn for_release(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<
         .collect())
 }
 
-/// What is awaiting approval, queued or running in an environment, oldest first.
-pub fn active_in(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<DeploymentView>> {
-    Ok(load_views(conn, Scope::Active(environment_id), UNPAGED)?
-        .into_iter()
-        .map(to_view)
-        .collect())
+/// What is awaiting approval, queued or running in an environment, oldest
+/// first: at most `shown`, and whether more wait behind them. A queue can
+/// grow while workers are away, and the page must not grow with it.
+pub fn active_in(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    shown: i64,
+) -> QueryResult<(Vec<DeploymentView>, bool)> {
+    let mut active: Vec<DeploymentView> =
+        load_views(conn, Scope::Active(environment_id), shown + 1)?
+            .into_iter()
+            .map(to_view)
+            .collect();
+    let more = active.len() as i64 > shown;
+    active.truncate(usize::try_from(shown).unwrap_or(0));
+    Ok((active, more))
 }
 
 /// The deployment that made the live release live.

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::schema::{environments, projects};
 use crate::db::{self, DbPool};

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::context::open_project;
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::schema::deployments as deployments_table;
 use crate::db::schema::{environment_releases, environments, projects, releases, users};

@@ -13,6 +13,9 @@ use crate::views::PageCtx;
 use crate::views::environments::EnvironmentPage;
 
 const HISTORY_PAGE: i64 = 25;
+/// Waiting and running deployments shown, oldest first; the rest are in
+/// the history.
+const ACTIVE_SHOWN: i64 = 50;
 
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {
@@ -37,7 +40,7 @@ pub async fn show(
             .position(|e| e.slug == env_slug)
             .ok_or(AppError::NotFound)?;
         let environment = pipeline[position].clone();
-        let active = deployments::active_in(conn, environment.id)?;
+        let (active, more_active) = deployments::active_in(conn, environment.id, ACTIVE_SHOWN)?;
         let (history, next) = deployments::history(conn, environment.id, before, HISTORY_PAGE)?;
         let live = deployments::last_success_in(conn, environment.id)?;
         Ok((
@@ -46,13 +49,22 @@ pub async fn show(
             position,
             environment,
             live,
-            active,
+            (active, more_active),
             history,
             next,
         ))
     })
     .await?;
-    let (project, pipeline_length, position, environment, live, active, history, next) = result;
+    let (
+        project,
+        pipeline_length,
+        position,
+        environment,
+        live,
+        (active, more_active),
+        history,
+        next,
+    ) = result;
     Ok(EnvironmentPage {
         page: PageCtx::new(
             &session,
@@ -66,6 +78,7 @@ pub async fn show(
         pipeline_length,
         live,
         active,
+        more_active,
         history,
         next_page: next.map(|c| format!("before={}", c.encode())),
         is_first_page: before.is_none(),

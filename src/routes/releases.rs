@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::context::{open_project, open_release};
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action};

@@ -16,6 +16,8 @@ pub struct EnvironmentPage {
     pub pipeline_length: usize,
     pub live: Option<DeploymentView>,
     pub active: Vec<DeploymentView>,
+    /// More are waiting than `active` holds (they are in the history).
+    pub more_active: bool,
     pub history: Vec<DeploymentView>,
     pub next_page: Option<String>,
     pub is_first_page: bool,

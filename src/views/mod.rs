@@ -16,7 +16,8 @@ use actix_web::{HttpMessage, HttpRequest};
 
 use crate::auth::CurrentUser;
 use crate::auth::current_user::RequestCsrfToken;
-use crate::auth::session::{Flash, TypedSession};
+use crate::auth::flash::Flash;
+use crate::auth::session::TypedSession;
 
 /// What the base layout needs on every page.
 #[derive(Debug, Clone, Default)]

@@ -143,6 +143,41 @@ async fn a_search_finds_the_same_releases_whether_they_are_new_or_deep_in_histor
     assert_eq!(search("OLD FIX", None).0.len(), 3, "case does not matter");
 }
 
+/// A queue grows while workers are away; the page shows its oldest fifty
+/// and says more wait, instead of growing with it.
+#[tokio::test]
+async fn the_environment_page_shows_the_oldest_fifty_waiting_and_says_more_wait() {
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    app.login_admin().await;
+    let (project, _) = app.project("Shop");
+    let page = format!("/projects/{}/environments/development", project.slug);
+    let waiting = |html: &str| {
+        html.split("id=\"queue-title\"")
+            .nth(1)
+            .unwrap()
+            .split("</section>")
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    for i in 0..50 {
+        app.release(&project, &format!("4.{i}.0"));
+    }
+    let queue = waiting(&app.get_html(&page).await);
+    assert_eq!(queue.matches("class=\"attempt\"").count(), 50);
+    assert!(
+        !queue.contains("more-waiting"),
+        "exactly fifty: none hidden"
+    );
+
+    app.release(&project, "4.50.0");
+    let queue = waiting(&app.get_html(&page).await);
+    assert_eq!(queue.matches("class=\"attempt\"").count(), 50);
+    assert!(queue.contains(">4.0.0</a>"), "oldest first");
+    assert!(!queue.contains(">4.50.0</a>"), "the newest waits behind");
+    assert!(queue.contains("id=\"more-waiting\""));
+}
+
 #[tokio::test]
 async fn the_environment_page_shows_what_is_live_waiting_and_the_history() {
     let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;

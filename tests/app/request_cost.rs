@@ -100,6 +100,89 @@ async fn pages_read_the_session_user_and_count_once_and_write_nothing() {
     }
 }
 
+/// A form's message for the next page travels in a sealed cookie: the POST
+/// writes its change and not the session, the page after it shows the
+/// message once and writes nothing, and a cookie this server did not make
+/// shows nothing.
+#[tokio::test]
+async fn a_form_post_writes_only_its_change_and_its_message_shows_once() {
+    let app = quiet_app().await;
+    app.login_admin().await;
+    let (project, _) = app.project("Shop");
+    let form = format!("/projects/{}/releases/new", project.slug);
+    let token = app.csrf_token_with(&app.client, &form).await;
+    let fields = [
+        ("version", "5.0.0"),
+        ("title", "Five"),
+        ("csrf_token", token.as_str()),
+    ];
+    let post = || async {
+        app.client
+            .post(app.url(&form))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+    };
+    let Some((response, statements)) = app.statements_during(post).await else {
+        eprintln!("skipped: the test server does not count statements");
+        return;
+    };
+    show("POST a new release", &statements);
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(statements.matching("\"sessions\""), 0, "{statements:?}");
+    assert_eq!(statements.matching("UPDATE sessions"), 0, "{statements:?}");
+    assert_eq!(statements.matching("FROM sessions"), 1, "only the load");
+    let flash_cookie = response
+        .cookies()
+        .find(|c| c.name() == "stagecoach-flash")
+        .expect("the message's cookie");
+    assert!(
+        !flash_cookie.value().contains("created"),
+        "the message is sealed"
+    );
+    let stored = app.count("SELECT count(*) AS n FROM sessions WHERE state::text LIKE '%created%'");
+    assert_eq!(stored, 0, "no message in the stored session");
+
+    let release_page = crate::helpers::location(&response);
+    let (html, statements) = app
+        .statements_during(|| async {
+            app.client
+                .get(app.url(&release_page))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        })
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Release 5.0.0 created"),
+        "the message shows on the next page"
+    );
+    assert_eq!(statements.matching("UPDATE"), 0, "{statements:?}");
+    assert_eq!(statements.matching("INSERT"), 0, "{statements:?}");
+    let again = app.get_html(&release_page).await;
+    assert!(!again.contains("Release 5.0.0 created"), "and only once");
+
+    let forged = reqwest::Client::new()
+        .get(app.url("/login"))
+        .header(
+            "Cookie",
+            r#"stagecoach-flash=[{"kind":"Error","message":"Forged words"}]"#,
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(forged.contains("Sign in"));
+    assert!(!forged.contains("Forged words"));
+}
+
 #[tokio::test]
 async fn plain_gets_within_a_minute_do_not_write_the_session() {
     let app = quiet_app().await;

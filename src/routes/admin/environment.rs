@@ -7,7 +7,7 @@ use diesel::PgConnection;
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;

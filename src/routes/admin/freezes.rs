@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;

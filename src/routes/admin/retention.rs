@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
-use crate::auth::session::FlashKind;
+use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::schema::sessions;
 use crate::db::{self, DbPool};
