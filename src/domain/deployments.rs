@@ -195,26 +195,22 @@ fn names(list: &[&str]) -> String {
 
 /// Checks that a person may deploy `release` into `pipeline[index]` and,
 /// for "as far as", into every environment up to `far`: the rights a chain
-/// will need are checked when it is asked for. A refusal is audited.
-fn check_person_rights(
+/// will need are checked when it is asked for. Says what is missing, if
+/// anything; the caller audits the refusal.
+fn person_refusal(
     conn: &mut PgConnection,
     actor: &Actor,
     project_id: i64,
     pipeline: &[Environment],
     index: usize,
     far: Option<usize>,
-) -> Result<(), DeployError> {
-    if actor.user_id.is_none() {
-        return Err(DeployError::Denied(
-            "Only a person can ask for a deployment.".to_owned(),
-        ));
-    }
+) -> QueryResult<Option<String>> {
     let last = far.unwrap_or(index).max(index);
     let lacking = lacking_deployer(conn, actor, project_id, pipeline, index, last)?;
     if lacking.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let message = if last == index {
+    Ok(Some(if last == index {
         format!(
             "You need the deployer role on {} to deploy there.",
             pipeline[index].name
@@ -225,15 +221,7 @@ fn check_person_rights(
             names(&lacking),
             pipeline[last].name
         )
-    };
-    audit::record(
-        conn,
-        actor,
-        Event::new("access.denied", "project", project_id)
-            .in_project(project_id)
-            .details(json!({ "action": "deploy", "reason": message })),
-    )?;
-    Err(DeployError::Denied(message))
+    }))
 }
 
 /// The rules the database holds on a new deployment, as a refusal.
@@ -310,17 +298,21 @@ pub fn entry_blocker(
     }))
 }
 
-/// The release live in an environment: the one of its newest successful
-/// deployment.
-pub fn live_release_id(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Option<i64>> {
+/// The release live in an environment (the one of its newest successful
+/// deployment): its id and when it was created.
+pub fn live_release(
+    conn: &mut PgConnection,
+    environment_id: i64,
+) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
     deployments::table
+        .inner_join(releases::table)
         .filter(deployments::environment_id.eq(environment_id))
         .filter(deployments::status.eq(status::SUCCEEDED))
         .order((
             deployments::finished_at.desc().nulls_last(),
             deployments::id.desc(),
         ))
-        .select(deployments::release_id)
+        .select((releases::id, releases::created_at))
         .first(conn)
         .optional()
 }
@@ -351,27 +343,13 @@ pub fn request(
     }
     errors.into_result().map_err(DeployError::Invalid)?;
 
-    if input.cause == Cause::Person {
-        // Checked outside the transaction so the refusal's audit event
-        // stays; the database re-checks the target itself at insert.
-        let project_id: Option<i64> = releases::table
-            .find(release_id)
-            .select(releases::project_id)
-            .first(conn)
-            .optional()?;
-        if let Some(project_id) = project_id {
-            let pipeline = environments::list(conn, project_id)?;
-            let index = pipeline.iter().position(|e| e.id == input.environment_id);
-            let far = input
-                .target_environment_id
-                .and_then(|t| pipeline.iter().position(|e| e.id == t));
-            if let Some(index) = index {
-                check_person_rights(conn, actor, project_id, &pipeline, index, far)?;
-            }
-        }
+    if input.cause == Cause::Person && actor.user_id.is_none() {
+        return Err(DeployError::Denied(
+            "Only a person can ask for a deployment.".to_owned(),
+        ));
     }
 
-    conn.transaction(|conn| {
+    let requested = conn.transaction(|conn| -> Result<Requested, DeployError> {
         // Serialises with deletion and with other deploys of this release.
         let release: Release = releases::table
             .find(release_id)
@@ -390,36 +368,49 @@ pub fn request(
                 DeployError::Invalid(errors)
             })?;
         let target = &pipeline[index];
+        if input.cause == Cause::Person {
+            // The database re-checks the target itself at insert; this
+            // names what is missing, as far as the chain goes.
+            let far = input
+                .target_environment_id
+                .and_then(|t| pipeline.iter().position(|e| e.id == t));
+            let refusal = person_refusal(conn, actor, release.project_id, &pipeline, index, far)?;
+            if let Some(message) = refusal {
+                return Ok(Requested::Denied(release.project_id, message));
+            }
+        }
         if let Some(reason) = entry_blocker(conn, &release, &pipeline, index)? {
             return Err(DeployError::Refused(reason));
         }
 
-        let existing: Option<(i64, String)> = environment_releases::table
+        // This environment's entry, and the one it would be promoted from,
+        // in one read.
+        let previous_id = match index.checked_sub(1) {
+            Some(prev) if target.id != release.first_environment_id => Some(pipeline[prev].id),
+            _ => None,
+        };
+        let entries: Vec<(i64, i64, String)> = environment_releases::table
             .filter(environment_releases::release_id.eq(release.id))
-            .filter(environment_releases::environment_id.eq(target.id))
+            .filter(
+                environment_releases::environment_id
+                    .eq_any([Some(target.id), previous_id].into_iter().flatten()),
+            )
             .select((
+                environment_releases::environment_id,
                 environment_releases::id,
                 environment_releases::version_label,
             ))
-            .first(conn)
-            .optional()?;
-        let (environment_release_id, label, promoted) = match existing {
+            .load(conn)?;
+        let entry = |environment_id: i64| {
+            entries
+                .iter()
+                .find(|(env, _, _)| *env == environment_id)
+                .map(|(_, id, label)| (*id, label.clone()))
+        };
+        let (environment_release_id, label, promoted) = match entry(target.id) {
             Some((id, label)) => (id, label, false),
             None => {
-                let previous: Option<(i64, String)> = match index.checked_sub(1) {
-                    Some(prev) if target.id != release.first_environment_id => {
-                        environment_releases::table
-                            .filter(environment_releases::release_id.eq(release.id))
-                            .filter(environment_releases::environment_id.eq(pipeline[prev].id))
-                            .select((
-                                environment_releases::id,
-                                environment_releases::version_label,
-                            ))
-                            .first(conn)
-                            .optional()?
-                    }
-                    _ => None,
-                };
+                let previous = previous_id.and_then(entry);
                 let label = if label_input.is_empty() {
                     previous
                         .as_ref()
@@ -441,12 +432,8 @@ pub fn request(
             }
         };
 
-        let is_rollback = match live_release_id(conn, target.id)? {
-            Some(live) if live != release.id => {
-                let live_created: DateTime<Utc> = releases::table
-                    .find(live)
-                    .select(releases::created_at)
-                    .first(conn)?;
+        let is_rollback = match live_release(conn, target.id)? {
+            Some((live, live_created)) if live != release.id => {
                 (live_created, live) > (release.created_at, release.id)
             }
             _ => false,
@@ -519,8 +506,30 @@ pub fn request(
                     "cause": input.cause.as_str(),
                 })),
         )?;
-        Ok(deployment)
-    })
+        Ok(Requested::Made(Box::new(deployment)))
+    })?;
+    match requested {
+        Requested::Made(deployment) => Ok(*deployment),
+        Requested::Denied(project_id, message) => {
+            // Written after the transaction, which only read: the refusal's
+            // audit event is the one thing this request changes.
+            audit::record(
+                conn,
+                actor,
+                Event::new("access.denied", "project", project_id)
+                    .in_project(project_id)
+                    .details(json!({ "action": "deploy", "reason": message })),
+            )?;
+            Err(DeployError::Denied(message))
+        }
+    }
+}
+
+/// What [`request`]'s transaction ended with.
+enum Requested {
+    Made(Box<Deployment>),
+    /// The person lacks a deployer role (in this project); the text says which.
+    Denied(i64, String),
 }
 
 /// Queues the first deployment of a new release (trigger "on release

@@ -490,3 +490,60 @@ async fn a_user_without_the_deployer_role_is_told_why_and_a_forged_post_changes_
 async fn spawn_app_without_worker() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await
 }
+
+/// Every path that asks for a deployment goes through
+/// `deployments::request`, which checks the person's deployer roles as far
+/// as the chain goes and audits a refusal that nothing else outlives.
+#[tokio::test]
+async fn a_request_beyond_the_persons_roles_is_refused_audited_and_changes_nothing() {
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let release = app.release(&project, "1.0.0");
+    let first = deployments::claim_next(&mut app.conn(), "t", std::time::Duration::from_secs(30))
+        .unwrap()
+        .unwrap();
+    deployments::finish(
+        &mut app.conn(),
+        "t",
+        first.id,
+        &deployments::Outcome::Succeeded,
+    )
+    .unwrap();
+    let dora = app.create_user("dora", "dora-password-1", false);
+    app.grant(dora.id, pipeline[1].id, "deployer");
+    let dora = crate::helpers::fixtures::person(&dora);
+    let denied = |app: &crate::helpers::TestApp| {
+        app.count(
+            "SELECT count(*) AS n FROM audit_events \
+              WHERE action = 'access.denied' AND details->>'action' = 'deploy'",
+        )
+    };
+
+    let as_far_as_staging = DeployInput {
+        environment_id: pipeline[1].id,
+        target_environment_id: Some(pipeline[2].id),
+        ..Default::default()
+    };
+    match deployments::request(&mut app.conn(), &dora, release.id, &as_far_as_staging) {
+        Err(DeployError::Denied(message)) => assert_eq!(
+            message,
+            "You need the deployer role on Staging to deploy as far as Staging."
+        ),
+        other => panic!("expected a refusal, got {:?}", other.map(|d| d.id)),
+    }
+    assert_eq!(app.status(release.id, pipeline[1].id), None);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM environment_releases"),
+        1,
+        "only Development's entry"
+    );
+    assert_eq!(denied(&app), 1);
+
+    let just_qa = DeployInput {
+        environment_id: pipeline[1].id,
+        ..Default::default()
+    };
+    let made = deployments::request(&mut app.conn(), &dora, release.id, &just_qa).unwrap();
+    assert_eq!(made.environment_id, pipeline[1].id);
+    assert_eq!(denied(&app), 1, "an allowed request audits no refusal");
+}
