@@ -7,6 +7,7 @@ pub mod local_pg;
 pub mod migrations;
 mod prepared;
 pub mod schema;
+pub mod text_enum;
 
 pub use limit::{LiteralLimit, limited};
 pub use prepared::{Around, Prepared, around, prepared};

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use super::deployments::Deployment;
+use super::states::DeploymentStatus;
 use crate::db::schema::{
     approvals, deployments, environment_releases, environments, grants, projects, releases,
     team_members, users,
@@ -74,10 +75,10 @@ pub fn decide(
             .select(Deployment::as_select())
             .for_update()
             .first(conn)?;
-        if deployment.status != "awaiting_approval" {
+        if deployment.status != DeploymentStatus::AwaitingApproval {
             return Err(ApprovalError::Refused(format!(
                 "It no longer waits for approval: it is {}.",
-                super::deployments::status_text(&deployment.status)
+                deployment.status.words()
             )));
         }
         let (allow_self, project_id): (bool, i64) = environments::table
@@ -129,7 +130,7 @@ pub fn decide(
         if *decision == Decision::Reject {
             diesel::update(deployments::table.find(deployment_id))
                 .set((
-                    deployments::status.eq("rejected"),
+                    deployments::status.eq(DeploymentStatus::Rejected),
                     deployments::finished_at.eq(Utc::now()),
                     deployments::note.eq(format!("Rejected by {}.", actor.name)),
                 ))
@@ -161,7 +162,7 @@ pub fn decide(
             return Ok(Decided::Counted(approved, deployment.required_approvals));
         }
         diesel::update(deployments::table.find(deployment_id))
-            .set(deployments::status.eq("queued"))
+            .set(deployments::status.eq(DeploymentStatus::Queued))
             .execute(conn)?;
         audit::record(
             conn,
@@ -201,11 +202,11 @@ pub fn expire(conn: &mut PgConnection) -> QueryResult<usize> {
     conn.transaction(|conn| {
         let expired: Vec<(i64, i64)> = diesel::update(
             deployments::table
-                .filter(deployments::status.eq("awaiting_approval"))
+                .filter(deployments::status.eq(DeploymentStatus::AwaitingApproval))
                 .filter(deployments::approval_deadline.lt(Utc::now())),
         )
         .set((
-            deployments::status.eq("rejected"),
+            deployments::status.eq(DeploymentStatus::Rejected),
             deployments::finished_at.eq(Utc::now()),
             deployments::note.eq("Approval timed out."),
         ))

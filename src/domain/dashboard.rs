@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 
 use super::environments::Environment;
+use super::states::DeploymentStatus;
 use crate::db::schema::{environments, projects};
 
 #[derive(Debug, Clone)]
@@ -43,22 +44,13 @@ pub struct LiveRelease {
 pub struct LatestDeployment {
     pub version: String,
     pub label: String,
-    pub status: String,
+    pub status: DeploymentStatus,
 }
 
 impl LatestDeployment {
     /// Words for the state, as shown in a chip.
     pub fn status_text(&self) -> &'static str {
-        match self.status.as_str() {
-            "awaiting_approval" => "waiting for approval",
-            "queued" => "queued",
-            "running" => "running",
-            "succeeded" => "succeeded",
-            "failed" => "failed",
-            "rejected" => "rejected",
-            "cancelled" => "cancelled",
-            _ => "unknown",
-        }
+        self.status.words()
     }
 }
 
@@ -75,7 +67,7 @@ struct StateRow {
     #[diesel(sql_type = Nullable<Timestamptz>)]
     live_since: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Text>)]
-    latest_status: Option<String>,
+    latest_status: Option<DeploymentStatus>,
     #[diesel(sql_type = Nullable<Text>)]
     latest_version: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -135,7 +127,9 @@ fn states(
             };
             // Shown only when the newest attempt is not the live one's kind.
             let latest = match (row.latest_status, row.latest_version, row.latest_label) {
-                (Some(status), Some(version), Some(label)) if status != "succeeded" => {
+                (Some(status), Some(version), Some(label))
+                    if status != DeploymentStatus::Succeeded =>
+                {
                     Some(LatestDeployment {
                         version,
                         label,

@@ -11,6 +11,7 @@ use super::access::{self, Role};
 use super::audit::{self, Actor, Event};
 use super::environments::{self, Environment};
 use super::releases::Release;
+pub use super::states::{DeploymentStatus, StepStatus};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::environments as environments_table;
 use crate::db::schema::{
@@ -25,7 +26,7 @@ pub struct Deployment {
     pub release_id: i64,
     pub environment_id: i64,
     pub attempt: i32,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub is_rollback: bool,
     pub comment: String,
     pub requested_by: Option<i64>,
@@ -88,10 +89,6 @@ pub fn cause_text(cause: &str) -> &'static str {
     }
 }
 
-/// The states of `PRODUCT.md`: awaiting_approval → queued → running →
-/// succeeded | failed, or rejected | cancelled.
-pub const ACTIVE: [&str; 3] = ["awaiting_approval", "queued", "running"];
-
 /// The statuses as SQL literals for read queries, so their plans stay
 /// cached and still use the partial indexes on status (`db::constant`).
 pub mod status {
@@ -106,7 +103,8 @@ pub mod status {
         SUCCEEDED: Succeeded = "succeeded";
     }
 
-    /// [`super::ACTIVE`] as an SQL array literal, for `eq_any`.
+    /// The active statuses (`DeploymentStatus::is_active`) as an SQL array
+    /// literal, for `eq_any`.
     pub type Active =
         diesel::dsl::array<Text, (Const<AwaitingApproval>, Const<Queued>, Const<Running>)>;
 
@@ -118,24 +116,6 @@ pub mod status {
     pub fn in_flight() -> diesel::dsl::array<Text, (Const<Queued>, Const<Running>)> {
         diesel::dsl::array((QUEUED, RUNNING))
     }
-}
-
-/// Words for a status, as people read it.
-pub fn status_text(status: &str) -> &'static str {
-    match status {
-        "awaiting_approval" => "waiting for approval",
-        "queued" => "queued",
-        "running" => "running",
-        "succeeded" => "succeeded",
-        "failed" => "failed",
-        "rejected" => "rejected",
-        "cancelled" => "cancelled",
-        _ => "unknown",
-    }
-}
-
-pub fn is_active(status: &str) -> bool {
-    ACTIVE.contains(&status)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -281,7 +261,7 @@ pub fn entry_blocker(
             )));
         }
     }
-    let active: Option<String> = deployments::table
+    let active: Option<DeploymentStatus> = deployments::table
         .filter(deployments::release_id.eq(release.id))
         .filter(deployments::environment_id.eq(target.id))
         .filter(deployments::status.eq_any(status::active()))
@@ -292,7 +272,7 @@ pub fn entry_blocker(
         format!(
             "{} is already {} in {}.",
             release.version,
-            status_text(&status),
+            status.words(),
             target.name
         )
     }))
@@ -467,9 +447,9 @@ pub fn request(
                 deployments::environment_id.eq(target.id),
                 deployments::attempt.eq(attempt),
                 deployments::status.eq(if needs_approval {
-                    "awaiting_approval"
+                    DeploymentStatus::AwaitingApproval
                 } else {
-                    "queued"
+                    DeploymentStatus::Queued
                 }),
                 deployments::is_rollback.eq(is_rollback),
                 deployments::comment.eq(input.comment.trim()),
@@ -546,7 +526,7 @@ pub fn queue_initial(
             deployments::release_id.eq(release.id),
             deployments::environment_id.eq(release.first_environment_id),
             deployments::attempt.eq(1),
-            deployments::status.eq("queued"),
+            deployments::status.eq(DeploymentStatus::Queued),
             deployments::requested_by.eq(actor.user_id),
             deployments::cause.eq(Cause::OnRelease.as_str()),
         ))
@@ -627,7 +607,7 @@ pub fn claim_next(
                 for &id in older {
                     diesel::update(deployments::table.find(id))
                         .set((
-                            deployments::status.eq("cancelled"),
+                            deployments::status.eq(DeploymentStatus::Cancelled),
                             deployments::finished_at.eq(Utc::now()),
                             deployments::note.eq(format!(
                                 "Superseded: only the latest waiting deployment runs (#{newest})."
@@ -717,11 +697,11 @@ pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<i64>> {
     conn.transaction(|conn| {
         let lost: Vec<(i64, i64)> = diesel::update(
             deployments::table
-                .filter(deployments::status.eq("running"))
+                .filter(deployments::status.eq(DeploymentStatus::Running))
                 .filter(deployments::lease_expires_at.lt(Utc::now())),
         )
         .set((
-            deployments::status.eq("failed"),
+            deployments::status.eq(DeploymentStatus::Failed),
             deployments::finished_at.eq(Utc::now()),
             deployments::note
                 .eq("Worker lost: it stopped renewing its lease. Redeploy to try again."),
@@ -729,7 +709,7 @@ pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<i64>> {
         .returning((deployments::id, deployments::environment_id))
         .get_results(conn)?;
         for (id, environment_id) in &lost {
-            close_steps(conn, *id, "failed", "worker lost")?;
+            close_steps(conn, *id, StepStatus::Failed, "worker lost")?;
             let project_id = project_of(conn, *environment_id)?;
             audit::record(
                 conn,
@@ -775,24 +755,24 @@ pub fn finish_with_log(
     open_steps: bool,
 ) -> QueryResult<bool> {
     conn.transaction(|conn| {
-        let (status, note) = match outcome {
-            Outcome::Succeeded => ("succeeded", ""),
-            Outcome::Failed(note) => ("failed", note.as_str()),
-            Outcome::Cancelled(note) => ("cancelled", note.as_str()),
+        let (status, steps, note) = match outcome {
+            // A step still open when all went well was cut short.
+            Outcome::Succeeded => (DeploymentStatus::Succeeded, StepStatus::Failed, ""),
+            Outcome::Failed(note) => (DeploymentStatus::Failed, StepStatus::Failed, note.as_str()),
+            Outcome::Cancelled(note) => (
+                DeploymentStatus::Cancelled,
+                StepStatus::Cancelled,
+                note.as_str(),
+            ),
         };
         let bytes = insert_log_lines(conn, deployment_id, lines)?;
         if open_steps {
-            let steps = if status == "succeeded" {
-                "failed"
-            } else {
-                status
-            };
             close_steps(conn, deployment_id, steps, note)?;
         }
         let done: Option<Deployment> = diesel::update(
             deployments::table
                 .find(deployment_id)
-                .filter(deployments::status.eq("running"))
+                .filter(deployments::status.eq(DeploymentStatus::Running))
                 .filter(deployments::worker_id.eq(worker)),
         )
         .set((
@@ -948,11 +928,11 @@ pub fn cancel(
             .for_update()
             .first(conn)?;
         let project_id = project_of(conn, deployment.environment_id)?;
-        match deployment.status.as_str() {
-            "awaiting_approval" | "queued" => {
+        match deployment.status {
+            DeploymentStatus::AwaitingApproval | DeploymentStatus::Queued => {
                 diesel::update(deployments::table.find(deployment_id))
                     .set((
-                        deployments::status.eq("cancelled"),
+                        deployments::status.eq(DeploymentStatus::Cancelled),
                         deployments::finished_at.eq(Utc::now()),
                         deployments::note.eq(format!("Cancelled by {}.", actor.name)),
                     ))
@@ -965,7 +945,7 @@ pub fn cancel(
                 )?;
                 Ok("Cancelled.")
             }
-            "running" => {
+            DeploymentStatus::Running => {
                 diesel::update(deployments::table.find(deployment_id))
                     .set(deployments::cancel_requested.eq(true))
                     .execute(conn)?;
@@ -979,7 +959,7 @@ pub fn cancel(
             }
             other => Err(DeployError::Refused(format!(
                 "It has already {}.",
-                status_text(other)
+                other.words()
             ))),
         }
     })
@@ -1016,13 +996,13 @@ pub fn set_step(
     conn: &mut PgConnection,
     deployment_id: i64,
     position: i32,
-    status: &str,
+    status: StepStatus,
     detail: &str,
 ) -> QueryResult<()> {
     let target = deployment_steps::table
         .filter(deployment_steps::deployment_id.eq(deployment_id))
         .filter(deployment_steps::position.eq(position));
-    if status == "running" {
+    if status == StepStatus::Running {
         diesel::update(target)
             .set((
                 deployment_steps::status.eq(status),
@@ -1046,11 +1026,11 @@ pub fn set_step(
 pub fn close_steps(
     conn: &mut PgConnection,
     deployment_id: i64,
-    status: &str,
+    status: StepStatus,
     detail: &str,
 ) -> QueryResult<()> {
     let open = deployment_steps::table.filter(deployment_steps::deployment_id.eq(deployment_id));
-    diesel::update(open.filter(deployment_steps::status.eq("running")))
+    diesel::update(open.filter(deployment_steps::status.eq(StepStatus::Running)))
         .set((
             deployment_steps::status.eq(status),
             deployment_steps::finished_at.eq(Utc::now()),
@@ -1069,7 +1049,7 @@ pub struct StepRun {
     pub position: i32,
     pub name: String,
     pub kind: String,
-    pub status: String,
+    pub status: StepStatus,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub detail: String,
@@ -1187,7 +1167,7 @@ pub struct DeploymentView {
     pub label: String,
     pub environment_id: i64,
     pub attempt: i32,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub is_rollback: bool,
     pub comment: String,
     pub requested_by: Option<String>,
@@ -1206,11 +1186,11 @@ pub struct DeploymentView {
 
 impl DeploymentView {
     pub fn status_text(&self) -> &'static str {
-        status_text(&self.status)
+        self.status.words()
     }
 
     pub fn is_active(&self) -> bool {
-        is_active(&self.status)
+        self.status.is_active()
     }
 }
 

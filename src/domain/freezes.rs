@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use super::deployments::Deployment;
+use super::deployments::{Deployment, DeploymentStatus};
 use super::environments::Environment;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{deployments, environments, freezes};
@@ -287,7 +287,10 @@ pub fn request_override(
             .select(Deployment::as_select())
             .for_update()
             .first(conn)?;
-        if !matches!(d.status.as_str(), "awaiting_approval" | "queued") {
+        if !matches!(
+            d.status,
+            DeploymentStatus::AwaitingApproval | DeploymentStatus::Queued
+        ) {
             return Err(FreezeError::Refused(
                 "Only a waiting deployment can be overridden.".to_owned(),
             ));

@@ -5,6 +5,7 @@
 
 use super::access::{ProjectAccess, Role};
 use super::releases::{Release, TimelineStage};
+use super::states::DeploymentStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
@@ -59,10 +60,7 @@ pub fn for_release(
                 .rev()
                 .find_map(|s| s.label.clone())
                 .unwrap_or_else(|| release.version.clone());
-            let offer = match (
-                stage.label.as_ref(),
-                stage.latest().map(|d| d.status.as_str()),
-            ) {
+            let offer = match (stage.label.as_ref(), stage.latest().map(|d| d.status)) {
                 (None, _) => Offer::Deploy {
                     button: if k == 0 || entered_here {
                         format!("Deploy to {}", env.name)
@@ -77,8 +75,8 @@ pub fn for_release(
                     default_label: label.clone(),
                     label_editable: false,
                 },
-                (Some(_), Some("succeeded")) if stage.live => Offer::Nothing,
-                (Some(label), Some("succeeded")) => Offer::Deploy {
+                (Some(_), Some(DeploymentStatus::Succeeded)) if stage.live => Offer::Nothing,
+                (Some(label), Some(DeploymentStatus::Succeeded)) => Offer::Deploy {
                     button: format!("Deploy again to {}", env.name),
                     default_label: label.clone(),
                     label_editable: false,
@@ -135,6 +133,7 @@ mod tests {
     }
 
     fn attempt(env: i64, status: &str) -> DeploymentView {
+        let status = DeploymentStatus::parse(status).expect("a deployment status");
         DeploymentView {
             id: 1,
             release_id: 1,
@@ -142,7 +141,7 @@ mod tests {
             label: "1.0.0".to_owned(),
             environment_id: env,
             attempt: 1,
-            status: status.to_owned(),
+            status,
             is_rollback: false,
             comment: String::new(),
             requested_by: None,

@@ -9,22 +9,13 @@ use super::access::{ProjectAccess, Role};
 use super::environments::Environment;
 use super::release_view::ReleaseFacts;
 use super::releases::{Release, TimelineStage};
+use super::states::DeploymentStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Met,
     Unmet,
     Waiting,
-}
-
-impl State {
-    pub fn class(&self) -> &'static str {
-        match self {
-            Self::Met => "ok",
-            Self::Unmet => "no",
-            Self::Waiting => "wait",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -77,7 +68,7 @@ pub fn for_release(
         }
         let required = env.required_approvals;
         if required > 0 {
-            match active.filter(|d| d.status == "awaiting_approval") {
+            match active.filter(|d| d.status == DeploymentStatus::AwaitingApproval) {
                 Some(d) => {
                     let decided = now.map_or(&[][..], |now| &now.decided);
                     let by: Vec<&str> = decided.iter().map(|a| a.name.as_str()).collect();

@@ -15,6 +15,7 @@ use super::deployments::{self, Cursor, DeploymentView};
 use super::environments::{self, Environment};
 use super::projects::Project;
 use super::release_view::ReleaseFacts;
+use super::states::DeploymentStatus;
 use super::steps::{self, Step};
 use super::validation::{self, FieldErrors};
 use super::variables::{self, Variable};
@@ -316,26 +317,10 @@ pub fn artifacts(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<Ar
 pub struct StageState {
     pub environment: String,
     /// Status of the newest deployment there; `None`: not reached.
-    pub status: Option<String>,
+    pub status: Option<DeploymentStatus>,
     pub label: Option<String>,
     /// This release is the one live there now.
     pub live: bool,
-}
-
-impl StageState {
-    /// The chip's class suffix and words.
-    pub fn chip(&self) -> (&'static str, &'static str) {
-        match self.status.as_deref() {
-            None => ("none", "not reached"),
-            Some("awaiting_approval") | Some("queued") => ("waiting", "waiting"),
-            Some("running") => ("running", "running"),
-            Some("succeeded") => ("succeeded", "succeeded"),
-            Some("failed") => ("failed", "failed"),
-            Some("rejected") => ("failed", "rejected"),
-            Some("cancelled") => ("cancelled", "cancelled"),
-            Some(_) => ("none", "unknown"),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -369,7 +354,7 @@ pub const PAGE_SIZE: i64 = 50;
 #[derive(serde::Deserialize)]
 struct StateRow {
     environment_id: i64,
-    status: String,
+    status: DeploymentStatus,
     version_label: String,
 }
 
@@ -596,7 +581,7 @@ fn listed(
                     let row = state.remove(&env.id);
                     StageState {
                         environment: env.name.clone(),
-                        status: row.as_ref().map(|r| r.status.clone()),
+                        status: row.as_ref().map(|r| r.status),
                         label: row.map(|r| r.version_label),
                         live: live.get(&env.id) == Some(&release.id),
                     }
@@ -629,7 +614,9 @@ impl TimelineStage {
     }
 
     pub fn succeeded(&self) -> bool {
-        self.deployments.iter().any(|d| d.status == "succeeded")
+        self.deployments
+            .iter()
+            .any(|d| d.status == DeploymentStatus::Succeeded)
     }
 }
 
@@ -708,7 +695,12 @@ pub fn delete_blocker_in(release: &Release, timeline: &[TimelineStage]) -> Optio
     let busy = timeline
         .iter()
         .flat_map(|stage| &stage.deployments)
-        .any(|d| d.status == "queued" || d.status == "running");
+        .any(|d| {
+            matches!(
+                d.status,
+                DeploymentStatus::Queued | DeploymentStatus::Running
+            )
+        });
     delete_blocker_text(beyond, busy)
 }
 

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::deployments::status;
 use super::releases::{self, Release};
 use crate::db::schema::{deployments, environment_releases, projects, releases as releases_table};
 
@@ -52,7 +53,7 @@ pub fn candidates(
         .filter(diesel::dsl::not(diesel::dsl::exists(
             deployments::table
                 .filter(deployments::release_id.eq(releases_table::id))
-                .filter(deployments::status.eq_any(["queued", "running", "awaiting_approval"])),
+                .filter(deployments::status.eq_any(status::active())),
         )))
         .order((releases_table::created_at.asc(), releases_table::id.asc()))
         .select(Release::as_select())

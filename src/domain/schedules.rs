@@ -57,7 +57,7 @@ pub fn run_due(conn: &mut PgConnection, at: DateTime<Utc>) -> QueryResult<usize>
                 .filter(releases::id.eq_any(
                     deployments_table::table
                         .filter(deployments_table::environment_id.eq(previous.id))
-                        .filter(deployments_table::status.eq("succeeded"))
+                        .filter(deployments_table::status.eq(super::deployments::status::SUCCEEDED))
                         .select(deployments_table::release_id),
                 ))
                 .filter(releases::id.ne_all(here))

@@ -20,6 +20,7 @@ use crate::domain::deployment_view::{self, Surroundings};
 use crate::domain::deployments::{self, DeployError, Deployment};
 use crate::domain::environments::Environment;
 use crate::domain::projects::Project;
+use crate::domain::states::DeploymentStatus;
 use crate::error::AppError;
 use crate::views::PageCtx;
 use crate::views::deployments::DeploymentPage;
@@ -125,7 +126,7 @@ pub async fn show(
     } = around;
     let log_more = log.len() as i64 > PAGE_LINES;
     log.truncate(PAGE_LINES as usize);
-    let active = deployments::is_active(&loaded.deployment.status);
+    let active = loaded.deployment.status.is_active();
     Ok(DeploymentPage {
         page: PageCtx::new(
             &session,
@@ -137,7 +138,7 @@ pub async fn show(
             "projects",
         ),
         can_cancel: active && loaded.access.has(loaded.environment.id, Role::Deployer),
-        can_approve: loaded.deployment.status == "awaiting_approval"
+        can_approve: loaded.deployment.status == DeploymentStatus::AwaitingApproval
             && loaded.access.has(loaded.environment.id, Role::Approver),
         is_approver: loaded.access.has(loaded.environment.id, Role::Approver),
         can_read_log: loaded.access.holds_any(loaded.environment.id),
@@ -195,8 +196,8 @@ pub async fn log_json(
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": loaded.deployment.status,
-        "status_text": deployments::status_text(&loaded.deployment.status),
-        "active": deployments::is_active(&loaded.deployment.status),
+        "status_text": loaded.deployment.status.words(),
+        "active": loaded.deployment.status.is_active(),
         "note": loaded.deployment.note,
         "steps": steps,
         "lines": lines,

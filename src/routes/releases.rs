@@ -16,6 +16,7 @@ use crate::domain::audit::Actor;
 use crate::domain::deployments::{self, Cursor, DeployError, DeployInput};
 use crate::domain::offers;
 use crate::domain::releases::{self, ArtifactInput, ReleaseError, ReleaseInput, ReleaseQuery};
+use crate::domain::states::DeploymentStatus;
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
@@ -500,7 +501,7 @@ pub async fn deploy(
             } else {
                 "Deployment"
             };
-            let state = if deployment.status == "awaiting_approval" {
+            let state = if deployment.status == DeploymentStatus::AwaitingApproval {
                 let n = deployment.required_approvals;
                 format!("waits for {n} approval{}", if n == 1 { "" } else { "s" })
             } else {

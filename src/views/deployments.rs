@@ -47,6 +47,6 @@ impl DeploymentPage {
     }
 
     pub fn status_text(&self) -> &'static str {
-        crate::domain::deployments::status_text(&self.deployment.status)
+        self.deployment.status.words()
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod login;
 pub mod projects;
 pub mod releases;
+pub mod states;
 
 use actix_web::{HttpMessage, HttpRequest};
 

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::db::DbPool;
-use crate::domain::deployments::{self, Deployment, Outcome};
+use crate::domain::deployments::{self, Deployment, Outcome, StepStatus};
 use crate::domain::secrets;
 use crate::domain::steps::Step;
 
@@ -242,7 +242,7 @@ fn run(
     let mut outcome = Outcome::Succeeded;
     for (i, step) in plan.steps.iter().enumerate() {
         let position = i as i32;
-        set_step(pool, deployment.id, position, "running", "");
+        set_step(pool, deployment.id, position, StepStatus::Running, "");
         log.system(Some(position), &format!("▶ {} ({})", step.name, step.kind));
         let started = Instant::now();
         let result = match step.kind.as_str() {
@@ -264,14 +264,20 @@ fn run(
                     Some(position),
                     &format!("✔ {} succeeded in {took}", step.name),
                 );
-                set_step(pool, deployment.id, position, "succeeded", &detail);
+                set_step(
+                    pool,
+                    deployment.id,
+                    position,
+                    StepStatus::Succeeded,
+                    &detail,
+                );
             }
             Err(StepFailure::Failed(detail)) => {
                 log.system(
                     Some(position),
                     &format!("✘ {} failed after {took}: {detail}", step.name),
                 );
-                set_step(pool, deployment.id, position, "failed", &detail);
+                set_step(pool, deployment.id, position, StepStatus::Failed, &detail);
                 outcome = Outcome::Failed(format!("Step “{}” failed: {detail}", step.name));
                 break;
             }
@@ -280,7 +286,13 @@ fn run(
                     Some(position),
                     &format!("■ {} stopped: the deployment was cancelled", step.name),
                 );
-                set_step(pool, deployment.id, position, "cancelled", "cancelled");
+                set_step(
+                    pool,
+                    deployment.id,
+                    position,
+                    StepStatus::Cancelled,
+                    "cancelled",
+                );
                 outcome = Outcome::Cancelled(
                     "Cancelled while running; the running step was stopped.".to_owned(),
                 );
@@ -291,7 +303,13 @@ fn run(
                     Some(position),
                     &format!("■ {} stopped: the worker was shut down", step.name),
                 );
-                set_step(pool, deployment.id, position, "failed", "worker shut down");
+                set_step(
+                    pool,
+                    deployment.id,
+                    position,
+                    StepStatus::Failed,
+                    "worker shut down",
+                );
                 outcome = Outcome::Failed(
                     "The worker was shut down while this ran. Redeploy to try again.".to_owned(),
                 );
@@ -306,7 +324,7 @@ fn run(
     }
 }
 
-fn set_step(pool: &DbPool, deployment_id: i64, position: i32, status: &str, detail: &str) {
+fn set_step(pool: &DbPool, deployment_id: i64, position: i32, status: StepStatus, detail: &str) {
     if let Err(err) = pool.get().map_err(anyhow::Error::from).and_then(|mut c| {
         Ok(deployments::set_step(
             &mut c,

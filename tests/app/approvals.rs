@@ -65,7 +65,7 @@ async fn a_deployment_needs_its_number_of_distinct_approvers_and_then_runs() {
     let app = spawn_app().await;
     let (pipeline, release, people) = setup(&app, "2").await;
     let d = request_as(&app, &admin(), release, pipeline[1].id);
-    assert_eq!(d.status, "awaiting_approval");
+    assert_eq!(d.status.as_str(), "awaiting_approval");
     let ann = person(&people[0]);
     assert_eq!(
         approvals::decide(&mut app.conn(), &ann, d.id, &Decision::Approve, "ok").unwrap(),

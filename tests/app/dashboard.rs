@@ -35,10 +35,10 @@ async fn demo_data_spreads_a_dozen_releases_along_the_pipeline_once() {
     assert_eq!(stages[0].live.as_ref().unwrap().version, "2.11.0");
     assert_eq!(stages[1].live.as_ref().unwrap().label, "2.10.0-rc.1");
     assert_eq!(stages[2].live.as_ref().unwrap().version, "2.8.0");
-    assert_eq!(stages[2].latest.as_ref().unwrap().status, "failed");
+    assert_eq!(stages[2].latest.as_ref().unwrap().status.as_str(), "failed");
     assert_eq!(stages[3].live.as_ref().unwrap().label, "2.6.0");
     assert_eq!(
-        stages[3].latest.as_ref().unwrap().status,
+        stages[3].latest.as_ref().unwrap().status.as_str(),
         "awaiting_approval"
     );
 

@@ -164,7 +164,7 @@ async fn a_failing_step_fails_the_deployment_and_the_rest_are_skipped() {
     let statuses: Vec<String> = deployments::step_runs(&mut app.conn(), d.id)
         .unwrap()
         .into_iter()
-        .map(|r| r.status)
+        .map(|r| r.status.as_str().to_owned())
         .collect();
     assert_eq!(statuses, ["succeeded", "failed", "skipped"]);
     assert!(!log_of(&app, d.id).join("\n").contains("must not run"));
@@ -498,7 +498,7 @@ async fn with_the_latest_policy_older_waiting_deployments_are_cancelled() {
     assert_eq!(claimed.release_id, releases[2].id, "the newest runs");
     for older in &releases[..2] {
         let d = latest(&app, older.id, dev.id);
-        assert_eq!(d.status, "cancelled");
+        assert_eq!(d.status.as_str(), "cancelled");
         assert!(d.note.contains("Superseded"));
     }
     assert_eq!(
@@ -524,7 +524,7 @@ async fn a_deployment_whose_worker_died_is_failed_when_its_lease_expires_and_can
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(deployments::reap_expired(&mut app.conn()).unwrap(), [d.id]);
     let d = latest(&app, release.id, pipeline[0].id);
-    assert_eq!(d.status, "failed");
+    assert_eq!(d.status.as_str(), "failed");
     assert!(d.note.contains("Worker lost"));
     // The dead worker, were it to come back, cannot record anything.
     assert!(!deployments::finish(&mut app.conn(), "doomed", d.id, &Outcome::Succeeded).unwrap());

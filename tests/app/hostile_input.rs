@@ -87,7 +87,7 @@ async fn world(app: &TestApp) -> World {
         },
     )
     .unwrap();
-    assert_eq!(waiting.status, "awaiting_approval");
+    assert_eq!(waiting.status.as_str(), "awaiting_approval");
     // A release the page offers to deploy to QA, where the deploy form's
     // field errors are shown.
     let next = app.release(&project, "1.1.0");

@@ -29,6 +29,7 @@ mod request_cost;
 mod retention;
 mod sessions;
 mod site;
+mod states;
 mod throttle;
 mod wake;
 mod webhooks;
