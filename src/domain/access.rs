@@ -15,31 +15,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use crate::db::schema::{environments, grants, team_members};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    Viewer,
-    Deployer,
-    Approver,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Viewer => "viewer",
-            Self::Deployer => "deployer",
-            Self::Approver => "approver",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "viewer" => Some(Self::Viewer),
-            "deployer" => Some(Self::Deployer),
-            "approver" => Some(Self::Approver),
-            _ => None,
-        }
-    }
-}
+pub use super::states::Role;
 
 /// One user's rights in one project, loaded with one query.
 #[derive(Debug, Clone)]
@@ -106,16 +82,14 @@ pub fn project_access(
     let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
     if let (Some(user_id), false) = (actor.user_id, actor.is_admin) {
         // A user's rights: their own grants and their teams'.
-        let rows: Vec<(i64, String)> = grants::table
+        let rows: Vec<(i64, Role)> = grants::table
             .inner_join(environments::table)
             .filter(holds(user_id))
             .filter(environments::project_id.eq(project_id))
             .select((grants::environment_id, grants::role))
             .load(conn)?;
         for (env, role) in rows {
-            if let Some(role) = Role::parse(&role) {
-                roles.entry(env).or_default().insert(role);
-            }
+            roles.entry(env).or_default().insert(role);
         }
     }
     Ok(ProjectAccess {

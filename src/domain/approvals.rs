@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use super::deployments::Deployment;
-use super::states::DeploymentStatus;
+use super::states::{DecisionKind, DeploymentStatus};
 use crate::db::schema::{
     approvals, deployments, environment_releases, environments, grants, projects, releases,
     team_members, users,
@@ -92,9 +92,9 @@ pub fn decide(
             ));
         }
         let (kind, until) = match decision {
-            Decision::Approve => ("approve", None),
-            Decision::Reject => ("reject", None),
-            Decision::Defer(until) => ("defer", Some(*until)),
+            Decision::Approve => (DecisionKind::Approve, None),
+            Decision::Reject => (DecisionKind::Reject, None),
+            Decision::Defer(until) => (DecisionKind::Defer, Some(*until)),
         };
         let inserted = diesel::insert_into(approvals::table)
             .values((
@@ -150,7 +150,7 @@ pub fn decide(
         // setting changes while a deployment waits).
         let mut counted = approvals::table
             .filter(approvals::deployment_id.eq(deployment_id))
-            .filter(approvals::decision.eq_any(["approve", "defer"]))
+            .filter(approvals::decision.eq_any([DecisionKind::Approve, DecisionKind::Defer]))
             .into_boxed();
         if let (Some(requester), false) = (deployment.requested_by, allow_self) {
             counted = counted.filter(approvals::approver_id.ne(requester));
@@ -234,7 +234,7 @@ pub fn expire(conn: &mut PgConnection) -> QueryResult<usize> {
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct ApprovalView {
     pub approver: String,
-    pub decision: String,
+    pub decision: DecisionKind,
     pub comment: String,
     pub defer_until: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
@@ -334,7 +334,7 @@ pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxIte
     let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
     let votes: Vec<(i64, i64)> = approvals::table
         .filter(approvals::deployment_id.eq_any(&ids))
-        .filter(approvals::decision.eq_any(["approve", "defer"]))
+        .filter(approvals::decision.eq_any([DecisionKind::Approve, DecisionKind::Defer]))
         .select((approvals::deployment_id, approvals::approver_id))
         .load(conn)?;
     Ok(rows

@@ -11,7 +11,8 @@ use super::access::{self, Role};
 use super::audit::{self, Actor, Event};
 use super::environments::{self, Environment};
 use super::releases::Release;
-pub use super::states::{DeploymentStatus, StepStatus};
+pub use super::states::{Cause, DeploymentStatus, StepKind, StepStatus};
+use super::states::{QueuePolicy, Trigger};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::environments as environments_table;
 use crate::db::schema::{
@@ -50,43 +51,7 @@ pub struct Deployment {
     pub override_requested_by: Option<i64>,
     pub override_confirmed_by: Option<i64>,
     /// Why it exists: a person asked, or the environment's own trigger.
-    pub cause: String,
-}
-
-/// Why a deployment exists. A person's deployment names them in
-/// `requested_by` (for every step of an "as far as" chain, its
-/// originator); the others were started by the environment's trigger. The
-/// database refuses a person without the deployer role there, and a cause
-/// the environment's trigger does not have.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Cause {
-    #[default]
-    Person,
-    OnRelease,
-    AfterPrevious,
-    Schedule,
-}
-
-impl Cause {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Person => "person",
-            Self::OnRelease => "on_release",
-            Self::AfterPrevious => "after_previous",
-            Self::Schedule => "schedule",
-        }
-    }
-}
-
-/// How a deployment came about, as people read it.
-pub fn cause_text(cause: &str) -> &'static str {
-    match cause {
-        "on_release" => "started on release creation",
-        "after_previous" => "started automatically after success in the previous environment",
-        "schedule" => "started by the schedule",
-        "person" => "requested",
-        _ => "started automatically",
-    }
+    pub cause: Cause,
 }
 
 /// The statuses as SQL literals for read queries, so their plans stay
@@ -455,9 +420,9 @@ pub fn request(
                 deployments::comment.eq(input.comment.trim()),
                 deployments::requested_by.eq(match input.cause {
                     Cause::Person | Cause::OnRelease => actor.user_id,
-                    Cause::AfterPrevious | Cause::Schedule => None,
+                    Cause::AfterPrevious | Cause::Schedule | Cause::Unrecorded => None,
                 }),
-                deployments::cause.eq(input.cause.as_str()),
+                deployments::cause.eq(input.cause),
                 deployments::not_before.eq(input.not_before),
                 deployments::required_approvals.eq(target.required_approvals),
                 deployments::approval_deadline.eq(needs_approval.then(|| {
@@ -528,7 +493,7 @@ pub fn queue_initial(
             deployments::attempt.eq(1),
             deployments::status.eq(DeploymentStatus::Queued),
             deployments::requested_by.eq(actor.user_id),
-            deployments::cause.eq(Cause::OnRelease.as_str()),
+            deployments::cause.eq(Cause::OnRelease),
         ))
         .returning(Deployment::as_returning())
         .get_result(conn)?;
@@ -551,7 +516,7 @@ struct Candidate {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     project_id: i64,
     #[diesel(sql_type = diesel::sql_types::Text)]
-    queue_policy: String,
+    queue_policy: QueuePolicy,
 }
 
 fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<i64> {
@@ -586,7 +551,7 @@ pub fn claim_next(
         let project_id = candidate.project_id;
         let worker_actor = Actor::worker(worker);
         let mut chosen = candidate.id;
-        if candidate.queue_policy == "latest" {
+        if candidate.queue_policy == QueuePolicy::Latest {
             // Only those that may start now compete: a deployment held by
             // a freeze, a closed window or its not-before time neither
             // runs nor supersedes the ones that may.
@@ -837,7 +802,7 @@ fn promote_onwards(conn: &mut PgConnection, done: &Deployment, project_id: i64) 
         .target_environment_id
         .and_then(|t| pipeline.iter().position(|e| e.id == t))
         .filter(|far| *far > index);
-    let automatic = next.trigger == "after_previous";
+    let automatic = next.trigger == Trigger::AfterPrevious;
     if let (Some(far), Some(originator)) = (far, done.requested_by) {
         let person = super::users::find(conn, originator)?;
         let stopped = match &person {
@@ -969,7 +934,7 @@ pub fn cancel(
 pub fn plan_steps(
     conn: &mut PgConnection,
     deployment_id: i64,
-    steps: &[(String, String)],
+    steps: &[(String, StepKind)],
 ) -> QueryResult<()> {
     let rows: Vec<_> = steps
         .iter()
@@ -979,7 +944,7 @@ pub fn plan_steps(
                 deployment_steps::deployment_id.eq(deployment_id),
                 deployment_steps::position.eq(i as i32),
                 deployment_steps::name.eq(name.clone()),
-                deployment_steps::kind.eq(kind.clone()),
+                deployment_steps::kind.eq(*kind),
             )
         })
         .collect();
@@ -1048,7 +1013,7 @@ pub fn close_steps(
 pub struct StepRun {
     pub position: i32,
     pub name: String,
-    pub kind: String,
+    pub kind: StepKind,
     pub status: StepStatus,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -1173,7 +1138,7 @@ pub struct DeploymentView {
     pub requested_by: Option<String>,
     /// The person who asked (for a chain, its originator); compare by id.
     pub requested_by_id: Option<i64>,
-    pub cause: String,
+    pub cause: Cause,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub note: String,

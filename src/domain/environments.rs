@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+pub use super::states::{QueuePolicy, Trigger};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{environment_releases, environments};
 
@@ -19,11 +20,10 @@ pub struct Environment {
     pub position: i32,
     pub url: Option<String>,
     pub created_at: DateTime<Utc>,
-    pub trigger: String,
+    pub trigger: Trigger,
     /// How many deployments may run here at once.
     pub max_running: i32,
-    /// `all` (in order) or `latest` (older waiting ones are cancelled).
-    pub queue_policy: String,
+    pub queue_policy: QueuePolicy,
     /// Distinct approvers a deployment here needs (0: none).
     pub required_approvals: i32,
     pub allow_self_approval: bool,
@@ -44,12 +44,7 @@ pub struct Environment {
 
 impl Environment {
     pub fn trigger_text(&self) -> &'static str {
-        match self.trigger.as_str() {
-            "on_release" => "on release creation",
-            "after_previous" => "after success in the previous environment",
-            "scheduled" => "on a schedule",
-            _ => "manual",
-        }
+        self.trigger.words()
     }
 
     /// The deployment window in words, or `None` when there is none.
@@ -77,7 +72,9 @@ impl Environment {
 
     /// The schedule in words, when the trigger is a schedule.
     pub fn schedule_text(&self) -> Option<String> {
-        let time = self.schedule_time.filter(|_| self.trigger == "scheduled")?;
+        let time = self
+            .schedule_time
+            .filter(|_| self.trigger == Trigger::Scheduled)?;
         const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         let days: Vec<&str> = self
             .schedule_days
@@ -151,7 +148,9 @@ fn invalid(field: &str, message: &str) -> EnvironmentError {
     EnvironmentError::Invalid(errors)
 }
 
-fn validate(input: &EnvironmentInput, is_first: bool) -> FieldErrors {
+/// Checks the form; on success gives the trigger it asks for (blank:
+/// manual).
+fn validate(input: &EnvironmentInput, is_first: bool) -> Result<Trigger, FieldErrors> {
     let mut errors = FieldErrors::new();
     if let Some(problem) = validation::name_problem(input.name.trim(), 1, 100, "a name") {
         errors.add("name", problem);
@@ -159,22 +158,29 @@ fn validate(input: &EnvironmentInput, is_first: bool) -> FieldErrors {
     if let Some(problem) = validation::url_problem(input.url.trim()) {
         errors.add("url", problem);
     }
-    match input.trigger.as_str() {
-        "manual" | "" => {}
-        "on_release" if is_first => {}
-        "after_previous" if !is_first => {}
-        "scheduled" => errors.add(
+    let asked = match input.trigger.as_str() {
+        "" => Some(Trigger::Manual),
+        t => Trigger::parse(t),
+    };
+    match asked {
+        Some(Trigger::Manual) => {}
+        Some(Trigger::OnRelease) if is_first => {}
+        Some(Trigger::AfterPrevious) if !is_first => {}
+        Some(Trigger::Scheduled) => errors.add(
             "trigger",
             "Set a schedule on the environment's settings page.",
         ),
-        "after_previous" => errors.add("trigger", "The first environment has no previous one."),
-        "on_release" => errors.add(
+        Some(Trigger::AfterPrevious) => {
+            errors.add("trigger", "The first environment has no previous one.")
+        }
+        Some(Trigger::OnRelease) => errors.add(
             "trigger",
             "Only the first environment deploys on release creation.",
         ),
-        _ => errors.add("trigger", "Choose a trigger."),
+        None => errors.add("trigger", "Choose a trigger."),
     }
-    errors
+    errors.into_result()?;
+    Ok(asked.unwrap_or(Trigger::Manual))
 }
 
 fn unique_slug(existing: &[Environment], name: &str) -> String {
@@ -200,9 +206,7 @@ pub fn add(
 ) -> Result<Environment, EnvironmentError> {
     conn.transaction(|conn| {
         let existing = list(conn, project_id)?;
-        validate(input, existing.is_empty())
-            .into_result()
-            .map_err(EnvironmentError::Invalid)?;
+        let trigger = validate(input, existing.is_empty()).map_err(EnvironmentError::Invalid)?;
         if existing
             .iter()
             .any(|e| e.name.eq_ignore_ascii_case(input.name.trim()))
@@ -214,11 +218,6 @@ pub fn add(
         }
         let position = existing.iter().map(|e| e.position + 1).max().unwrap_or(0);
         let url = Some(input.url.trim()).filter(|u| !u.is_empty());
-        let trigger = if input.trigger.is_empty() {
-            "manual"
-        } else {
-            input.trigger.as_str()
-        };
         let environment = diesel::insert_into(environments::table)
             .values((
                 environments::project_id.eq(project_id),
@@ -252,9 +251,7 @@ pub fn update(
     conn.transaction(|conn| {
         let existing = list(conn, environment.project_id)?;
         let is_first = existing.first().is_some_and(|e| e.id == environment.id);
-        validate(input, is_first)
-            .into_result()
-            .map_err(EnvironmentError::Invalid)?;
+        let trigger = validate(input, is_first).map_err(EnvironmentError::Invalid)?;
         if existing
             .iter()
             .any(|e| e.id != environment.id && e.name.eq_ignore_ascii_case(input.name.trim()))
@@ -265,11 +262,6 @@ pub fn update(
             ));
         }
         let url = Some(input.url.trim()).filter(|u| !u.is_empty());
-        let trigger = if input.trigger.is_empty() {
-            "manual"
-        } else {
-            input.trigger.as_str()
-        };
         let updated = diesel::update(environments::table.find(environment.id))
             .set((
                 environments::name.eq(input.name.trim()),
@@ -429,7 +421,7 @@ impl PolicyInput {
     pub fn of(environment: &Environment) -> Self {
         Self {
             max_running: environment.max_running.to_string(),
-            queue_policy: environment.queue_policy.clone(),
+            queue_policy: environment.queue_policy.as_str().to_owned(),
             required_approvals: environment.required_approvals.to_string(),
             allow_self_approval: environment.allow_self_approval,
             approval_timeout_hours: environment.approval_timeout_hours.to_string(),
@@ -448,7 +440,7 @@ impl PolicyInput {
                 .map(|t| t.format("%H:%M").to_string())
                 .unwrap_or_default(),
             window_time_zone: environment.window_time_zone.clone(),
-            trigger: environment.trigger.clone(),
+            trigger: environment.trigger.as_str().to_owned(),
             schedule_days: environment
                 .schedule_days
                 .iter()
@@ -492,9 +484,10 @@ pub fn set_policy(
         errors.add("max_running", "Use a whole number from 1 to 20.");
         1
     });
-    if !matches!(input.queue_policy.as_str(), "all" | "latest") {
+    let queue_policy = QueuePolicy::parse(&input.queue_policy).unwrap_or_else(|| {
         errors.add("queue_policy", "Choose how waiting deployments run.");
-    }
+        QueuePolicy::All
+    });
     let approvals = whole(&input.required_approvals, 0..=10).unwrap_or_else(|| {
         errors.add("required_approvals", "Use a whole number from 0 to 10.");
         0
@@ -558,18 +551,25 @@ pub fn set_policy(
         .first()
         .is_some_and(|e| e.id == environment.id);
     let trigger = match input.trigger.as_str() {
-        "" => environment.trigger.clone(),
-        t => t.to_owned(),
+        "" => Some(environment.trigger),
+        t => Trigger::parse(t),
     };
-    match (trigger.as_str(), is_first) {
-        ("manual", _) | ("on_release", true) | ("after_previous", false) | ("scheduled", false) => {
+    let trigger = match (trigger, is_first) {
+        (Some(Trigger::Manual), _)
+        | (Some(Trigger::OnRelease), true)
+        | (Some(Trigger::AfterPrevious | Trigger::Scheduled), false) => trigger,
+        (Some(Trigger::AfterPrevious | Trigger::Scheduled), true) => {
+            errors.add(
+                "trigger",
+                "The first environment has no previous one to take releases from.",
+            );
+            None
         }
-        ("after_previous" | "scheduled", true) => errors.add(
-            "trigger",
-            "The first environment has no previous one to take releases from.",
-        ),
-        _ => errors.add("trigger", "Choose what starts a deployment here."),
-    }
+        _ => {
+            errors.add("trigger", "Choose what starts a deployment here.");
+            None
+        }
+    };
     let mut schedule_days: Vec<i16> = Vec::new();
     for day in &input.schedule_days {
         match day.parse::<i16>() {
@@ -580,7 +580,10 @@ pub fn set_policy(
     schedule_days.sort();
     schedule_days.dedup();
     let schedule_time = time(&input.schedule_time, "schedule_time", &mut errors);
-    if trigger == "scheduled" && schedule_time.is_none() && !errors.has("schedule_time") {
+    if trigger == Some(Trigger::Scheduled)
+        && schedule_time.is_none()
+        && !errors.has("schedule_time")
+    {
         errors.add("schedule_time", "Give the time the schedule runs.");
     }
     let schedule_zone = match input.schedule_time_zone.trim() {
@@ -595,10 +598,12 @@ pub fn set_policy(
         );
     }
     errors.into_result().map_err(EnvironmentError::Invalid)?;
+    // Without errors the trigger was read.
+    let trigger = trigger.unwrap_or(environment.trigger);
     // A new or changed schedule counts from now: no catching up on slots
     // that passed before it was set.
-    let schedule_changed = trigger == "scheduled"
-        && (environment.trigger != "scheduled"
+    let schedule_changed = trigger == Trigger::Scheduled
+        && (environment.trigger != Trigger::Scheduled
             || environment.schedule_time != schedule_time
             || environment.schedule_time_zone != schedule_zone);
     conn.transaction(|conn| {
@@ -609,13 +614,13 @@ pub fn set_policy(
         }
         let updated = diesel::update(environments::table.find(environment.id))
             .set((
-                environments::trigger.eq(&trigger),
+                environments::trigger.eq(trigger),
                 environments::schedule_days
                     .eq(schedule_days.iter().map(|d| Some(*d)).collect::<Vec<_>>()),
                 environments::schedule_time.eq(schedule_time),
                 environments::schedule_time_zone.eq(&schedule_zone),
                 environments::max_running.eq(max),
-                environments::queue_policy.eq(&input.queue_policy),
+                environments::queue_policy.eq(queue_policy),
                 environments::required_approvals.eq(approvals),
                 environments::allow_self_approval.eq(input.allow_self_approval),
                 environments::approval_timeout_hours.eq(timeout),
@@ -634,7 +639,7 @@ pub fn set_policy(
                 .details(json!({
                     "environment": environment.name,
                     "max_running": max,
-                    "queue_policy": input.queue_policy,
+                    "queue_policy": queue_policy,
                     "required_approvals": approvals,
                     "allow_self_approval": input.allow_self_approval,
                     "approval_timeout_hours": timeout,

@@ -34,7 +34,7 @@ impl Holder {
 pub struct GrantView {
     pub id: i64,
     pub environment_id: i64,
-    pub role: String,
+    pub role: Role,
     /// The user's display name or the team's name.
     pub holder: String,
     pub is_team: bool,
@@ -46,7 +46,7 @@ pub fn for_environments(
     pipeline: &[Environment],
 ) -> QueryResult<Vec<GrantView>> {
     let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
-    type GrantRow = (i64, i64, String, Option<String>, Option<String>);
+    type GrantRow = (i64, i64, Role, Option<String>, Option<String>);
     let rows: Vec<GrantRow> = grants::table
         .left_join(users::table)
         .left_join(teams::table)

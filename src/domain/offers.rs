@@ -104,7 +104,7 @@ mod tests {
 
     use super::*;
     use crate::domain::deployments::DeploymentView;
-    use crate::domain::environments::Environment;
+    use crate::domain::environments::{Environment, QueuePolicy, Trigger};
 
     fn env(id: i64, name: &str) -> Environment {
         Environment {
@@ -115,9 +115,9 @@ mod tests {
             position: id as i32,
             url: None,
             created_at: Utc::now(),
-            trigger: "manual".to_owned(),
+            trigger: Trigger::Manual,
             max_running: 1,
-            queue_policy: "all".to_owned(),
+            queue_policy: QueuePolicy::All,
             required_approvals: 0,
             allow_self_approval: false,
             approval_timeout_hours: 168,
@@ -146,7 +146,7 @@ mod tests {
             comment: String::new(),
             requested_by: None,
             requested_by_id: None,
-            cause: "person".to_owned(),
+            cause: crate::domain::states::Cause::Person,
             created_at: Utc::now(),
             finished_at: None,
             note: String::new(),

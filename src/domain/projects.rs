@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::access::{self, ProjectAccess, Role};
 use super::audit::{self, Actor, Event};
-use super::environments::Environment;
+use super::environments::{Environment, Trigger};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{environments, grants, projects};
 
@@ -102,9 +102,9 @@ pub fn create(
                     environments::name.eq(name),
                     environments::position.eq(position as i32),
                     environments::trigger.eq(if position == 0 {
-                        "on_release"
+                        Trigger::OnRelease
                     } else {
-                        "manual"
+                        Trigger::Manual
                     }),
                 ))
                 .execute(conn)?;
@@ -145,7 +145,7 @@ pub fn open(
         (Some(id), false) => id,
         _ => 0,
     };
-    let rows: Vec<(Project, Option<Environment>, Option<String>)> = projects::table
+    let rows: Vec<(Project, Option<Environment>, Option<Role>)> = projects::table
         .left_join(environments::table)
         .left_join(
             grants::table.on(grants::environment_id
@@ -169,7 +169,7 @@ pub fn open(
         let Some(environment) = environment else {
             continue;
         };
-        if let Some(role) = role.as_deref().and_then(Role::parse) {
+        if let Some(role) = role {
             held.push((environment.id, role));
         }
         if pipeline.last().is_none_or(|last| last.id != environment.id) {

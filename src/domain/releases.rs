@@ -16,6 +16,7 @@ use super::environments::{self, Environment};
 use super::projects::Project;
 use super::release_view::ReleaseFacts;
 use super::states::DeploymentStatus;
+use super::states::Trigger;
 use super::steps::{self, Step};
 use super::validation::{self, FieldErrors};
 use super::variables::{self, Variable};
@@ -284,7 +285,7 @@ pub fn create(
                 .in_project(project.id)
                 .details(json!({ "title": release.title, "artifacts": input.artifacts.iter().filter(|a| !a.is_blank()).count() })),
         )?;
-        if first.trigger == "on_release" {
+        if first.trigger == Trigger::OnRelease {
             deployments::queue_initial(conn, actor, &release, environment_release_id)?;
         }
         Ok(release)

@@ -48,3 +48,96 @@ crate::text_enum! {
         Cancelled = "cancelled",
     }
 }
+
+crate::text_enum! {
+    /// What a step does: runs a bash script, or calls a webhook.
+    pub enum StepKind {
+        Script = "script",
+        Http = "http",
+    }
+}
+
+crate::text_enum! {
+    /// What starts a deployment in an environment besides a person.
+    pub enum Trigger {
+        Manual = "manual",
+        OnRelease = "on_release",
+        AfterPrevious = "after_previous",
+        Scheduled = "scheduled",
+    }
+}
+
+impl Trigger {
+    /// The trigger as people read it.
+    pub const fn words(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::OnRelease => "on release creation",
+            Self::AfterPrevious => "after success in the previous environment",
+            Self::Scheduled => "on a schedule",
+        }
+    }
+}
+
+crate::text_enum! {
+    /// What happens to deployments waiting in an environment.
+    pub enum QueuePolicy {
+        /// Each runs, in the order asked.
+        All = "all",
+        /// Only the newest runs; older waiting ones are cancelled.
+        Latest = "latest",
+    }
+}
+
+crate::text_enum! {
+    /// An approver's decision as stored (a deferral keeps its time beside
+    /// it: `approvals::Decision`).
+    pub enum DecisionKind {
+        Approve = "approve",
+        Reject = "reject",
+        /// Approved, to start no earlier than a time.
+        Defer = "defer",
+    }
+}
+
+crate::text_enum! {
+    /// What a grant lets its holder do on one environment.
+    pub enum Role {
+        Viewer = "viewer",
+        Deployer = "deployer",
+        Approver = "approver",
+    }
+}
+
+crate::text_enum! {
+    /// Why a deployment exists. A person's deployment names them in
+    /// `requested_by` (for every step of an "as far as" chain, its
+    /// originator); the others were started by the environment's trigger.
+    /// The database refuses a person without the deployer role there, and
+    /// a cause the environment's trigger does not have.
+    #[derive(Default)]
+    pub enum Cause {
+        #[default]
+        Person = "person",
+        OnRelease = "on_release",
+        AfterPrevious = "after_previous",
+        Schedule = "schedule",
+        /// Made before causes were recorded; nothing asks for it now.
+        Unrecorded = "unrecorded",
+    }
+}
+
+impl Cause {
+    /// How a deployment came about, as people read it.
+    pub const fn words(self) -> &'static str {
+        match self {
+            Self::OnRelease => "started on release creation",
+            Self::AfterPrevious => {
+                "started automatically after success in the previous environment"
+            }
+            Self::Schedule => "started by the schedule",
+            Self::Person => "requested",
+            Self::Unrecorded => "started automatically",
+        }
+    }
+}

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use super::environments::Environment;
+pub use super::states::StepKind;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::steps;
 
@@ -17,7 +18,7 @@ pub struct Step {
     pub id: i64,
     pub environment_id: i64,
     pub position: i32,
-    pub kind: String,
+    pub kind: StepKind,
     pub name: String,
     pub script: String,
     pub url: Option<String>,
@@ -69,23 +70,19 @@ pub enum StepError {
 /// Checks the form; on success gives (kind, name, script, url, timeout).
 fn validate(
     input: &StepInput,
-) -> Result<(&'static str, String, String, Option<String>, i32), FieldErrors> {
+) -> Result<(StepKind, String, String, Option<String>, i32), FieldErrors> {
     let mut errors = FieldErrors::new();
-    let kind = match input.kind.as_str() {
-        "script" => "script",
-        "http" => "http",
-        _ => {
-            errors.add("kind", "Choose a script or a webhook.");
-            "script"
-        }
-    };
+    let kind = StepKind::parse(&input.kind).unwrap_or_else(|| {
+        errors.add("kind", "Choose a script or a webhook.");
+        StepKind::Script
+    });
     if let Some(problem) = validation::name_problem(input.name.trim(), 1, MAX_NAME_CHARS, "a name")
     {
         errors.add("name", problem);
     }
     let script = input.script.replace("\r\n", "\n");
     let url = input.url.trim().to_owned();
-    if kind == "script" {
+    if kind == StepKind::Script {
         if script.trim().is_empty() {
             errors.add("script", "Enter the script to run.");
         } else if let Some(problem) = validation::text_problem(&script, MAX_SCRIPT_CHARS) {
@@ -110,7 +107,7 @@ fn validate(
         },
     };
     errors.into_result()?;
-    let (script, url) = if kind == "script" {
+    let (script, url) = if kind == StepKind::Script {
         (script, None)
     } else {
         (String::new(), Some(url))

@@ -14,6 +14,7 @@ use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action};
 use crate::domain::audit::Actor;
 use crate::domain::deployments::{self, Cursor, DeployError, DeployInput};
+use crate::domain::environments::Trigger;
 use crate::domain::offers;
 use crate::domain::releases::{self, ArtifactInput, ReleaseError, ReleaseInput, ReleaseQuery};
 use crate::domain::states::DeploymentStatus;
@@ -122,7 +123,11 @@ fn open_for_new_release(
             environment: &first.name,
         },
     )?;
-    Ok((project, first.name.clone(), first.trigger == "on_release"))
+    Ok((
+        project,
+        first.name.clone(),
+        first.trigger == Trigger::OnRelease,
+    ))
 }
 
 pub async fn new_form(

@@ -111,7 +111,7 @@ impl AccessPage {
     pub fn holders_of(&self, environment_id: &i64, role: &str) -> Vec<&GrantView> {
         self.grants
             .iter()
-            .filter(|g| g.environment_id == *environment_id && g.role == role)
+            .filter(|g| g.environment_id == *environment_id && g.role.as_str() == role)
             .collect()
     }
 }

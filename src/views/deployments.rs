@@ -38,7 +38,12 @@ pub struct DeploymentPage {
 
 impl DeploymentPage {
     pub fn cause_text(&self) -> &'static str {
-        crate::domain::deployments::cause_text(&self.deployment.cause)
+        self.deployment.cause.words()
+    }
+
+    /// Started by the environment's trigger rather than asked for.
+    pub fn by_trigger(&self) -> bool {
+        self.deployment.cause != crate::domain::states::Cause::Person
     }
 
     /// Where decision forms return to.

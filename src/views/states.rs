@@ -4,7 +4,7 @@
 
 use crate::domain::readiness;
 use crate::domain::releases::StageState;
-use crate::domain::states::DeploymentStatus;
+use crate::domain::states::{DecisionKind, DeploymentStatus};
 
 impl StageState {
     /// A release's chip for one environment in a list: class suffix and
@@ -32,6 +32,17 @@ impl readiness::State {
             Self::Met => "ok",
             Self::Unmet => "no",
             Self::Waiting => "wait",
+        }
+    }
+}
+
+impl DecisionKind {
+    /// An approver's decision on the deployment page: chip class and words.
+    pub fn chip(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Approve => ("succeeded", "approved"),
+            Self::Reject => ("failed", "rejected"),
+            Self::Defer => ("succeeded", "approved for later"),
         }
     }
 }

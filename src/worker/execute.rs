@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::db::DbPool;
 use crate::domain::deployments::{self, Deployment, Outcome, StepStatus};
 use crate::domain::secrets;
-use crate::domain::steps::Step;
+use crate::domain::steps::{Step, StepKind};
 
 use super::WorkerConfig;
 use super::address_policy::AddressPolicy;
@@ -221,10 +221,10 @@ fn run(
         pending: Vec::new(),
         last_flush: Instant::now(),
     };
-    let names: Vec<(String, String)> = plan
+    let names: Vec<(String, StepKind)> = plan
         .steps
         .iter()
-        .map(|s| (s.name.clone(), s.kind.clone()))
+        .map(|s| (s.name.clone(), s.kind))
         .collect();
     if let Err(err) = pool
         .get()
@@ -245,8 +245,8 @@ fn run(
         set_step(pool, deployment.id, position, StepStatus::Running, "");
         log.system(Some(position), &format!("▶ {} ({})", step.name, step.kind));
         let started = Instant::now();
-        let result = match step.kind.as_str() {
-            "http" => run_http(
+        let result = match step.kind {
+            StepKind::Http => run_http(
                 &plan,
                 step,
                 position,
@@ -255,7 +255,7 @@ fn run(
                 cancel,
                 shutdown,
             ),
-            _ => run_script(&plan, step, position, &mut log, cancel, shutdown),
+            StepKind::Script => run_script(&plan, step, position, &mut log, cancel, shutdown),
         };
         let took = format!("{:.1} s", started.elapsed().as_secs_f64());
         match result {

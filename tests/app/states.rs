@@ -3,7 +3,9 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
-use stagecoach::domain::states::{DeploymentStatus, StepStatus};
+use stagecoach::domain::states::{
+    Cause, DecisionKind, DeploymentStatus, QueuePolicy, Role, StepKind, StepStatus, Trigger,
+};
 
 use crate::helpers::TestDb;
 
@@ -54,6 +56,33 @@ fn each_state_enum_holds_exactly_what_its_column_allows() {
         allowed(&mut conn, "deployment_steps", "status"),
         sorted(StepStatus::ALL.iter().map(|s| s.as_str()))
     );
+    assert_eq!(
+        allowed(&mut conn, "environments", "trigger"),
+        sorted(Trigger::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(
+        allowed(&mut conn, "environments", "queue_policy"),
+        sorted(QueuePolicy::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(
+        allowed(&mut conn, "deployments", "cause"),
+        sorted(Cause::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(
+        allowed(&mut conn, "approvals", "decision"),
+        sorted(DecisionKind::ALL.iter().map(|s| s.as_str()))
+    );
+    assert_eq!(
+        allowed(&mut conn, "grants", "role"),
+        sorted(Role::ALL.iter().map(|s| s.as_str()))
+    );
+    for table in ["steps", "deployment_steps"] {
+        assert_eq!(
+            allowed(&mut conn, table, "kind"),
+            sorted(StepKind::ALL.iter().map(|s| s.as_str())),
+            "{table}.kind"
+        );
+    }
 }
 
 #[test]

@@ -102,7 +102,7 @@ async fn render(
             .into_iter()
             .map(|step| StepRow {
                 form: StepForm {
-                    kind: step.kind.clone(),
+                    kind: step.kind.as_str().to_owned(),
                     name: step.name.clone(),
                     script: step.script.clone(),
                     url: step.url.clone().unwrap_or_default(),

@@ -129,7 +129,7 @@ fn pipeline_page(
                 _ => EnvironmentForm {
                     name: environment.name.clone(),
                     url: environment.url.clone().unwrap_or_default(),
-                    trigger: environment.trigger.clone(),
+                    trigger: environment.trigger.as_str().to_owned(),
                     errors: FieldErrors::new(),
                 },
             };

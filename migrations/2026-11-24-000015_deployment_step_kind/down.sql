@@ -1,0 +1,1 @@
+ALTER TABLE deployment_steps DROP CONSTRAINT deployment_steps_kind_check;
