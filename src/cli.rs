@@ -2,6 +2,7 @@
 //! environment variable and a flag (see the README's configuration table).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -168,9 +169,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The server's settings from its command line.
+fn settings(args: &ServeArgs, database_url: String) -> anyhow::Result<Settings> {
+    let secret_key =
+        crate::config::resolve_secret_key(args.secret_key.as_deref(), &args.database.data_dir)?;
+    let mut worker = crate::worker::WorkerConfig::new(&secret_key);
+    worker.lease = Duration::from_secs(u64::from(args.lease_seconds.max(1)));
+    worker.webhook_policy = args.webhooks.policy()?;
+    let site = crate::auth::site::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
+    if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
+        anyhow::bail!("session timeouts must be positive");
+    }
+    Ok(Settings {
+        database_url,
+        bind: args.bind.clone(),
+        secret_key,
+        admin_password: args.admin_password.clone().filter(|p| !p.is_empty()),
+        secure_cookies: args.secure_cookies,
+        session: crate::config::SessionSettings {
+            idle_timeout: Duration::from_secs(u64::from(args.session_idle_minutes) * 60),
+            absolute_timeout: Duration::from_secs(u64::from(args.session_absolute_hours) * 3600),
+        },
+        db_pool_size: args.database.db_pool_size.max(1),
+        demo: args.demo,
+        http_workers: None,
+        deployment_workers: if args.no_worker { 0 } else { args.workers },
+        worker,
+        site,
+    })
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (database_url, local) = resolve_database(&args.database)?;
-    let settings = Settings::from_serve_args(&args, database_url)?;
+    let settings = settings(&args, database_url)?;
     let result = actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         tracing::info!("Stagecoach listening on http://{}", app.address());

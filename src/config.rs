@@ -7,8 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::cli::ServeArgs;
-
 /// Everything the web application needs to start.
 #[derive(Clone)]
 pub struct Settings {
@@ -64,38 +62,6 @@ impl Default for SessionSettings {
 
 pub const MIN_SECRET_KEY_LEN: usize = 32;
 
-impl Settings {
-    pub fn from_serve_args(args: &ServeArgs, database_url: String) -> anyhow::Result<Self> {
-        let secret_key = resolve_secret_key(args.secret_key.as_deref(), &args.database.data_dir)?;
-        let mut worker = crate::worker::WorkerConfig::new(&secret_key);
-        worker.lease = Duration::from_secs(u64::from(args.lease_seconds.max(1)));
-        worker.webhook_policy = args.webhooks.policy()?;
-        let site = crate::auth::site::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
-        if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
-            bail!("session timeouts must be positive");
-        }
-        Ok(Self {
-            database_url,
-            bind: args.bind.clone(),
-            secret_key,
-            admin_password: args.admin_password.clone().filter(|p| !p.is_empty()),
-            secure_cookies: args.secure_cookies,
-            session: SessionSettings {
-                idle_timeout: Duration::from_secs(u64::from(args.session_idle_minutes) * 60),
-                absolute_timeout: Duration::from_secs(
-                    u64::from(args.session_absolute_hours) * 3600,
-                ),
-            },
-            db_pool_size: args.database.db_pool_size.max(1),
-            demo: args.demo,
-            http_workers: None,
-            deployment_workers: if args.no_worker { 0 } else { args.workers },
-            worker,
-            site,
-        })
-    }
-}
-
 /// The configured key, or the one kept in the data directory.
 pub fn resolve_secret_key(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<String> {
     let key = match configured {
@@ -117,7 +83,7 @@ fn load_or_create_secret_key(data_dir: &Path) -> anyhow::Result<String> {
         Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
     }
     std::fs::create_dir_all(data_dir)?;
-    let key = crate::auth::random::token_hex(64);
+    let key = crate::crypto::random::token_hex(64);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -117,7 +117,7 @@ impl ResponseError for AppError {
         }
         let mut response = HttpResponse::new(self.status_code());
         if let Self::LoginRequired { next } = self {
-            let location = crate::routes::login::login_url(next);
+            let location = crate::urls::login_url(next);
             if let Ok(value) = HeaderValue::from_str(&location) {
                 response.headers_mut().insert(header::LOCATION, value);
             }

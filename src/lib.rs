@@ -2,21 +2,25 @@
 //! and promoted, environment by environment, towards production.
 //!
 //! Layers, arrows pointing down only: `routes` (HTTP) use `domain` (rules,
-//! one transaction each, audit inside), which uses `db`. `auth` holds the
-//! session store, CSRF and the current user; `views` the page templates.
+//! one transaction each, audit inside), which uses `db` and `crypto`.
+//! `auth` holds the web's side of sessions, CSRF and the current user;
+//! `views` the page templates. `layers.rs` checks the arrows.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod input;
+mod layers;
 pub mod memory;
 pub mod middleware;
 pub mod ranges;
 pub mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod urls;
 pub mod views;
 pub mod worker;

@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::auth::app_cookie::AppCookies;
-use crate::auth::session_store::{self, PgSessionStore};
+use crate::auth::session_store::PgSessionStore;
 use crate::auth::{flash, login_csrf};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
@@ -182,7 +182,7 @@ fn spawn_session_sweeper(pool: DbPool) {
         );
         loop {
             interval.tick().await;
-            match db::run(&pool, session_store::sweep_expired).await {
+            match db::run(&pool, crate::domain::sessions::sweep_expired).await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!("swept {n} expired sessions"),
                 Err(err) => tracing::warn!("sweeping sessions: {err}"),

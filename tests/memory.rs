@@ -15,7 +15,7 @@ fn resident_kib() -> u64 {
 fn hashing_on_eight_threads_gives_the_memory_back() {
     stagecoach::memory::return_large_blocks();
     // Warm up: the first hash maps libraries and the allocator's arena.
-    stagecoach::auth::password::hash("warm-up-password-1").unwrap();
+    stagecoach::crypto::password::hash("warm-up-password-1").unwrap();
     let before = resident_kib();
     // Threads that stay alive, each hashing twice, as blocking-pool
     // threads do: with glibc's moving threshold each kept ~19 MiB.
@@ -25,7 +25,8 @@ fn hashing_on_eight_threads_gives_the_memory_back() {
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 for round in 0..2 {
-                    stagecoach::auth::password::hash(&format!("password-{n}-{round}-xyz")).unwrap();
+                    stagecoach::crypto::password::hash(&format!("password-{n}-{round}-xyz"))
+                        .unwrap();
                 }
                 barrier.wait();
                 // Measured while the threads (and their arenas) still live.

@@ -36,7 +36,7 @@ pub fn token(req: &HttpRequest) -> String {
     if let Some(token) = existing(req) {
         return token;
     }
-    let token = super::random::token_hex(32);
+    let token = crate::crypto::random::token_hex(32);
     req.extensions_mut().insert(Fresh(token.clone()));
     token
 }

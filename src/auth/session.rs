@@ -26,7 +26,8 @@ impl TypedSession {
     pub fn log_in(&self, user_id: i64) -> anyhow::Result<()> {
         self.0.renew();
         self.0.insert(USER_ID_KEY, user_id)?;
-        self.0.insert(CSRF_KEY, super::random::token_hex(32))?;
+        self.0
+            .insert(CSRF_KEY, crate::crypto::random::token_hex(32))?;
         Ok(())
     }
 
@@ -44,7 +45,7 @@ impl TypedSession {
         if self.user_id().is_none() {
             return super::login_csrf::token(&self.1);
         }
-        let token = super::random::token_hex(32);
+        let token = crate::crypto::random::token_hex(32);
         if let Err(err) = self.0.insert(CSRF_KEY, &token) {
             tracing::warn!("storing CSRF token: {err}");
         }

@@ -21,7 +21,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -30,9 +29,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::db::schema::sessions;
 use crate::db::{self, DbPool};
-use crate::domain::approvals;
+use crate::domain::sessions;
 
 /// The session-state key holding the signed-in user's id; mirrored into the
 /// `user_id` column so all of a user's sessions can be ended at once.
@@ -127,51 +125,19 @@ pub fn loaded_user(user_id: i64) -> Option<Option<SessionUser>> {
         .flatten()
 }
 
-/// One row of the load: the session, its user (if active) and their count.
-#[derive(QueryableByName)]
-struct LoadRow {
-    #[diesel(sql_type = diesel::sql_types::Jsonb)]
-    state: serde_json::Value,
-    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-    expires_at: DateTime<Utc>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    user_id: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    username: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    display_name: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Bool>)]
-    is_admin: Option<bool>,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    pending_approvals: i64,
+/// The signed-in user in a loaded row, if the session has an active one.
+fn user_of(row: &sessions::Loaded) -> Option<SessionUser> {
+    Some(SessionUser {
+        id: row.user_id?,
+        username: row.username.clone()?,
+        display_name: row.display_name.clone()?,
+        is_admin: row.is_admin?,
+        pending_approvals: row.pending_approvals,
+    })
 }
-
-impl LoadRow {
-    fn user(&self) -> Option<SessionUser> {
-        Some(SessionUser {
-            id: self.user_id?,
-            username: self.username.clone()?,
-            display_name: self.display_name.clone()?,
-            is_admin: self.is_admin?,
-            pending_approvals: self.pending_approvals,
-        })
-    }
-}
-
-/// The session (unexpired), its user when active, and the user's count.
-static LOAD_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT s.state, s.expires_at, u.id AS user_id, u.username, u.display_name, u.is_admin, \
-                CASE WHEN u.id IS NULL THEN 0 ELSE {} END AS pending_approvals \
-           FROM sessions s \
-           LEFT JOIN users u ON u.id = s.user_id AND NOT u.disabled \
-          WHERE s.key_hash = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2",
-        approvals::pending_count_sql("u.id", "u.is_admin")
-    )
-});
 
 fn new_key() -> anyhow::Result<SessionKey> {
-    SessionKey::try_from(crate::auth::random::token_hex(32)).map_err(anyhow::Error::from)
+    SessionKey::try_from(crate::crypto::random::token_hex(32)).map_err(anyhow::Error::from)
 }
 
 /// Inserts a fresh row and returns its key.
@@ -183,36 +149,18 @@ fn insert(
 ) -> anyhow::Result<SessionKey> {
     let key = new_key()?;
     let now = Utc::now();
-    diesel::insert_into(sessions::table)
-        .values((
-            sessions::key_hash.eq(key_hash(key.as_ref())),
-            sessions::state.eq(serde_json::to_value(state)?),
-            sessions::user_id.eq(user_id_of(state)),
-            sessions::created_at.eq(now),
-            sessions::expires_at.eq(expiry(ttl)),
-            sessions::absolute_expires_at.eq(now + chrono::Duration::from_std(absolute_ttl)?),
-        ))
-        .execute(conn)?;
+    sessions::insert(
+        conn,
+        &sessions::NewSession {
+            key_hash: key_hash(key.as_ref()),
+            state: serde_json::to_value(state)?,
+            user_id: user_id_of(state),
+            created_at: now,
+            expires_at: expiry(ttl),
+            absolute_expires_at: now + chrono::Duration::from_std(absolute_ttl)?,
+        },
+    )?;
     Ok(key)
-}
-
-/// Deletes sessions past either expiry. Run periodically by the server.
-pub fn sweep_expired(conn: &mut PgConnection) -> QueryResult<usize> {
-    let now = Utc::now();
-    diesel::delete(
-        sessions::table.filter(
-            sessions::expires_at
-                .le(now)
-                .or(sessions::absolute_expires_at.le(now)),
-        ),
-    )
-    .execute(conn)
-}
-
-/// Ends every session of `user_id` (admin "end sessions", and the triggers
-/// on disable and password change do the same in the database).
-pub fn end_all_for_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<usize> {
-    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 impl SessionStore for PgSessionStore {
@@ -220,15 +168,7 @@ impl SessionStore for PgSessionStore {
         let hash = key_hash(session_key.as_ref());
         let row = db::run_and_keep(&self.pool, {
             let hash = hash.clone();
-            move |conn| {
-                db::prepared(
-                    diesel::sql_query(LOAD_SQL.as_str())
-                        .bind::<diesel::sql_types::Text, _>(hash)
-                        .bind::<diesel::sql_types::Timestamptz, _>(Utc::now()),
-                )
-                .get_result::<LoadRow>(conn)
-                .optional()
-            }
+            move |conn| sessions::load(conn, &hash, Utc::now())
         })
         .await
         .map_err(|e| LoadError::Other(anyhow::Error::new(e)))?;
@@ -239,7 +179,7 @@ impl SessionStore for PgSessionStore {
             loaded.replace(Some(Loaded {
                 key_hash: hash,
                 expires_at: row.expires_at,
-                user: row.user(),
+                user: user_of(&row),
             }))
         });
         serde_json::from_value::<State>(row.state)
@@ -268,17 +208,13 @@ impl SessionStore for PgSessionStore {
     ) -> Result<SessionKey, UpdateError> {
         let ttl = *ttl;
         db::run(&self.pool, move |conn| -> anyhow::Result<SessionKey> {
-            let updated = diesel::update(
-                sessions::table
-                    .filter(sessions::key_hash.eq(key_hash(session_key.as_ref())))
-                    .filter(sessions::absolute_expires_at.gt(Utc::now())),
-            )
-            .set((
-                sessions::state.eq(serde_json::to_value(&state)?),
-                sessions::user_id.eq(user_id_of(&state)),
-                sessions::expires_at.eq(expiry(&ttl)),
-            ))
-            .execute(conn)?;
+            let updated = sessions::update_state(
+                conn,
+                &key_hash(session_key.as_ref()),
+                serde_json::to_value(&state)?,
+                user_id_of(&state),
+                expiry(&ttl),
+            )?;
             if updated == 1 {
                 return Ok(session_key);
             }
@@ -314,13 +250,7 @@ impl SessionStore for PgSessionStore {
         // The condition again in SQL: requests of one session in parallel
         // write once, and without a load to go by nothing is written early.
         db::run(&self.pool, move |conn| {
-            diesel::update(
-                sessions::table
-                    .filter(sessions::key_hash.eq(hash))
-                    .filter(sessions::expires_at.lt(wanted - slack)),
-            )
-            .set(sessions::expires_at.eq(wanted))
-            .execute(conn)
+            sessions::extend(conn, &hash, wanted, wanted - slack)
         })
         .await?;
         Ok(())
@@ -328,10 +258,7 @@ impl SessionStore for PgSessionStore {
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
         let hash = key_hash(session_key.as_ref());
-        db::run(&self.pool, move |conn| {
-            diesel::delete(sessions::table.filter(sessions::key_hash.eq(hash))).execute(conn)
-        })
-        .await?;
+        db::run(&self.pool, move |conn| sessions::delete(conn, &hash)).await?;
         Ok(())
     }
 }

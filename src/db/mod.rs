@@ -72,6 +72,11 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for GenericPlans {
     }
 }
 
+/// One trivial statement: the database answers (the readiness probe).
+pub fn ping(conn: &mut PgConnection) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
+}
+
 /// Reads a JSON value a statement built (`json_agg`, `row_to_json`) into
 /// `T`: how the pages that gather several small lists in one statement
 /// take them apart.

@@ -29,7 +29,7 @@ pub fn ensure_admin(
         }
         let generated = configured
             .is_none()
-            .then(|| crate::auth::random::token_hex(12));
+            .then(|| crate::crypto::random::token_hex(12));
         let password = configured.or(generated.as_deref()).unwrap_or_default();
         users::create(
             conn,

@@ -1,15 +1,57 @@
-//! What the deployment page shows beside the deployment itself: its steps,
-//! the approvers' decisions, and whether a freeze or the deployment window
-//! holds its environment now. One statement: each of these is a few rows,
-//! and a round trip to the database costs more than the rows
-//! (`bench/README.md`).
+//! What the deployment page shows: the deployment with the names it is
+//! shown by ([`named`]), then beside it its steps, the approvers'
+//! decisions, and whether a freeze or the deployment window holds its
+//! environment now, in one statement: each of these is a few rows, and a
+//! round trip to the database costs more than the rows (`bench/README.md`).
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Json, Nullable};
 
 use super::approvals::ApprovalView;
-use super::deployments::StepRun;
+use super::deployments::{Deployment, StepRun};
 use super::freezes::Freeze;
+
+/// A deployment with the names it is shown by.
+pub struct Named {
+    pub deployment: Deployment,
+    pub version: String,
+    pub label: String,
+    pub requested_by: Option<String>,
+    pub project_slug: String,
+}
+
+/// The deployment `id` with its release's version, its label, who asked
+/// for it and its project's slug (by which the project is then opened).
+pub fn named(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Named>> {
+    use crate::db::schema::{
+        deployments, environment_releases, environments, projects, releases, users,
+    };
+    let row: Option<(Deployment, String, String, Option<String>, String)> = deployments::table
+        .inner_join(releases::table)
+        .inner_join(environment_releases::table)
+        .inner_join(environments::table.on(environments::id.eq(deployments::environment_id)))
+        .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
+        .left_join(users::table.on(deployments::requested_by.eq(users::id.nullable())))
+        .filter(deployments::id.eq(id))
+        .select((
+            Deployment::as_select(),
+            releases::version,
+            environment_releases::version_label,
+            users::display_name.nullable(),
+            projects::slug,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(
+        |(deployment, version, label, requested_by, project_slug)| Named {
+            deployment,
+            version,
+            label,
+            requested_by,
+            project_slug,
+        },
+    ))
+}
 
 #[derive(Debug, Clone)]
 pub struct Surroundings {

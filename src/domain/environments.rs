@@ -8,7 +8,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 pub use super::states::{QueuePolicy, Trigger};
 use super::validation::{self, FieldErrors};
-use crate::db::schema::{environment_releases, environments};
+use crate::db::schema::{environment_releases, environments, projects};
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = environments)]
@@ -140,6 +140,27 @@ pub enum EnvironmentError {
     Refused(String),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+}
+
+/// Where an environment is: its project (id and slug) and its own name.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub project_id: i64,
+    pub project_slug: String,
+    pub environment_name: String,
+}
+
+pub fn place(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Place> {
+    let (project_id, project_slug, environment_name) = environments::table
+        .inner_join(projects::table)
+        .filter(environments::id.eq(environment_id))
+        .select((projects::id, projects::slug, environments::name))
+        .first(conn)?;
+    Ok(Place {
+        project_id,
+        project_slug,
+        environment_name,
+    })
 }
 
 fn invalid(field: &str, message: &str) -> EnvironmentError {

@@ -25,7 +25,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use super::throttle;
 use super::users::{self, MAX_USERNAME_LEN, User};
-use crate::auth::password;
+use crate::crypto::password;
 use crate::db::schema::login_attempts;
 
 #[derive(Debug)]

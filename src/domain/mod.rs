@@ -22,6 +22,7 @@ pub mod releases;
 pub mod retention;
 pub mod schedules;
 pub mod secrets;
+pub mod sessions;
 pub mod states;
 pub mod steps;
 pub mod teams;

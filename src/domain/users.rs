@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use crate::auth::password;
+use crate::crypto::password;
 use crate::db::schema::users;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -380,7 +380,7 @@ pub fn reset_password(
 /// Ends every session of a user ("sign out everywhere").
 pub fn end_sessions(conn: &mut PgConnection, actor: &Actor, user_id: i64) -> QueryResult<usize> {
     conn.transaction(|conn| {
-        let ended = crate::auth::session_store::end_all_for_user(conn, user_id)?;
+        let ended = super::sessions::end_all_for_user(conn, user_id)?;
         audit::record(
             conn,
             actor,

@@ -30,7 +30,7 @@ pub async fn handle(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
-    let request_id = crate::auth::random::token_hex(8);
+    let request_id = crate::crypto::random::token_hex(8);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().clone();
     let path = req.path().to_owned();

@@ -2,17 +2,15 @@
 //! deferring a deployment (from the inbox or the deployment's page).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use diesel::prelude::*;
 use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
 use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
-use crate::db::schema::{environments, projects};
 use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action};
 use crate::domain::approvals::{self, ApprovalError, Decided, Decision};
-use crate::domain::deployments;
+use crate::domain::{deployments, environments};
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
 use crate::views::PageCtx;
@@ -54,7 +52,7 @@ async fn decide(
     form: DecisionForm,
     kind: &'static str,
 ) -> Result<HttpResponse, AppError> {
-    let back = super::login::safe_next(&form.next).to_owned();
+    let back = crate::urls::safe_next(&form.next).to_owned();
     let back = if back == "/" {
         format!("/deployments/{id}")
     } else {
@@ -84,23 +82,7 @@ async fn decide(
     let actor = super::actor(&req, &user);
     let comment = form.comment;
     let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
-        let (project_id, env_name, slug): (i64, String, String) = environments::table
-            .inner_join(projects::table)
-            .filter(environments::id.eq(deployment.environment_id))
-            .select((projects::id, environments::name, projects::slug))
-            .first(conn)?;
-        let (_, _, held) = super::context::open_project(conn, &actor, &slug)?;
-        access::enforce(
-            conn,
-            &actor,
-            project_id,
-            held,
-            Action::Approve {
-                environment_id: deployment.environment_id,
-                environment: &env_name,
-            },
-        )?;
+        open_as_approver(conn, &actor, id)?;
         Ok(approvals::decide(conn, &actor, id, &decision, &comment))
     })
     .await?;
@@ -167,20 +149,16 @@ fn open_as_approver(
     id: i64,
 ) -> Result<(), AppError> {
     let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
-    let (project_id, env_name, slug): (i64, String, String) = environments::table
-        .inner_join(projects::table)
-        .filter(environments::id.eq(deployment.environment_id))
-        .select((projects::id, environments::name, projects::slug))
-        .first(conn)?;
-    let (_, _, held) = super::context::open_project(conn, actor, &slug)?;
+    let place = environments::place(conn, deployment.environment_id)?;
+    let (_, _, held) = super::context::open_project(conn, actor, &place.project_slug)?;
     access::enforce(
         conn,
         actor,
-        project_id,
+        place.project_id,
         held,
         Action::Approve {
             environment_id: deployment.environment_id,
-            environment: &env_name,
+            environment: &place.environment_name,
         },
     )?;
     Ok(())

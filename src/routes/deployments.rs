@@ -4,15 +4,12 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use diesel::PgConnection;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 use super::context::open_project;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
-use crate::db::schema::deployments as deployments_table;
-use crate::db::schema::{environment_releases, environments, projects, releases, users};
 use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action, ProjectAccess, Role};
 use crate::domain::audit::Actor;
@@ -44,30 +41,14 @@ struct Loaded {
 fn open(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppError> {
     // The deployment with the names it is shown by, then its project as
     // every project page opens it: two statements.
-    let (deployment, version, label, requested_by, slug): (
-        Deployment,
-        String,
-        String,
-        Option<String>,
-        String,
-    ) = deployments_table::table
-        .inner_join(releases::table)
-        .inner_join(environment_releases::table)
-        .inner_join(environments::table.on(environments::id.eq(deployments_table::environment_id)))
-        .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
-        .left_join(users::table.on(deployments_table::requested_by.eq(users::id.nullable())))
-        .filter(deployments_table::id.eq(id))
-        .select((
-            Deployment::as_select(),
-            releases::version,
-            environment_releases::version_label,
-            users::display_name.nullable(),
-            projects::slug,
-        ))
-        .first(conn)
-        .optional()?
-        .ok_or(AppError::NotFound)?;
-    let (project, pipeline, access) = open_project(conn, actor, &slug)?;
+    let deployment_view::Named {
+        deployment,
+        version,
+        label,
+        requested_by,
+        project_slug,
+    } = deployment_view::named(conn, id)?.ok_or(AppError::NotFound)?;
+    let (project, pipeline, access) = open_project(conn, actor, &project_slug)?;
     let environment = pipeline
         .into_iter()
         .find(|e| e.id == deployment.environment_id)

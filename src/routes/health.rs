@@ -1,7 +1,6 @@
 //! Liveness and readiness probes for load balancers and orchestrators.
 
 use actix_web::{HttpResponse, web};
-use diesel::RunQueryDsl;
 use serde_json::json;
 
 use crate::db::{self, DbPool};
@@ -14,7 +13,7 @@ pub async fn healthz() -> HttpResponse {
 /// The process can reach its database (503 otherwise, within the pool's
 /// connection timeout).
 pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
-    let result = db::run(&pool, |conn| diesel::sql_query("SELECT 1").execute(conn)).await;
+    let result = db::run(&pool, db::ping).await;
     match result {
         Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
         Err(err) => {

@@ -14,6 +14,7 @@ use crate::db::{self, DbPool};
 use crate::domain::login::{self, LoginOutcome};
 use crate::error::AppError;
 use crate::input::text::escaped_line;
+use crate::urls::safe_next;
 use crate::views::PageCtx;
 use crate::views::login::LoginPage;
 
@@ -36,30 +37,6 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     next: String,
-}
-
-/// `/login?next=…`, the address sign-in returns to.
-pub fn login_url(next: &str) -> String {
-    if next == "/" || next.is_empty() {
-        return "/login".to_owned();
-    }
-    serde_urlencoded::to_string([("next", next)])
-        .map(|q| format!("/login?{q}"))
-        .unwrap_or_else(|_| "/login".to_owned())
-}
-
-/// Only a local path is a place to return to: no other site (`//host`,
-/// `/\host`), no control characters, and not the login or logout pages.
-pub fn safe_next(next: &str) -> &str {
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.starts_with("/\\")
-        && !next.chars().any(|c| c.is_control());
-    if !local || next.starts_with("/login") || next.starts_with("/logout") {
-        "/"
-    } else {
-        next
-    }
 }
 
 /// Permits for password hashing: one per core. Waiting logins hold neither
@@ -180,26 +157,5 @@ pub async fn submit(
             };
             super::render_with_status(&page, StatusCode::OK)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_local_paths_are_returned_to() {
-        assert_eq!(safe_next("/projects/x?y=1"), "/projects/x?y=1");
-        assert_eq!(safe_next("https://evil.example"), "/");
-        assert_eq!(safe_next("//evil.example"), "/");
-        assert_eq!(safe_next("/\\evil.example"), "/");
-        assert_eq!(safe_next("/login"), "/");
-        assert_eq!(safe_next(""), "/");
-    }
-
-    #[test]
-    fn login_url_carries_next_encoded() {
-        assert_eq!(login_url("/"), "/login");
-        assert_eq!(login_url("/a b?c=d"), "/login?next=%2Fa+b%3Fc%3Dd");
     }
 }

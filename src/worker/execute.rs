@@ -388,7 +388,7 @@ fn run_script(
         "stagecoach-{}-{}-{}",
         plan.deployment_id,
         position,
-        crate::auth::random::token_hex(4)
+        crate::crypto::random::token_hex(4)
     ));
     std::fs::create_dir_all(&workdir)
         .map_err(|e| StepFailure::Failed(format!("could not create a working directory: {e}")))?;

@@ -61,7 +61,7 @@ pub async fn run(
     let worker = format!(
         "{}-{}",
         std::process::id(),
-        crate::auth::random::token_hex(3)
+        crate::crypto::random::token_hex(3)
     );
     tracing::info!(worker, "deployment worker started");
     // Housekeeping (leases, approval deadlines, retention, schedules) runs

@@ -61,7 +61,7 @@ fn the_first_start_creates_admin_once_and_never_with_a_known_password() {
         .unwrap()
         .unwrap();
     assert!(admin.is_admin);
-    assert!(stagecoach::auth::password::verify(
+    assert!(stagecoach::crypto::password::verify(
         &generated,
         &admin.password_hash
     ));

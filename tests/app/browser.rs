@@ -31,8 +31,10 @@ impl Browser {
         .kill_on_drop(true)
         .spawn()
         .expect("starting chromedriver (install Debian's chromium-driver)");
-        let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("chrome-{}", stagecoach::auth::random::token_hex(4)));
+        let profile = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "chrome-{}",
+            stagecoach::crypto::random::token_hex(4)
+        ));
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".to_owned(),

@@ -114,7 +114,7 @@ async fn readyz_answers_503_quickly_while_the_database_is_stopped_and_recovers()
 pub fn tempdir(label: &str) -> std::path::PathBuf {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "{label}-{}",
-        stagecoach::auth::random::token_hex(4)
+        stagecoach::crypto::random::token_hex(4)
     ));
     std::fs::create_dir_all(&dir).unwrap();
     dir

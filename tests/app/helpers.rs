@@ -143,7 +143,7 @@ pub struct TestDb {
 impl TestDb {
     pub fn new() -> Self {
         let template = template_name();
-        let name = format!("test_{}", stagecoach::auth::random::token_hex(8));
+        let name = format!("test_{}", stagecoach::crypto::random::token_hex(8));
         let mut conn = admin_connection();
         diesel::sql_query(format!(
             "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""

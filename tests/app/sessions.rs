@@ -96,7 +96,7 @@ async fn a_password_change_made_anywhere_ends_every_session_of_that_user() {
 
     // Even a change that bypasses the app's code (a DBA's UPDATE) ends them:
     // the rule is a trigger.
-    let hash = stagecoach::auth::password::hash("erin-password-2").unwrap();
+    let hash = stagecoach::crypto::password::hash("erin-password-2").unwrap();
     diesel::RunQueryDsl::execute(
         diesel::sql_query(format!(
             "UPDATE users SET password_hash = '{hash}' WHERE id = {}",

@@ -9,7 +9,6 @@ use serde::Deserialize;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
 use crate::auth::{CurrentUser, TypedSession};
-use crate::db::schema::sessions;
 use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::Actor;
@@ -112,11 +111,7 @@ fn load_user_page(
     require_admin(conn, actor, WHAT)?;
     let user = users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
     let teams = teams::of_user(conn, user_id)?;
-    let sessions: i64 = sessions::table
-        .filter(sessions::user_id.eq(user_id))
-        .filter(sessions::expires_at.gt(chrono::Utc::now()))
-        .count()
-        .get_result(conn)?;
+    let sessions = crate::domain::sessions::open_count(conn, user_id)?;
     Ok((user, teams, sessions))
 }
 

@@ -61,7 +61,7 @@ pub fn verify(password: &str, phc: &str) -> bool {
 pub fn verify_dummy(password: &str) {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let phc = DUMMY.get_or_init(|| {
-        hash(&crate::auth::random::token_hex(16)).expect("hashing a random dummy password")
+        hash(&crate::crypto::random::token_hex(16)).expect("hashing a random dummy password")
     });
     let _ = verify(password, phc);
 }

@@ -1,0 +1,155 @@
+//! The `sessions` table: what the web layer's session store
+//! (`auth::session_store`) reads and writes per request, and what the
+//! domain does to sessions: end a user's (disabled, new password, an
+//! admin's "end sessions") and sweep expired ones.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
+
+use crate::db::schema::sessions;
+
+/// One row of a request's load: the session, its user (if active) and the
+/// user's count of deployments waiting for their approval.
+#[derive(QueryableByName)]
+pub struct Loaded {
+    #[diesel(sql_type = Jsonb)]
+    pub state: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    pub expires_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub user_id: Option<i64>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub username: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub display_name: Option<String>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    pub is_admin: Option<bool>,
+    #[diesel(sql_type = BigInt)]
+    pub pending_approvals: i64,
+}
+
+/// The session (unexpired), its user when active, and the user's count.
+static LOAD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.state, s.expires_at, u.id AS user_id, u.username, u.display_name, u.is_admin, \
+                CASE WHEN u.id IS NULL THEN 0 ELSE {} END AS pending_approvals \
+           FROM sessions s \
+           LEFT JOIN users u ON u.id = s.user_id AND NOT u.disabled \
+          WHERE s.key_hash = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2",
+        super::approvals::pending_count_sql("u.id", "u.is_admin")
+    )
+});
+
+/// The session stored under `key_hash`, if it has not expired by `now`:
+/// a request's whole fixed cost, in one prepared statement.
+pub fn load(
+    conn: &mut PgConnection,
+    key_hash: &str,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<Loaded>> {
+    crate::db::prepared(
+        diesel::sql_query(LOAD_SQL.as_str())
+            .bind::<Text, _>(key_hash)
+            .bind::<Timestamptz, _>(now),
+    )
+    .get_result(conn)
+    .optional()
+}
+
+/// A session to store.
+pub struct NewSession {
+    pub key_hash: String,
+    pub state: serde_json::Value,
+    pub user_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub absolute_expires_at: DateTime<Utc>,
+}
+
+pub fn insert(conn: &mut PgConnection, new: &NewSession) -> QueryResult<()> {
+    diesel::insert_into(sessions::table)
+        .values((
+            sessions::key_hash.eq(&new.key_hash),
+            sessions::state.eq(&new.state),
+            sessions::user_id.eq(new.user_id),
+            sessions::created_at.eq(new.created_at),
+            sessions::expires_at.eq(new.expires_at),
+            sessions::absolute_expires_at.eq(new.absolute_expires_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Writes a session's new state, unless it has ended (then 0 rows: a
+/// session ended while a request ran is never brought back).
+pub fn update_state(
+    conn: &mut PgConnection,
+    key_hash: &str,
+    state: serde_json::Value,
+    user_id: Option<i64>,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::key_hash.eq(key_hash))
+            .filter(sessions::absolute_expires_at.gt(Utc::now())),
+    )
+    .set((
+        sessions::state.eq(state),
+        sessions::user_id.eq(user_id),
+        sessions::expires_at.eq(expires_at),
+    ))
+    .execute(conn)
+}
+
+/// Moves the idle expiry to `to` if it is still before `behind`: requests
+/// of one session in parallel write it once.
+pub fn extend(
+    conn: &mut PgConnection,
+    key_hash: &str,
+    to: DateTime<Utc>,
+    behind: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::key_hash.eq(key_hash))
+            .filter(sessions::expires_at.lt(behind)),
+    )
+    .set(sessions::expires_at.eq(to))
+    .execute(conn)
+}
+
+pub fn delete(conn: &mut PgConnection, key_hash: &str) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::key_hash.eq(key_hash))).execute(conn)
+}
+
+/// Deletes sessions past either expiry. Run periodically by the server.
+pub fn sweep_expired(conn: &mut PgConnection) -> QueryResult<usize> {
+    let now = Utc::now();
+    diesel::delete(
+        sessions::table.filter(
+            sessions::expires_at
+                .le(now)
+                .or(sessions::absolute_expires_at.le(now)),
+        ),
+    )
+    .execute(conn)
+}
+
+/// Ends every session of `user_id` (admin "end sessions", and the triggers
+/// on disable and password change do the same in the database).
+pub fn end_all_for_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<usize> {
+    diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
+}
+
+/// How many unexpired sessions `user_id` has (the admin's user page).
+pub fn open_count(conn: &mut PgConnection, user_id: i64) -> QueryResult<i64> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::expires_at.gt(Utc::now()))
+        .count()
+        .get_result(conn)
+}
