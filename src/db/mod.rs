@@ -105,9 +105,9 @@ pub fn build_pool(database_url: &str, max_size: u32) -> anyhow::Result<DbPool> {
 /// counts can leave it out (see [`IDLE_CHECK`]).
 pub const IDLE_CHECK_MARK: &str = "idle_check";
 
-/// Start of the message of [`RunError::Unavailable`]. Errors from the
-/// session store reach the request middleware only as text, and this is how
-/// it tells "database away" (503) from a bug (500).
+/// Start of the message of [`RunError::Unavailable`] (in logs). The
+/// middleware tells "database away" from a bug by [`RequestDatabase`], not
+/// by this text.
 pub const UNAVAILABLE: &str = "database unavailable";
 
 /// Why a unit of database work did not complete.
@@ -167,6 +167,18 @@ tokio::task_local! {
 struct RequestConn {
     kept: RefCell<Option<DbConn>>,
     may_keep: bool,
+    /// Some unit of work found no connection: the database is away.
+    unavailable: std::cell::Cell<bool>,
+}
+
+/// How a request's handling went, as far as the database is concerned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestDatabase {
+    /// A unit of work found no connection within [`CONNECTION_TIMEOUT`]:
+    /// whatever error the request ended with, the cause is a database that
+    /// is away (503), not a bug (500). Errors from the session store reach
+    /// the middleware as opaque text; this is how it knows.
+    pub unavailable: bool,
 }
 
 /// Runs one request's handling: a connection kept by [`run_and_keep`]
@@ -176,12 +188,26 @@ struct RequestConn {
 /// Only when `may_keep` (a GET or HEAD, which have no body): between the
 /// session's load and the handler's work a POST reads its body, and a slow
 /// client must not hold a connection meanwhile.
-pub async fn request_scope<F: Future>(may_keep: bool, handling: F) -> F::Output {
+pub async fn request_scope<F: Future>(may_keep: bool, handling: F) -> (F::Output, RequestDatabase) {
     let conn = RequestConn {
         kept: RefCell::new(None),
         may_keep,
+        unavailable: std::cell::Cell::new(false),
     };
-    REQUEST_CONN.scope(conn, handling).await
+    REQUEST_CONN
+        .scope(conn, async {
+            let output = handling.await;
+            let unavailable = REQUEST_CONN.with(|request| request.unavailable.get());
+            (output, RequestDatabase { unavailable })
+        })
+        .await
+}
+
+/// Notes in the request's scope, if any, that the database was away.
+fn note_unavailable<T, E>(result: &Result<T, RunError<E>>) {
+    if matches!(result, Err(RunError::Unavailable(_))) {
+        let _ = REQUEST_CONN.try_with(|request| request.unavailable.set(true));
+    }
 }
 
 fn take_kept() -> Option<DbConn> {
@@ -202,7 +228,7 @@ where
 {
     let kept = take_kept();
     let pool = pool.clone();
-    web::block(move || {
+    let result = web::block(move || {
         let mut conn = match kept {
             Some(conn) => conn,
             None => checkout(&pool).map_err(RunError::Unavailable)?,
@@ -212,7 +238,9 @@ where
         result
     })
     .await
-    .map_err(|_| RunError::Blocking)?
+    .map_err(|_| RunError::Blocking)?;
+    note_unavailable(&result);
+    result
 }
 
 /// As [`run`], then keeps the connection for the request's next [`run`]
@@ -240,6 +268,7 @@ where
     })
     .await
     .map_err(|_| RunError::Blocking)?;
+    note_unavailable(&result);
     if let Some(conn) = conn.filter(|_| result.is_ok()) {
         // Outside a scope, or where keeping is not allowed, `conn` drops
         // here and goes back to the pool.
@@ -256,13 +285,27 @@ where
 mod tests {
     use super::*;
 
-    #[test]
-    fn unavailable_errors_start_with_the_marker_the_middleware_looks_for() {
-        let pool = build_pool("postgres://nobody@/none?host=/nonexistent", 1).unwrap();
-        let Err(err) = pool.get_timeout(Duration::from_millis(10)) else {
+    #[actix_web::test]
+    async fn a_request_that_finds_no_connection_says_so_to_its_scope() {
+        let manager =
+            ConnectionManager::<PgConnection>::new("postgres://nobody@/none?host=/nonexistent");
+        let pool = Pool::builder()
+            .max_size(1)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_millis(50))
+            .build_unchecked(manager);
+        let (result, database) = request_scope(true, async {
+            run(&pool, |conn| diesel::sql_query("SELECT 1").execute(conn)).await
+        })
+        .await;
+        let Err(err) = result else {
             panic!("no database there");
         };
-        let run: RunError<std::io::Error> = RunError::Unavailable(err);
-        assert!(run.to_string().starts_with(UNAVAILABLE));
+        assert!(matches!(err, RunError::Unavailable(_)));
+        assert!(err.to_string().starts_with(UNAVAILABLE));
+        assert!(database.unavailable);
+
+        let (_, database) = request_scope(true, async {}).await;
+        assert!(!database.unavailable, "nothing ran, nothing was away");
     }
 }

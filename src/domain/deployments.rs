@@ -614,8 +614,10 @@ pub fn claim_next(
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::CheckViolation,
             info,
-        )) if info.message().contains("already runs")
-            || info.constraint_name() == Some("deployments_start_allowed") =>
+        )) if matches!(
+            info.constraint_name(),
+            Some("deployments_max_running" | "deployments_start_allowed")
+        ) =>
         {
             Ok(None)
         }

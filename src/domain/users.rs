@@ -294,7 +294,7 @@ fn last_admin(err: diesel::result::Error) -> AdminChangeError {
         diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::CheckViolation,
             info,
-        ) if info.message().contains("last active administrator") => AdminChangeError::Refused(
+        ) if info.constraint_name() == Some("users_keep_an_admin") => AdminChangeError::Refused(
             "This is the last active administrator: make someone else an administrator first."
                 .to_owned(),
         ),

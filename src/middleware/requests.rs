@@ -16,6 +16,7 @@ use askama::Template;
 
 use super::security_headers::{self, HeaderPolicy};
 use crate::auth::session_store;
+use crate::db::RequestDatabase;
 use crate::error::{AppError, ErrorInfo};
 use crate::views::PageCtx;
 use crate::views::error::ErrorPage;
@@ -43,13 +44,12 @@ pub async fn handle(
     // GET and HEAD have no body to wait for: they may keep their
     // connection from the session's load to the page's work.
     let may_keep_connection = matches!(method, Method::GET | Method::HEAD);
-    let called = match early {
-        Some(err) => Ok(req.error_response(err)),
+    let (called, database) = match early {
+        Some(err) => (Ok(req.error_response(err)), RequestDatabase::default()),
         None => {
             let handling = session_store::request_scope(next.call(req));
-            crate::db::request_scope(may_keep_connection, handling)
-                .await
-                .map(ServiceResponse::map_into_boxed_body)
+            let (called, database) = crate::db::request_scope(may_keep_connection, handling).await;
+            (called.map(ServiceResponse::map_into_boxed_body), database)
         }
     };
     let (status, outcome) = match called {
@@ -62,7 +62,7 @@ pub async fn handle(
         // database is away) arrive as `Err`, with the request gone: render
         // them without the signed-in user.
         Err(err) => {
-            let status = if format!("{err:?}").contains(crate::db::UNAVAILABLE) {
+            let status = if database.unavailable {
                 StatusCode::SERVICE_UNAVAILABLE
             } else {
                 err.as_response_error().status_code()

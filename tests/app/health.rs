@@ -50,6 +50,23 @@ async fn readyz_answers_503_quickly_while_the_database_is_stopped_and_recovers()
     let login_page = client.get(format!("{url}/login")).send().await.unwrap();
     let token = csrf_token_in(&login_page.text().await.unwrap());
 
+    // Someone already signed in: their session's load is the first thing
+    // to fail, inside the session middleware rather than a handler.
+    let signed_in = new_client();
+    let form = signed_in.get(format!("{url}/login")).send().await.unwrap();
+    let form_token = csrf_token_in(&form.text().await.unwrap());
+    let signing_in = signed_in
+        .post(format!("{url}/login"))
+        .form(&[
+            ("username", "admin"),
+            ("password", crate::helpers::ADMIN_PASSWORD),
+            ("csrf_token", &form_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signing_in.status().as_u16(), 303);
+
     cluster.force_stop().unwrap();
     let started = Instant::now();
     let response = client.get(format!("{url}/readyz")).send().await.unwrap();
@@ -76,6 +93,12 @@ async fn readyz_answers_503_quickly_while_the_database_is_stopped_and_recovers()
             .await
             .unwrap()
             .contains("cannot reach its database")
+    );
+    let dashboard = signed_in.get(format!("{url}/")).send().await.unwrap();
+    assert_eq!(
+        dashboard.status().as_u16(),
+        503,
+        "a signed-in page whose session cannot be loaded"
     );
     assert_eq!(
         client
