@@ -1,0 +1,231 @@
+//! Deployments as pages list them: a release's attempts, an environment's
+//! queue and history (newest first, through a keyset [`Cursor`]), and what
+//! made the live release live.
+
+use super::*;
+
+/// A deployment as history shows it.
+#[derive(Debug, Clone)]
+pub struct DeploymentView {
+    pub id: i64,
+    pub release_id: i64,
+    pub version: String,
+    pub label: String,
+    pub environment_id: i64,
+    pub attempt: i32,
+    pub status: DeploymentStatus,
+    pub is_rollback: bool,
+    pub comment: String,
+    pub requested_by: Option<String>,
+    /// The person who asked (for a chain, its originator); compare by id.
+    pub requested_by_id: Option<i64>,
+    pub cause: Cause,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub note: String,
+    pub not_before: Option<DateTime<Utc>>,
+    /// It ran through a freeze or closed window by break-glass.
+    pub is_override: bool,
+    /// "Deploy as far as": the environment it heads for.
+    pub target_environment_id: Option<i64>,
+}
+
+impl DeploymentView {
+    pub fn status_text(&self) -> &'static str {
+        self.status.words()
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.status.is_active()
+    }
+}
+
+pub(super) type ViewRow = (Deployment, String, String, Option<String>);
+
+pub(super) fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
+    DeploymentView {
+        id: d.id,
+        release_id: d.release_id,
+        version,
+        label,
+        environment_id: d.environment_id,
+        attempt: d.attempt,
+        status: d.status,
+        is_rollback: d.is_rollback,
+        comment: d.comment,
+        requested_by: requester,
+        requested_by_id: d.requested_by,
+        cause: d.cause,
+        created_at: d.created_at,
+        finished_at: d.finished_at,
+        note: d.note,
+        not_before: d.not_before,
+        is_override: d.override_confirmed_by.is_some(),
+        target_environment_id: d.target_environment_id,
+    }
+}
+
+/// Which deployments a history view shows.
+pub(super) enum Scope {
+    /// Every deployment of one release, oldest first.
+    Release(i64),
+    /// What waits or runs in an environment, oldest first.
+    Active(i64),
+    /// An environment's deployments, newest first, before a cursor.
+    History(i64, Option<Cursor>),
+    /// The newest successful deployment in an environment.
+    LastSuccess(i64),
+}
+
+/// One query shape for every history view: the deployment with its
+/// release's version, its label and who asked for it.
+pub(super) fn load_views(
+    conn: &mut PgConnection,
+    scope: Scope,
+    limit: i64,
+) -> QueryResult<Vec<ViewRow>> {
+    let mut query = deployments::table
+        .inner_join(releases::table)
+        .inner_join(environment_releases::table)
+        .left_join(users::table.on(deployments::requested_by.eq(users::id.nullable())))
+        .select((
+            Deployment::as_select(),
+            releases::version,
+            environment_releases::version_label,
+            users::display_name.nullable(),
+        ))
+        .into_boxed();
+    query = match scope {
+        Scope::Release(id) => query
+            .filter(deployments::release_id.eq(id))
+            .order((deployments::created_at.asc(), deployments::id.asc())),
+        Scope::Active(env) => query
+            .filter(deployments::environment_id.eq(env))
+            .filter(deployments::status.eq_any(status::active()))
+            .order((deployments::created_at.asc(), deployments::id.asc())),
+        Scope::History(env, before) => {
+            let query = query.filter(deployments::environment_id.eq(env));
+            let query = match before {
+                // `created_at <= c` starts the index scan at the cursor
+                // (deployments_environment_idx).
+                Some(c) => query
+                    .filter(deployments::created_at.le(c.created_at))
+                    .filter(
+                        deployments::created_at
+                            .lt(c.created_at)
+                            .or(deployments::created_at
+                                .eq(c.created_at)
+                                .and(deployments::id.lt(c.id))),
+                    ),
+                None => query,
+            };
+            query.order((deployments::created_at.desc(), deployments::id.desc()))
+        }
+        Scope::LastSuccess(env) => query
+            .filter(deployments::environment_id.eq(env))
+            .filter(deployments::status.eq(status::SUCCEEDED))
+            .order((
+                deployments::finished_at.desc().nulls_last(),
+                deployments::id.desc(),
+            )),
+    };
+    crate::db::limited(query, limit).load(conn)
+}
+
+/// Generous bound for lists that are short by nature (one release's
+/// attempts).
+pub(super) const UNPAGED: i64 = 1000;
+
+/// Every deployment of one release, oldest first.
+pub fn for_release(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<DeploymentView>> {
+    Ok(load_views(conn, Scope::Release(release_id), UNPAGED)?
+        .into_iter()
+        .map(to_view)
+        .collect())
+}
+
+/// What is awaiting approval, queued or running in an environment, oldest
+/// first: at most `shown`, and whether more wait behind them. A queue can
+/// grow while workers are away, and the page must not grow with it.
+pub fn active_in(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    shown: i64,
+) -> QueryResult<(Vec<DeploymentView>, bool)> {
+    let mut active: Vec<DeploymentView> =
+        load_views(conn, Scope::Active(environment_id), shown + 1)?
+            .into_iter()
+            .map(to_view)
+            .collect();
+    let more = active.len() as i64 > shown;
+    active.truncate(usize::try_from(shown).unwrap_or(0));
+    Ok((active, more))
+}
+
+/// The deployment that made the live release live.
+pub fn last_success_in(
+    conn: &mut PgConnection,
+    environment_id: i64,
+) -> QueryResult<Option<DeploymentView>> {
+    Ok(load_views(conn, Scope::LastSuccess(environment_id), 1)?
+        .into_iter()
+        .map(to_view)
+        .next())
+}
+
+/// A place in a newest-first list: (created_at, id) of the last row shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}-{}", self.created_at.timestamp_micros(), self.id)
+    }
+
+    pub fn decode(value: &str) -> Option<Self> {
+        let (micros, id) = value.split_once('-')?;
+        Some(Self {
+            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// One page of an environment's history, newest first, keyset-paginated.
+pub fn history(
+    conn: &mut PgConnection,
+    environment_id: i64,
+    before: Option<Cursor>,
+    limit: i64,
+) -> QueryResult<(Vec<DeploymentView>, Option<Cursor>)> {
+    let mut rows = load_views(conn, Scope::History(environment_id, before), limit + 1)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| Cursor {
+            created_at: r.0.created_at,
+            id: r.0.id,
+        })
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(to_view).collect(), next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor {
+            created_at: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("nonsense"), None);
+        assert_eq!(Cursor::decode("1-x"), None);
+    }
+}

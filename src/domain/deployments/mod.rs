@@ -1,0 +1,142 @@
+//! Deployments: one attempt to run a release's steps in one environment.
+//! Every change of state is one transaction with its audit event. By job:
+//! `request.rs` (asking for one, cancelling), `queue.rs` (the worker's side:
+//! claim, lease, reap, finish), `chain.rs` ("as far as"), `steps.rs`, `log.rs` and `history.rs` (the
+//! lists pages show). This module holds the row and what they share.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::access::{self, Role};
+use super::audit::{self, Actor, Event};
+use super::environments::{self, Environment};
+use super::releases::Release;
+pub use super::states::{Cause, DeploymentStatus, StepKind, StepStatus};
+use super::states::{QueuePolicy, Trigger};
+use super::validation::{self, FieldErrors};
+use crate::db::schema::environments as environments_table;
+use crate::db::schema::{
+    deployment_logs, deployment_steps, deployments, environment_releases, releases, users,
+};
+
+mod chain;
+mod history;
+mod log;
+mod queue;
+mod request;
+mod steps;
+
+use chain::*;
+pub use history::*;
+pub use log::*;
+pub use queue::*;
+pub use request::*;
+pub use steps::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = deployments)]
+pub struct Deployment {
+    pub id: i64,
+    pub environment_release_id: i64,
+    pub release_id: i64,
+    pub environment_id: i64,
+    pub attempt: i32,
+    pub status: DeploymentStatus,
+    pub is_rollback: bool,
+    pub comment: String,
+    pub requested_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it ended as it did, when that needs saying ("worker lost", …).
+    pub note: String,
+    /// Nothing starts it before this (asked for, or set by a deferral).
+    pub not_before: Option<DateTime<Utc>>,
+    /// Distinct approvers it needs, fixed when it was requested.
+    pub required_approvals: i32,
+    /// Not approved by then, it is rejected.
+    pub approval_deadline: Option<DateTime<Utc>>,
+    /// "Deploy as far as": each success requests the next environment up
+    /// to this one.
+    pub target_environment_id: Option<i64>,
+    /// Break-glass: why a freeze or closed window may be overridden, who
+    /// asked, and the second approver who confirmed.
+    pub override_reason: Option<String>,
+    pub override_requested_by: Option<i64>,
+    pub override_confirmed_by: Option<i64>,
+    /// Why it exists: a person asked, or the environment's own trigger.
+    pub cause: Cause,
+}
+
+/// The statuses as SQL literals for read queries, so their plans stay
+/// cached and still use the partial indexes on status (`db::constant`).
+pub mod status {
+    use diesel::sql_types::Text;
+
+    use crate::db::constant::Const;
+
+    crate::text_constants! {
+        AWAITING_APPROVAL: AwaitingApproval = "awaiting_approval";
+        QUEUED: Queued = "queued";
+        RUNNING: Running = "running";
+        SUCCEEDED: Succeeded = "succeeded";
+    }
+
+    /// The active statuses (`DeploymentStatus::is_active`) as an SQL array
+    /// literal, for `eq_any`.
+    pub type Active =
+        diesel::dsl::array<Text, (Const<AwaitingApproval>, Const<Queued>, Const<Running>)>;
+
+    pub fn active() -> Active {
+        diesel::dsl::array((AWAITING_APPROVAL, QUEUED, RUNNING))
+    }
+
+    /// Queued or running: a deployment a worker holds or will take.
+    pub fn in_flight() -> diesel::dsl::array<Text, (Const<Queued>, Const<Running>)> {
+        diesel::dsl::array((QUEUED, RUNNING))
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeployInput {
+    pub environment_id: i64,
+    /// The label in the target environment; empty keeps the previous one.
+    pub version_label: String,
+    pub comment: String,
+    /// Start no earlier than this.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Keep promoting after success, up to this environment.
+    pub target_environment_id: Option<i64>,
+    /// Who or what starts it; a person is the actor.
+    pub cause: Cause,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("the deploy form is not valid")]
+    Invalid(FieldErrors),
+    /// Not possible now; the text says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The person lacks a right this needs; the text names it.
+    #[error("{0}")]
+    Denied(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<i64> {
+    environments_table::table
+        .find(environment_id)
+        .select(environments_table::project_id)
+        .first(conn)
+}
+
+pub fn find(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<Option<Deployment>> {
+    deployments::table
+        .find(deployment_id)
+        .select(Deployment::as_select())
+        .first(conn)
+        .optional()
+}
