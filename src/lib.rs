@@ -6,6 +6,10 @@
 //! `auth` holds the web's side of sessions, CSRF and the current user;
 //! `views` the page templates. `layers.rs` checks the arrows.
 
+// A panic in a request is a 500 for someone; outside tests, each `expect`
+// left says why it cannot fail (`#[allow(..., reason = ...)]`).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -58,6 +58,10 @@ impl AppCookies {
     }
 
     /// The cookie that sets `name` to `value`, sealed.
+    #[allow(
+        clippy::expect_used,
+        reason = "read back from the jar it was added to on the line before"
+    )]
     pub fn sealed(&self, name: CookieName, value: &str) -> Cookie<'static> {
         let mut jar = CookieJar::new();
         jar.private_mut(&self.key)

@@ -76,13 +76,13 @@ fn carried(req: &HttpRequest) -> Vec<Flash> {
 
 fn with_pending<T>(req: &HttpRequest, f: impl FnOnce(&mut Pending) -> T) -> T {
     let mut extensions = req.extensions_mut();
-    if extensions.get::<RefCell<Pending>>().is_none() {
-        extensions.insert(RefCell::new(Pending::default()));
+    if let Some(pending) = extensions.get::<RefCell<Pending>>() {
+        return f(&mut pending.borrow_mut());
     }
-    let pending = extensions
-        .get::<RefCell<Pending>>()
-        .expect("inserted above");
-    f(&mut pending.borrow_mut())
+    let mut pending = Pending::default();
+    let out = f(&mut pending);
+    extensions.insert(RefCell::new(pending));
+    out
 }
 
 /// Adds a message for the next page.

@@ -33,6 +33,10 @@ fn aad(name: &str) -> Vec<u8> {
 }
 
 impl SecretBox {
+    #[allow(
+        clippy::expect_used,
+        reason = "32 bytes is a valid HKDF-SHA256 output length, a constant"
+    )]
     pub fn from_secret_key(secret_key: &str) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(b"stagecoach"), secret_key.as_bytes());
         let mut key = [0u8; 32];
@@ -44,6 +48,10 @@ impl SecretBox {
     }
 
     /// Encrypts `value` for the variable `name`: nonce followed by ciphertext.
+    #[allow(
+        clippy::expect_used,
+        reason = "XChaCha20-Poly1305 refuses only messages of hundreds of gigabytes"
+    )]
     pub fn seal(&self, name: &str, value: &str) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);

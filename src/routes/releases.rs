@@ -459,15 +459,18 @@ pub async fn deploy(
             Err(DateProblem::Malformed) => Err("Use a date and time like 2026-11-23T02:00 (UTC)."),
             Err(DateProblem::OutOfRange) => Err(dates::OUT_OF_RANGE),
         };
-        let Ok(not_before) = not_before else {
-            let mut errors = FieldErrors::new();
-            errors.add("not_before", not_before.unwrap_err());
-            return Ok((
-                project,
-                release,
-                Some(target.clone()),
-                Err(DeployError::Invalid(errors)),
-            ));
+        let not_before = match not_before {
+            Ok(not_before) => not_before,
+            Err(problem) => {
+                let mut errors = FieldErrors::new();
+                errors.add("not_before", problem);
+                return Ok((
+                    project,
+                    release,
+                    Some(target.clone()),
+                    Err(DeployError::Invalid(errors)),
+                ));
+            }
         };
         let target_environment_id = match far.as_str() {
             "" => None,

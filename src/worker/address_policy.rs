@@ -99,6 +99,10 @@ impl AddressPolicy {
     }
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "constant ranges, each parsed by the unit tests"
+)]
 fn internal() -> &'static [IpNet] {
     static RANGES: std::sync::OnceLock<Vec<IpNet>> = std::sync::OnceLock::new();
     RANGES.get_or_init(|| {

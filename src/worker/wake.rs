@@ -22,10 +22,13 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// whenever deployments were queued. It stops when `stop` turns true.
 pub fn listen(database_url: String, stop: watch::Receiver<bool>) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(0u64);
-    std::thread::Builder::new()
+    let started = std::thread::Builder::new()
         .name("deployment-wake".to_owned())
-        .spawn(move || run(&database_url, &tx, &stop))
-        .expect("starting the wake listener thread");
+        .spawn(move || run(&database_url, &tx, &stop));
+    if let Err(err) = started {
+        // The workers still poll; they only lose the prompt start.
+        tracing::error!("starting the wake listener thread: {err}");
+    }
     rx
 }
 
