@@ -50,18 +50,7 @@ impl Environment {
     /// The deployment window in words, or `None` when there is none.
     pub fn window_text(&self) -> Option<String> {
         let (start, end) = (self.window_start?, self.window_end?);
-        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        let days = if self.window_days.is_empty() {
-            "every day".to_owned()
-        } else {
-            self.window_days
-                .iter()
-                .flatten()
-                .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)))
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let days = super::weekdays::days_text(&self.window_days);
         Some(format!(
             "{days}, {}–{} {}",
             start.format("%H:%M"),
@@ -75,19 +64,7 @@ impl Environment {
         let time = self
             .schedule_time
             .filter(|_| self.trigger == Trigger::Scheduled)?;
-        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        let days: Vec<&str> = self
-            .schedule_days
-            .iter()
-            .flatten()
-            .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)))
-            .copied()
-            .collect();
-        let days = if days.is_empty() {
-            "every day".to_owned()
-        } else {
-            days.join(", ")
-        };
+        let days = super::weekdays::days_text(&self.schedule_days);
         Some(format!(
             "{days} at {} {}",
             time.format("%H:%M"),
@@ -306,11 +283,7 @@ pub fn update(
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Earlier,
-    Later,
-}
+pub use super::ordering::Direction;
 
 /// Swaps an environment with its neighbour. The position constraint is
 /// deferred for the swap, and the pipeline rows are locked so two admins
@@ -328,20 +301,14 @@ pub fn reorder(
             .select(Environment::as_select())
             .for_update()
             .load(conn)?;
-        let index = pipeline
-            .iter()
-            .position(|e| e.id == environment.id)
-            .ok_or(diesel::result::Error::NotFound)?;
-        let other = match direction {
-            Direction::Earlier if index > 0 => &pipeline[index - 1],
-            Direction::Later if index + 1 < pipeline.len() => &pipeline[index + 1],
-            _ => {
-                return Err(EnvironmentError::Refused(
-                    "It is already at that end of the pipeline.".to_owned(),
-                ));
-            }
+        let (this, other) =
+            super::ordering::neighbours(&pipeline, |e| e.id == environment.id, direction)
+                .ok_or(diesel::result::Error::NotFound)?;
+        let Some(other) = other else {
+            return Err(EnvironmentError::Refused(
+                "It is already at that end of the pipeline.".to_owned(),
+            ));
         };
-        let this = &pipeline[index];
         diesel::sql_query("SET CONSTRAINTS environments_position_key DEFERRED").execute(conn)?;
         diesel::update(environments::table.find(this.id))
             .set(environments::position.eq(other.position))

@@ -40,19 +40,7 @@ impl Freeze {
             };
             return format!("{} – {} UTC", f(self.starts_at), f(self.ends_at));
         }
-        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-        let days: Vec<&str> = self
-            .days
-            .iter()
-            .flatten()
-            .filter_map(|d| NAMES.get((*d as usize).wrapping_sub(1)))
-            .copied()
-            .collect();
-        let days = if days.is_empty() {
-            "every day".to_owned()
-        } else {
-            days.join(", ")
-        };
+        let days = super::weekdays::days_text(&self.days);
         let t = |t: Option<NaiveTime>| t.map(|t| t.format("%H:%M").to_string()).unwrap_or_default();
         format!(
             "{days}, {}–{} {}",

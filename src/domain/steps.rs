@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use super::environments::Environment;
+use super::ordering::Direction;
 pub use super::states::StepKind;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::steps;
@@ -187,7 +188,7 @@ pub fn shift(
     actor: &Actor,
     environment: &Environment,
     step: &Step,
-    earlier: bool,
+    direction: Direction,
 ) -> Result<(), StepError> {
     conn.transaction(|conn| {
         let all: Vec<Step> = steps::table
@@ -196,21 +197,17 @@ pub fn shift(
             .select(Step::as_select())
             .for_update()
             .load(conn)?;
-        let index = all
-            .iter()
-            .position(|s| s.id == step.id)
+        let (this, other) = super::ordering::neighbours(&all, |s| s.id == step.id, direction)
             .ok_or(diesel::result::Error::NotFound)?;
-        let other = match (earlier, index) {
-            (true, i) if i > 0 => &all[i - 1],
-            (false, i) if i + 1 < all.len() => &all[i + 1],
-            _ => return Err(StepError::Refused("It is already at that end.".to_owned())),
+        let Some(other) = other else {
+            return Err(StepError::Refused("It is already at that end.".to_owned()));
         };
         diesel::sql_query("SET CONSTRAINTS steps_position_key DEFERRED").execute(conn)?;
         diesel::update(steps::table.find(step.id))
             .set(steps::position.eq(other.position))
             .execute(conn)?;
         diesel::update(steps::table.find(other.id))
-            .set(steps::position.eq(all[index].position))
+            .set(steps::position.eq(this.position))
             .execute(conn)?;
         audit::record(
             conn,

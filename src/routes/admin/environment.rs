@@ -13,6 +13,7 @@ use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::Actor;
 use crate::domain::environments::{self, Environment, EnvironmentError, PolicyInput};
+use crate::domain::ordering::Direction;
 use crate::domain::projects::{self, Project};
 use crate::domain::secrets::SecretBox;
 use crate::domain::steps::{self, StepError, StepInput};
@@ -399,7 +400,7 @@ pub async fn move_step(
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env, step_id) = path.into_inner();
-    let earlier = form.direction == "earlier";
+    let direction = Direction::from_form(&form.direction);
     step_change(
         req,
         user,
@@ -410,7 +411,7 @@ pub async fn move_step(
         None,
         move |conn, actor, environment| {
             let step = find_step(conn, environment, step_id)?;
-            steps::shift(conn, actor, environment, &step, earlier)?;
+            steps::shift(conn, actor, environment, &step, direction)?;
             Ok(format!("Step “{}” moved.", step.name))
         },
     )
