@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use serde_json::Value;
 
+use super::keyset::Cursor;
 use crate::db::schema::audit_events;
 use crate::input::text::{escaped_line, escaped_lines};
 
@@ -148,9 +149,6 @@ pub fn recent(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<AuditEvent
         .load(conn)
 }
 
-/// A place in the newest-first log: (at, id) of the last event shown.
-pub type AuditCursor = (DateTime<Utc>, i64);
-
 /// Which events the audit log shows.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -162,7 +160,7 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     /// Keyset position: events strictly older than this (at, id).
-    pub before: Option<AuditCursor>,
+    pub before: Option<Cursor>,
 }
 
 /// An action prefix (`deployment.`) covers several actions, and no one
@@ -179,7 +177,7 @@ pub fn search(
     conn: &mut PgConnection,
     filter: &AuditFilter,
     limit: i64,
-) -> QueryResult<(Vec<AuditEvent>, Option<AuditCursor>)> {
+) -> QueryResult<(Vec<AuditEvent>, Option<Cursor>)> {
     let mut query = audit_events::table
         .select(AuditEvent::as_select())
         .into_boxed();
@@ -214,7 +212,7 @@ pub fn search(
     if let Some(to) = filter.to {
         query = query.filter(audit_events::at.lt(to));
     }
-    if let Some((at, id)) = filter.before {
+    if let Some(Cursor { created_at: at, id }) = filter.before {
         // `at <= cursor` starts the index scan at the cursor.
         query = query.filter(audit_events::at.le(at)).filter(
             audit_events::at
@@ -238,7 +236,10 @@ pub fn search(
     };
     let next = if rows.len() as i64 > limit {
         rows.truncate(limit as usize);
-        rows.last().map(|e| (e.at, e.id))
+        rows.last().map(|e| Cursor {
+            created_at: e.at,
+            id: e.id,
+        })
     } else {
         None
     };

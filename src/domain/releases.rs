@@ -11,8 +11,9 @@ use diesel::sql_types::{Array, BigInt};
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
-use super::deployments::{self, Cursor, DeploymentView};
+use super::deployments::{self, DeploymentView};
 use super::environments::{self, Environment};
+use super::keyset::Cursor;
 use super::projects::Project;
 use super::release_view::ReleaseFacts;
 use super::states::DeploymentStatus;

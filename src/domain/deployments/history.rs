@@ -173,27 +173,6 @@ pub fn last_success_in(
         .next())
 }
 
-/// A place in a newest-first list: (created_at, id) of the last row shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    pub created_at: DateTime<Utc>,
-    pub id: i64,
-}
-
-impl Cursor {
-    pub fn encode(&self) -> String {
-        format!("{}-{}", self.created_at.timestamp_micros(), self.id)
-    }
-
-    pub fn decode(value: &str) -> Option<Self> {
-        let (micros, id) = value.split_once('-')?;
-        Some(Self {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: id.parse().ok()?,
-        })
-    }
-}
-
 /// One page of an environment's history, newest first, keyset-paginated.
 pub fn history(
     conn: &mut PgConnection,
@@ -212,20 +191,4 @@ pub fn history(
         None
     };
     Ok((rows.into_iter().map(to_view).collect(), next))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip() {
-        let cursor = Cursor {
-            created_at: DateTime::from_timestamp_micros(1_800_000_000_123_456).unwrap(),
-            id: 42,
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        assert_eq!(Cursor::decode("nonsense"), None);
-        assert_eq!(Cursor::decode("1-x"), None);
-    }
 }

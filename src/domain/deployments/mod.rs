@@ -11,6 +11,7 @@ use serde_json::json;
 use super::access::{self, Role};
 use super::audit::{self, Actor, Event};
 use super::environments::{self, Environment};
+use super::keyset::Cursor;
 use super::releases::Release;
 pub use super::states::{Cause, DeploymentStatus, StepKind, StepStatus};
 use super::states::{QueuePolicy, Trigger};

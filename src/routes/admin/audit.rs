@@ -5,13 +5,14 @@ use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::{self, AuditEvent, AuditFilter, csv_field};
+use crate::domain::keyset::Cursor;
 use crate::domain::projects;
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
@@ -48,14 +49,6 @@ fn parse_date(value: &str) -> Result<Option<NaiveDate>, &'static str> {
     })
 }
 
-fn parse_cursor(value: &str) -> Option<(DateTime<Utc>, i64)> {
-    let (micros, id) = value.split_once('-')?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id.parse().ok()?,
-    ))
-}
-
 /// The filter from the query, and errors for fields that did not parse.
 fn filter_from(
     query: &AuditQuery,
@@ -65,7 +58,7 @@ fn filter_from(
     let mut filter = AuditFilter {
         actor: query.actor.clone(),
         action: query.action.clone(),
-        before: query.before.as_deref().and_then(parse_cursor),
+        before: query.before.as_deref().and_then(Cursor::decode),
         ..Default::default()
     };
     if !query.project.is_empty() {
@@ -149,7 +142,7 @@ pub async fn show(
         page: PageCtx::new(&session, Some(user), "Audit log · Admin", "admin"),
         project_slugs: projects.iter().map(|p| (p.id, p.slug.clone())).collect(),
         events: events.into_iter().map(AuditEvent::escaped).collect(),
-        next_page: next.map(|(at, id)| format!("{base}&before={}-{id}", at.timestamp_micros())),
+        next_page: next.map(|c| format!("{base}&before={}", c.encode())),
         is_first_page: query.before.is_none(),
         filter: AuditFilterForm {
             project: query.project,
