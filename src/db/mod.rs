@@ -72,6 +72,19 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for GenericPlans {
     }
 }
 
+/// The constraint a statement broke, when the database refused it as a
+/// check violation (a `CHECK`, or a trigger that names itself): how a
+/// refusal the database holds is told apart from a fault, by name.
+pub fn violated_check(err: &diesel::result::Error) -> Option<&str> {
+    match err {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            info,
+        ) => info.constraint_name(),
+        _ => None,
+    }
+}
+
 /// One trivial statement: the database answers (the readiness probe).
 pub fn ping(conn: &mut PgConnection) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())

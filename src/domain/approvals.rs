@@ -177,23 +177,14 @@ pub fn decide(
 
 /// The rules the database holds on approvals, as a refusal.
 fn refusal_from_database(err: diesel::result::Error) -> ApprovalError {
-    use diesel::result::{DatabaseErrorKind, Error};
-    match err {
-        Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-            match info.constraint_name() {
-                Some("approvals_not_by_requester") => ApprovalError::Refused(
-                    "You asked for this deployment; someone else must approve it.".to_owned(),
-                ),
-                Some("approvals_approver_holds_role") => ApprovalError::Refused(
-                    "You need the approver role on this environment to decide here.".to_owned(),
-                ),
-                _ => ApprovalError::Db(Error::DatabaseError(
-                    DatabaseErrorKind::CheckViolation,
-                    info,
-                )),
-            }
-        }
-        other => ApprovalError::Db(other),
+    match crate::db::violated_check(&err) {
+        Some("approvals_not_by_requester") => ApprovalError::Refused(
+            "You asked for this deployment; someone else must approve it.".to_owned(),
+        ),
+        Some("approvals_approver_holds_role") => ApprovalError::Refused(
+            "You need the approver role on this environment to decide here.".to_owned(),
+        ),
+        _ => ApprovalError::Db(err),
     }
 }
 

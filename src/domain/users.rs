@@ -290,15 +290,12 @@ pub enum AdminChangeError {
 
 /// The last-admin trigger's refusal becomes a sentence; other errors pass.
 fn last_admin(err: diesel::result::Error) -> AdminChangeError {
-    match err {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::CheckViolation,
-            info,
-        ) if info.constraint_name() == Some("users_keep_an_admin") => AdminChangeError::Refused(
+    match crate::db::violated_check(&err) {
+        Some("users_keep_an_admin") => AdminChangeError::Refused(
             "This is the last active administrator: make someone else an administrator first."
                 .to_owned(),
         ),
-        other => other.into(),
+        _ => err.into(),
     }
 }
 

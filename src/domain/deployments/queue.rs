@@ -101,13 +101,11 @@ pub fn claim_next(
         // Another worker filled the environment at the same instant, or a
         // freeze began between the choice and the start: the database
         // refused ours. Try again later.
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::CheckViolation,
-            info,
-        )) if matches!(
-            info.constraint_name(),
-            Some("deployments_max_running" | "deployments_start_allowed")
-        ) =>
+        Err(err)
+            if matches!(
+                crate::db::violated_check(&err),
+                Some("deployments_max_running" | "deployments_start_allowed")
+            ) =>
         {
             Ok(None)
         }

@@ -72,25 +72,17 @@ pub(super) fn refusal_from_database(
     target: &str,
 ) -> DeployError {
     use diesel::result::{DatabaseErrorKind, Error};
-    match err {
-        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            DeployError::Refused(format!("{version} is already being deployed to {target}."))
-        }
-        Error::DatabaseError(DatabaseErrorKind::CheckViolation, info) => {
-            match info.constraint_name() {
-                Some("deployments_requester_may_deploy") => DeployError::Denied(format!(
-                    "You need the deployer role on {target} to deploy there."
-                )),
-                Some("deployments_cause_matches_policy") => DeployError::Refused(format!(
-                    "{target} does not start deployments by itself that way."
-                )),
-                _ => DeployError::Db(Error::DatabaseError(
-                    DatabaseErrorKind::CheckViolation,
-                    info,
-                )),
-            }
-        }
-        other => other.into(),
+    if let Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) = err {
+        return DeployError::Refused(format!("{version} is already being deployed to {target}."));
+    }
+    match crate::db::violated_check(&err) {
+        Some("deployments_requester_may_deploy") => DeployError::Denied(format!(
+            "You need the deployer role on {target} to deploy there."
+        )),
+        Some("deployments_cause_matches_policy") => DeployError::Refused(format!(
+            "{target} does not start deployments by itself that way."
+        )),
+        _ => err.into(),
     }
 }
 
