@@ -58,6 +58,10 @@ impl FromRequest for CurrentUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
+            // Already read for this request (by a route's gate).
+            if let Some(current) = req.extensions().get::<CurrentUser>().cloned() {
+                return Ok(current);
+            }
             let login_required = || AppError::LoginRequired {
                 next: req
                     .uri()

@@ -1,32 +1,24 @@
 //! `/approvals`: the approver's inbox, and approving, rejecting or
 //! deferring a deployment (from the inbox or the deployment's page).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action};
 use crate::domain::approvals::{self, ApprovalError, Decided, Decision};
 use crate::domain::{deployments, environments};
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
 use crate::views::approvals::InboxPage;
 
-pub async fn inbox(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-) -> Result<InboxPage, AppError> {
-    let actor = super::actor(&req, &user);
-    let items = db::run(&pool, move |conn| approvals::inbox(conn, &actor)).await?;
+pub async fn inbox(ctx: Ctx) -> Result<InboxPage, AppError> {
+    let items = ctx.run(approvals::inbox).await?;
     Ok(InboxPage {
-        me: user.id,
-        page: PageCtx::new(&session, Some(user), "Approvals", "approvals"),
+        me: ctx.user.id,
+        page: ctx.page("Approvals", "approvals"),
         items,
     })
 }
@@ -44,10 +36,7 @@ pub struct DecisionForm {
 }
 
 async fn decide(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     id: i64,
     form: DecisionForm,
     kind: &'static str,
@@ -64,14 +53,14 @@ async fn decide(
         _ => match dates::datetime_utc(&form.until) {
             Ok(Some(t)) => Decision::Defer(t),
             Ok(None) | Err(DateProblem::Malformed) => {
-                session.flash(
+                ctx.flash(
                     FlashKind::Error,
                     "To defer, give a date and time like 2026-11-23T02:00 (UTC).",
                 );
                 return Ok(super::see_other(&back));
             }
             Err(DateProblem::OutOfRange) => {
-                session.flash(
+                ctx.flash(
                     FlashKind::Error,
                     "To defer, give a date and time in the years 1970 to 9999.",
                 );
@@ -79,61 +68,50 @@ async fn decide(
             }
         },
     };
-    let actor = super::actor(&req, &user);
     let comment = form.comment;
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        open_as_approver(conn, &actor, id)?;
-        Ok(approvals::decide(conn, &actor, id, &decision, &comment))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            open_as_approver(conn, actor, id)?;
+            Ok(approvals::decide(conn, actor, id, &decision, &comment))
+        })
+        .await?;
     match outcome {
-        Ok(Decided::Queued) => {
-            session.flash(FlashKind::Success, "Approved: the deployment is queued.")
-        }
-        Ok(Decided::Counted(n, of)) => session.flash(
+        Ok(Decided::Queued) => ctx.flash(FlashKind::Success, "Approved: the deployment is queued."),
+        Ok(Decided::Counted(n, of)) => ctx.flash(
             FlashKind::Success,
             format!("Approved ({n} of {of}): it waits for more approvers."),
         ),
         Ok(Decided::Rejected) => {
-            session.flash(FlashKind::Success, "Rejected: the deployment will not run.")
+            ctx.flash(FlashKind::Success, "Rejected: the deployment will not run.")
         }
-        Err(ApprovalError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(ApprovalError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(ApprovalError::Db(err)) => return Err(err.into()),
     }
     Ok(super::see_other(&back))
 }
 
 pub async fn approve(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<DecisionForm>,
 ) -> Result<HttpResponse, AppError> {
-    decide(req, user, session, pool, path.into_inner(), form, "approve").await
+    decide(ctx, path.into_inner(), form, "approve").await
 }
 
 pub async fn reject(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<DecisionForm>,
 ) -> Result<HttpResponse, AppError> {
-    decide(req, user, session, pool, path.into_inner(), form, "reject").await
+    decide(ctx, path.into_inner(), form, "reject").await
 }
 
 pub async fn defer(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<DecisionForm>,
 ) -> Result<HttpResponse, AppError> {
-    decide(req, user, session, pool, path.into_inner(), form, "defer").await
+    decide(ctx, path.into_inner(), form, "defer").await
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,18 +143,18 @@ fn open_as_approver(
 }
 
 fn flash_override(
-    session: &TypedSession,
+    ctx: &Ctx,
     outcome: Result<(), crate::domain::freezes::FreezeError>,
     done: &str,
 ) -> Result<(), AppError> {
     use crate::domain::freezes::FreezeError;
     match outcome {
-        Ok(()) => session.flash(FlashKind::Success, done),
-        Err(FreezeError::Invalid(errors)) => session.flash(
+        Ok(()) => ctx.flash(FlashKind::Success, done),
+        Err(FreezeError::Invalid(errors)) => ctx.flash(
             FlashKind::Error,
             errors.get("reason").unwrap_or("Give a reason.").to_owned(),
         ),
-        Err(FreezeError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(FreezeError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(FreezeError::Db(err)) => return Err(err.into()),
     }
     Ok(())
@@ -185,27 +163,24 @@ fn flash_override(
 /// Break-glass, first half: an approver asks to override a freeze or a
 /// closed window for this deployment, with a reason.
 pub async fn request_override(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<OverrideForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let actor = super::actor(&req, &user);
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        open_as_approver(conn, &actor, id)?;
-        Ok(crate::domain::freezes::request_override(
-            conn,
-            &actor,
-            id,
-            &form.reason,
-        ))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            open_as_approver(conn, actor, id)?;
+            Ok(crate::domain::freezes::request_override(
+                conn,
+                actor,
+                id,
+                &form.reason,
+            ))
+        })
+        .await?;
     flash_override(
-        &session,
+        &ctx,
         outcome,
         "Override asked for: a second approver must confirm it.",
     )?;
@@ -214,22 +189,19 @@ pub async fn request_override(
 
 /// Break-glass, second half: another approver confirms.
 pub async fn confirm_override(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     _form: CsrfForm<crate::auth::csrf::NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let actor = super::actor(&req, &user);
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        open_as_approver(conn, &actor, id)?;
-        Ok(crate::domain::freezes::confirm_override(conn, &actor, id))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            open_as_approver(conn, actor, id)?;
+            Ok(crate::domain::freezes::confirm_override(conn, actor, id))
+        })
+        .await?;
     flash_override(
-        &session,
+        &ctx,
         outcome,
         "Override confirmed: it may start despite the freeze or window.",
     )?;

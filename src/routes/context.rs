@@ -1,13 +1,90 @@
-//! Loading what most project pages need, with the access check, in one place.
+//! What a signed-in page or action needs from its request, extracted once:
+//! the user, the actor the domain audits (with the client's address), the
+//! session for messages and the CSRF token, and the database. Also the
+//! loading most project pages need, with the access check, in one place.
 
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
 use diesel::PgConnection;
 
+use crate::auth::flash::FlashKind;
+use crate::auth::{CurrentUser, TypedSession};
+use crate::db::{self, DbPool, RunError};
 use crate::domain::access::{self, Action, ProjectAccess};
 use crate::domain::audit::Actor;
 use crate::domain::environments::Environment;
 use crate::domain::projects::{self, Project};
 use crate::domain::releases::{self, Release};
 use crate::error::AppError;
+use crate::views::PageCtx;
+
+/// The request of a signed-in user. Extracting it answers "sign in first"
+/// for anyone else, so a handler that takes it cannot forget to ask.
+pub struct Ctx {
+    pub user: CurrentUser,
+    pub actor: Actor,
+    pub session: TypedSession,
+    pool: web::Data<DbPool>,
+}
+
+impl Ctx {
+    /// Runs blocking database work for this request (see [`db::run`]),
+    /// handing it the actor so the closure need not capture a copy.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, RunError<E>>
+    where
+        F: FnOnce(&mut PgConnection, &Actor) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let actor = self.actor.clone();
+        db::run(&self.pool, move |conn| work(conn, &actor)).await
+    }
+
+    /// The frame of a page: title, navigation entry, messages, CSRF token.
+    pub fn page(&self, title: impl Into<String>, section: &'static str) -> PageCtx {
+        PageCtx::new(&self.session, Some(self.user.clone()), title, section)
+    }
+
+    /// A message for the next page.
+    pub fn flash(&self, kind: FlashKind, message: impl Into<String>) {
+        self.session.flash(kind, message);
+    }
+
+    /// The pool, for work that must outlive the request's scope.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+}
+
+impl FromRequest for Ctx {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let user = CurrentUser::from_request(&req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            let session = TypedSession::extract(&req)
+                .await
+                .map_err(|_| AppError::internal(anyhow::anyhow!("no session")))?;
+            let pool = req
+                .app_data::<web::Data<DbPool>>()
+                .cloned()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool")))?;
+            let actor = super::actor(&req, &user);
+            Ok(Ctx {
+                user,
+                actor,
+                session,
+                pool,
+            })
+        })
+    }
+}
 
 /// A project the actor may see, its pipeline and the actor's rights in it.
 /// A project they may not see is "not found", like one that does not exist.

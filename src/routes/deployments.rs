@@ -2,15 +2,13 @@
 //! a small script, or by reloading), and cancelling it.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
 
 use super::context::open_project;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action, ProjectAccess, Role};
 use crate::domain::audit::Actor;
 use crate::domain::deployment_view::{self, Surroundings};
@@ -19,7 +17,7 @@ use crate::domain::environments::Environment;
 use crate::domain::projects::Project;
 use crate::domain::states::DeploymentStatus;
 use crate::error::AppError;
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
 use crate::views::deployments::DeploymentPage;
 
 /// Lines the page shows; the rest is in the downloadable log.
@@ -78,27 +76,21 @@ fn open_log(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, A
     }
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<i64>,
-) -> Result<DeploymentPage, AppError> {
-    let actor = super::actor(&req, &user);
-    let user_id = user.id;
+pub async fn show(ctx: Ctx, path: web::Path<i64>) -> Result<DeploymentPage, AppError> {
+    let user_id = ctx.user.id;
     let id = path.into_inner();
-    let (loaded, around, mut log) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let loaded = open(conn, &actor, id)?;
-        let around = deployment_view::surroundings(conn, id, loaded.environment.id)?;
-        let log = if loaded.access.holds_any(loaded.environment.id) {
-            deployments::log_after(conn, id, 0, PAGE_LINES + 1)?
-        } else {
-            Vec::new()
-        };
-        Ok((loaded, around, log))
-    })
-    .await?;
+    let (loaded, around, mut log) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let loaded = open(conn, actor, id)?;
+            let around = deployment_view::surroundings(conn, id, loaded.environment.id)?;
+            let log = if loaded.access.holds_any(loaded.environment.id) {
+                deployments::log_after(conn, id, 0, PAGE_LINES + 1)?
+            } else {
+                Vec::new()
+            };
+            Ok((loaded, around, log))
+        })
+        .await?;
     let Surroundings {
         steps,
         approvals,
@@ -109,9 +101,7 @@ pub async fn show(
     log.truncate(PAGE_LINES as usize);
     let active = loaded.deployment.status.is_active();
     Ok(DeploymentPage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
+        page: ctx.page(
             format!(
                 "Deployment #{} · {} to {}",
                 loaded.deployment.id, loaded.version, loaded.environment.name
@@ -148,22 +138,20 @@ pub struct LogQuery {
 
 /// New lines, the status and the steps, for the page's live log.
 pub async fn log_json(
-    req: HttpRequest,
-    user: CurrentUser,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
     let id = path.into_inner();
     let after = query.after;
-    let (loaded, steps, lines) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let loaded = open_log(conn, &actor, id)?;
-        let steps = deployments::step_runs(conn, id)?;
-        let lines = deployments::log_after(conn, id, after, POLL_LINES)?;
-        Ok((loaded, steps, lines))
-    })
-    .await?;
+    let (loaded, steps, lines) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let loaded = open_log(conn, actor, id)?;
+            let steps = deployments::step_runs(conn, id)?;
+            let lines = deployments::log_after(conn, id, after, POLL_LINES)?;
+            Ok((loaded, steps, lines))
+        })
+        .await?;
     let steps: Vec<serde_json::Value> = steps
         .iter()
         .map(|s| {
@@ -186,19 +174,14 @@ pub async fn log_json(
 }
 
 /// The whole log as plain text.
-pub async fn log_text(
-    req: HttpRequest,
-    user: CurrentUser,
-    pool: web::Data<DbPool>,
-    path: web::Path<i64>,
-) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
+pub async fn log_text(ctx: Ctx, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let lines = db::run(&pool, move |conn| -> Result<_, AppError> {
-        open_log(conn, &actor, id)?;
-        Ok(deployments::log_after(conn, id, 0, i64::MAX)?)
-    })
-    .await?;
+    let lines = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            open_log(conn, actor, id)?;
+            Ok(deployments::log_after(conn, id, 0, i64::MAX)?)
+        })
+        .await?;
     let mut body = String::new();
     for line in lines {
         body.push_str(&format!(
@@ -218,37 +201,32 @@ pub async fn log_text(
 }
 
 pub async fn cancel(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
     let id = path.into_inner();
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let loaded = open(conn, &actor, id)?;
-        access::enforce(
-            conn,
-            &actor,
-            loaded.project.id,
-            loaded.access.clone(),
-            Action::Deploy {
-                environment_id: loaded.environment.id,
-                environment: &loaded.environment.name,
-            },
-        )?;
-        Ok(deployments::cancel(conn, &actor, id))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let loaded = open(conn, actor, id)?;
+            access::enforce(
+                conn,
+                actor,
+                loaded.project.id,
+                loaded.access.clone(),
+                Action::Deploy {
+                    environment_id: loaded.environment.id,
+                    environment: &loaded.environment.name,
+                },
+            )?;
+            Ok(deployments::cancel(conn, actor, id))
+        })
+        .await?;
     match outcome {
-        Ok(message) => session.flash(FlashKind::Success, message),
-        Err(DeployError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Ok(message) => ctx.flash(FlashKind::Success, message),
+        Err(DeployError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(DeployError::Denied(message)) => return Err(AppError::Forbidden(message)),
-        Err(DeployError::Invalid(_)) => {
-            session.flash(FlashKind::Error, "It could not be cancelled.")
-        }
+        Err(DeployError::Invalid(_)) => ctx.flash(FlashKind::Error, "It could not be cancelled."),
         Err(DeployError::Db(err)) => return Err(err.into()),
     }
     Ok(super::see_other(&format!("/deployments/{id}")))

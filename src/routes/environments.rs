@@ -1,16 +1,14 @@
 //! `/projects/{project}/environments/{environment}`: what is live, what is
 //! waiting or running, and the history.
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 use serde::Deserialize;
 
 use super::context::open_project;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::deployments;
 use crate::domain::keyset::Cursor;
 use crate::error::AppError;
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
 use crate::views::environments::EnvironmentPage;
 
 const HISTORY_PAGE: i64 = 25;
@@ -24,38 +22,35 @@ pub struct HistoryQuery {
 }
 
 pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     query: web::Query<HistoryQuery>,
 ) -> Result<EnvironmentPage, AppError> {
-    let actor = super::actor(&req, &user);
     let (slug, env_slug) = path.into_inner();
     let before = query.before.as_deref().and_then(Cursor::decode);
-    let result = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, pipeline, _) = open_project(conn, &actor, &slug)?;
-        let position = pipeline
-            .iter()
-            .position(|e| e.slug == env_slug)
-            .ok_or(AppError::NotFound)?;
-        let environment = pipeline[position].clone();
-        let (active, more_active) = deployments::active_in(conn, environment.id, ACTIVE_SHOWN)?;
-        let (history, next) = deployments::history(conn, environment.id, before, HISTORY_PAGE)?;
-        let live = deployments::last_success_in(conn, environment.id)?;
-        Ok((
-            project,
-            pipeline.len(),
-            position,
-            environment,
-            live,
-            (active, more_active),
-            history,
-            next,
-        ))
-    })
-    .await?;
+    let result = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline, _) = open_project(conn, actor, &slug)?;
+            let position = pipeline
+                .iter()
+                .position(|e| e.slug == env_slug)
+                .ok_or(AppError::NotFound)?;
+            let environment = pipeline[position].clone();
+            let (active, more_active) = deployments::active_in(conn, environment.id, ACTIVE_SHOWN)?;
+            let (history, next) = deployments::history(conn, environment.id, before, HISTORY_PAGE)?;
+            let live = deployments::last_success_in(conn, environment.id)?;
+            Ok((
+                project,
+                pipeline.len(),
+                position,
+                environment,
+                live,
+                (active, more_active),
+                history,
+                next,
+            ))
+        })
+        .await?;
     let (
         project,
         pipeline_length,
@@ -67,9 +62,7 @@ pub async fn show(
         next,
     ) = result;
     Ok(EnvironmentPage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
+        page: ctx.page(
             format!("{} · {}", environment.name, project.name),
             "projects",
         ),

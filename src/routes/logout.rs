@@ -9,6 +9,7 @@ use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool};
 use crate::domain::audit::{self, Event};
 use crate::error::AppError;
+use crate::routes::context::Ctx;
 use crate::views::PageCtx;
 
 #[derive(Template, WebTemplate)]
@@ -17,9 +18,9 @@ pub struct LogoutPage {
     page: PageCtx,
 }
 
-pub async fn confirm(user: CurrentUser, session: TypedSession) -> LogoutPage {
+pub async fn confirm(ctx: Ctx) -> LogoutPage {
     LogoutPage {
-        page: PageCtx::new(&session, Some(user), "Sign out", ""),
+        page: ctx.page("Sign out", ""),
     }
 }
 

@@ -2,33 +2,24 @@
 
 use std::collections::HashMap;
 
-use actix_web::{HttpRequest, web};
+use actix_web::web;
 
 use super::context::open_project;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::Role;
 use crate::domain::dashboard::ProjectOverview;
 use crate::domain::{audit, dashboard, releases};
 use crate::error::AppError;
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
 use crate::views::projects::ProjectPage;
 
 /// How many of the project's latest audit events its page shows.
 const AUDIT_TRAIL: i64 = 15;
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<String>,
-) -> Result<ProjectPage, AppError> {
-    let actor = super::actor(&req, &user);
+pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<ProjectPage, AppError> {
     let slug = path.into_inner();
-    let (project, pipeline, access, overview, recent, events) =
-        db::run(&pool, move |conn| -> Result<_, AppError> {
-            let (project, pipeline, access) = open_project(conn, &actor, &slug)?;
+    let (project, pipeline, access, overview, recent, events) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline, access) = open_project(conn, actor, &slug)?;
             let overview = ProjectOverview {
                 slug: project.slug.clone(),
                 name: project.name.clone(),
@@ -55,7 +46,7 @@ pub async fn show(
         .first()
         .is_some_and(|e| access.has(e.id, Role::Deployer));
     Ok(ProjectPage {
-        page: PageCtx::new(&session, Some(user), project.name.clone(), "projects"),
+        page: ctx.page(project.name.clone(), "projects"),
         is_admin: access.is_admin(),
         project,
         overview,

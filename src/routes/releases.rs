@@ -2,15 +2,13 @@
 //! with its timeline, deploying and promoting, and deletion.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
 
 use super::context::{open_project, open_release};
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::{self, Action};
 use crate::domain::audit::Actor;
 use crate::domain::deployments::{self, DeployError, DeployInput};
@@ -22,7 +20,7 @@ use crate::domain::states::DeploymentStatus;
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
 use crate::views::releases::{
     DeleteReleasePage, DeployFormState, NewReleasePage, ReleaseListPage, ReleasePage, StageView,
 };
@@ -44,21 +42,17 @@ pub struct ListQuery {
 }
 
 pub async fn list(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<ReleaseListPage, AppError> {
-    let actor = super::actor(&req, &user);
     let slug = path.into_inner();
     let query = query.into_inner();
     let before = query.before.as_deref().and_then(Cursor::decode);
     let (search, env) = (query.q.clone(), query.env.clone());
-    let (project, pipeline, access, rows, next) =
-        db::run(&pool, move |conn| -> Result<_, AppError> {
-            let (project, pipeline, access) = open_project(conn, &actor, &slug)?;
+    let (project, pipeline, access, rows, next) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline, access) = open_project(conn, actor, &slug)?;
             let environment_id = pipeline.iter().find(|e| e.slug == query.env).map(|e| e.id);
             let filter = ReleaseQuery {
                 search: query.q,
@@ -86,12 +80,7 @@ pub async fn list(
         .unwrap_or_default()
     });
     Ok(ReleaseListPage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
-            format!("Releases · {}", project.name),
-            "projects",
-        ),
+        page: ctx.page(format!("Releases · {}", project.name), "projects"),
         can_create_release: pipeline
             .first()
             .is_some_and(|e| access.has(e.id, access::Role::Deployer)),
@@ -131,24 +120,13 @@ fn open_for_new_release(
     ))
 }
 
-pub async fn new_form(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<String>,
-) -> Result<NewReleasePage, AppError> {
-    let actor = super::actor(&req, &user);
+pub async fn new_form(ctx: Ctx, path: web::Path<String>) -> Result<NewReleasePage, AppError> {
     let slug = path.into_inner();
-    let (project, first_environment, deploys_on_creation) =
-        db::run(&pool, move |conn| open_for_new_release(conn, &actor, &slug)).await?;
+    let (project, first_environment, deploys_on_creation) = ctx
+        .run(move |conn, actor| open_for_new_release(conn, actor, &slug))
+        .await?;
     Ok(NewReleasePage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
-            format!("New release · {}", project.name),
-            "projects",
-        ),
+        page: ctx.page(format!("New release · {}", project.name), "projects"),
         project,
         first_environment,
         deploys_on_creation,
@@ -194,24 +172,20 @@ fn parse_release_form(fields: &[(String, String)]) -> (ReleaseInput, bool) {
 }
 
 pub async fn create(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<String>,
     CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
     let slug = path.into_inner();
     let (input, more_rows) = parse_release_form(&fields);
     let submitted = input.clone();
-    let (project, first_environment, deploys_on_creation, outcome) =
-        db::run(&pool, move |conn| -> Result<_, AppError> {
-            let (project, first, on_release) = open_for_new_release(conn, &actor, &slug)?;
+    let (project, first_environment, deploys_on_creation, outcome) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, first, on_release) = open_for_new_release(conn, actor, &slug)?;
             let outcome = if more_rows {
                 None
             } else {
-                Some(releases::create(conn, &actor, &project, &input))
+                Some(releases::create(conn, actor, &project, &input))
             };
             Ok((project, first, on_release, outcome))
         })
@@ -229,7 +203,7 @@ pub async fn create(
                     release.version
                 )
             };
-            session.flash(FlashKind::Success, message);
+            ctx.flash(FlashKind::Success, message);
             return Ok(super::see_other(&release_url(
                 &project.slug,
                 &release.version,
@@ -253,12 +227,7 @@ pub async fn create(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let page = NewReleasePage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
-            format!("New release · {}", project.name),
-            "projects",
-        ),
+        page: ctx.page(format!("New release · {}", project.name), "projects"),
         project,
         first_environment,
         deploys_on_creation,
@@ -362,16 +331,9 @@ struct ReleasePageData {
     delete_blocker: Option<String>,
 }
 
-fn release_page(
-    session: &TypedSession,
-    user: CurrentUser,
-    data: ReleasePageData,
-    form: DeployFormState,
-) -> ReleasePage {
+fn release_page(ctx: &Ctx, data: ReleasePageData, form: DeployFormState) -> ReleasePage {
     ReleasePage {
-        page: PageCtx::new(
-            session,
-            Some(user),
+        page: ctx.page(
             format!(
                 "{} {} · {}",
                 data.release.version, data.release.title, data.project.name
@@ -388,25 +350,12 @@ fn release_page(
     }
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<(String, String)>,
-) -> Result<ReleasePage, AppError> {
-    let actor = super::actor(&req, &user);
+pub async fn show(ctx: Ctx, path: web::Path<(String, String)>) -> Result<ReleasePage, AppError> {
     let (slug, version) = path.into_inner();
-    let data = db::run(&pool, move |conn| {
-        load_release_page(conn, &actor, &slug, &version)
-    })
-    .await?;
-    Ok(release_page(
-        &session,
-        user,
-        data,
-        DeployFormState::default(),
-    ))
+    let data = ctx
+        .run(move |conn, actor| load_release_page(conn, actor, &slug, &version))
+        .await?;
+    Ok(release_page(&ctx, data, DeployFormState::default()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,60 +375,44 @@ pub struct DeployForm {
 }
 
 pub async fn deploy(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<DeployForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
     let (slug, version) = path.into_inner();
     let env_slug = form.environment.clone();
     let (label, comment) = (form.version_label.clone(), form.comment.clone());
     let (not_before, far) = (form.not_before.clone(), form.target.clone());
-    let result = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, pipeline, held, release) = open_release(conn, &actor, &slug, &version)?;
-        let Some(target) = pipeline.iter().find(|e| e.slug == env_slug) else {
-            let mut errors = FieldErrors::new();
-            errors.add("environment", "Choose an environment of this project.");
-            return Ok((project, release, None, Err(DeployError::Invalid(errors))));
-        };
-        access::enforce(
-            conn,
-            &actor,
-            project.id,
-            held,
-            Action::Deploy {
-                environment_id: target.id,
-                environment: &target.name,
-            },
-        )?;
-        let not_before = match dates::datetime_utc(&not_before) {
-            Ok(t) => Ok(t),
-            Err(DateProblem::Malformed) => Err("Use a date and time like 2026-11-23T02:00 (UTC)."),
-            Err(DateProblem::OutOfRange) => Err(dates::OUT_OF_RANGE),
-        };
-        let not_before = match not_before {
-            Ok(not_before) => not_before,
-            Err(problem) => {
+    let result = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline, held, release) = open_release(conn, actor, &slug, &version)?;
+            let Some(target) = pipeline.iter().find(|e| e.slug == env_slug) else {
                 let mut errors = FieldErrors::new();
-                errors.add("not_before", problem);
-                return Ok((
-                    project,
-                    release,
-                    Some(target.clone()),
-                    Err(DeployError::Invalid(errors)),
-                ));
-            }
-        };
-        let target_environment_id = match far.as_str() {
-            "" => None,
-            slug => match pipeline.iter().find(|e| e.slug == slug) {
-                Some(e) => Some(e.id),
-                None => {
+                errors.add("environment", "Choose an environment of this project.");
+                return Ok((project, release, None, Err(DeployError::Invalid(errors))));
+            };
+            access::enforce(
+                conn,
+                actor,
+                project.id,
+                held,
+                Action::Deploy {
+                    environment_id: target.id,
+                    environment: &target.name,
+                },
+            )?;
+            let not_before = match dates::datetime_utc(&not_before) {
+                Ok(t) => Ok(t),
+                Err(DateProblem::Malformed) => {
+                    Err("Use a date and time like 2026-11-23T02:00 (UTC).")
+                }
+                Err(DateProblem::OutOfRange) => Err(dates::OUT_OF_RANGE),
+            };
+            let not_before = match not_before {
+                Ok(not_before) => not_before,
+                Err(problem) => {
                     let mut errors = FieldErrors::new();
-                    errors.add("target", "Choose an environment of this project.");
+                    errors.add("not_before", problem);
                     return Ok((
                         project,
                         release,
@@ -487,20 +420,35 @@ pub async fn deploy(
                         Err(DeployError::Invalid(errors)),
                     ));
                 }
-            },
-        };
-        let input = DeployInput {
-            environment_id: target.id,
-            version_label: label,
-            comment,
-            not_before,
-            target_environment_id,
-            cause: deployments::Cause::Person,
-        };
-        let outcome = deployments::request(conn, &actor, release.id, &input);
-        Ok((project, release, Some(target.clone()), outcome))
-    })
-    .await?;
+            };
+            let target_environment_id = match far.as_str() {
+                "" => None,
+                slug => match pipeline.iter().find(|e| e.slug == slug) {
+                    Some(e) => Some(e.id),
+                    None => {
+                        let mut errors = FieldErrors::new();
+                        errors.add("target", "Choose an environment of this project.");
+                        return Ok((
+                            project,
+                            release,
+                            Some(target.clone()),
+                            Err(DeployError::Invalid(errors)),
+                        ));
+                    }
+                },
+            };
+            let input = DeployInput {
+                environment_id: target.id,
+                version_label: label,
+                comment,
+                not_before,
+                target_environment_id,
+                cause: deployments::Cause::Person,
+            };
+            let outcome = deployments::request(conn, actor, release.id, &input);
+            Ok((project, release, Some(target.clone()), outcome))
+        })
+        .await?;
     let (project, release, target, outcome) = result;
     let errors = match outcome {
         Ok(deployment) => {
@@ -516,7 +464,7 @@ pub async fn deploy(
             } else {
                 "is queued".to_owned()
             };
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!(
                     "{what} of {} to {target} {state} (attempt {}).",
@@ -538,12 +486,10 @@ pub async fn deploy(
         Err(DeployError::Db(err)) => return Err(err.into()),
     };
     // Show the page again with what was typed and why it was refused.
-    let actor = super::actor(&req, &user);
     let (slug, version) = (project.slug.clone(), release.version.clone());
-    let data = db::run(&pool, move |conn| {
-        load_release_page(conn, &actor, &slug, &version)
-    })
-    .await?;
+    let data = ctx
+        .run(move |conn, actor| load_release_page(conn, actor, &slug, &version))
+        .await?;
     let form_state = DeployFormState {
         environment_id: target.map_or(0, |t| t.id),
         version_label: form.version_label,
@@ -552,7 +498,7 @@ pub async fn deploy(
         target: form.target,
         errors,
     };
-    let page = release_page(&session, user, data, form_state);
+    let page = release_page(&ctx, data, form_state);
     super::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
@@ -588,34 +534,26 @@ fn open_for_delete(
 }
 
 pub async fn confirm_delete(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
     let (slug, version) = path.into_inner();
-    let (project, release, blocker) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, release) = open_for_delete(conn, &actor, &slug, &version)?;
-        let blocker = releases::delete_blocker(conn, &release)?;
-        Ok((project, release, blocker))
-    })
-    .await?;
+    let (project, release, blocker) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, release) = open_for_delete(conn, actor, &slug, &version)?;
+            let blocker = releases::delete_blocker(conn, &release)?;
+            Ok((project, release, blocker))
+        })
+        .await?;
     if let Some(reason) = blocker {
-        session.flash(FlashKind::Error, reason);
+        ctx.flash(FlashKind::Error, reason);
         return Ok(super::see_other(&release_url(
             &project.slug,
             &release.version,
         )));
     }
     let page = DeleteReleasePage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
-            format!("Delete {}", release.version),
-            "projects",
-        ),
+        page: ctx.page(format!("Delete {}", release.version), "projects"),
         project,
         release,
     };
@@ -623,24 +561,21 @@ pub async fn confirm_delete(
 }
 
 pub async fn delete(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
     let (slug, version) = path.into_inner();
-    let (project, release, outcome) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, release) = open_for_delete(conn, &actor, &slug, &version)?;
-        let outcome = releases::delete(conn, &actor, release.id);
-        Ok((project, release, outcome))
-    })
-    .await?;
+    let (project, release, outcome) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, release) = open_for_delete(conn, actor, &slug, &version)?;
+            let outcome = releases::delete(conn, actor, release.id);
+            Ok((project, release, outcome))
+        })
+        .await?;
     match outcome {
         Ok(_) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!("Release {} deleted.", release.version),
             );
@@ -650,7 +585,7 @@ pub async fn delete(
             )))
         }
         Err(ReleaseError::Refused(reason)) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Error,
                 format!("{} was not deleted. {reason}", release.version),
             );

@@ -1,35 +1,26 @@
 //! `/admin/projects/{project}/access`: environments × roles, who holds each,
 //! and adding or removing grants in a click.
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::{Role, require_admin};
 use crate::domain::grants::{self, GrantError, Holder};
 use crate::domain::{environments, projects, teams, users};
 use crate::error::AppError;
-use crate::routes::{actor, see_other};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
+use crate::routes::see_other;
 use crate::views::admin::{AccessPage, HolderChoice};
 
 const WHAT: &str = "manage access";
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<String>,
-) -> Result<AccessPage, AppError> {
-    let actor = actor(&req, &user);
+pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<AccessPage, AppError> {
     let slug = path.into_inner();
-    let (project, pipeline, all_grants, holders) =
-        db::run(&pool, move |conn| -> Result<_, AppError> {
-            require_admin(conn, &actor, WHAT)?;
+    let (project, pipeline, all_grants, holders) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
             let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
             let pipeline = environments::list(conn, project.id)?;
             let all_grants = grants::for_environments(conn, &pipeline)?;
@@ -53,12 +44,7 @@ pub async fn show(
         })
         .await?;
     Ok(AccessPage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
-            format!("Access · {}", project.name),
-            "admin",
-        ),
+        page: ctx.page(format!("Access · {}", project.name), "admin"),
         project,
         pipeline,
         grants: all_grants,
@@ -82,51 +68,48 @@ fn access_url(slug: &str) -> String {
 }
 
 pub async fn add(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<String>,
     CsrfForm(form): CsrfForm<GrantForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
     let slug = path.into_inner();
     let url = access_url(&slug);
     let (Some(holder), Some(role)) = (Holder::parse(&form.holder), Role::parse(&form.role)) else {
-        session.flash(FlashKind::Error, "Choose who, where and which role.");
+        ctx.flash(FlashKind::Error, "Choose who, where and which role.");
         return Ok(see_other(&url));
     };
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
-        let pipeline = environments::list(conn, project.id)?;
-        // "all" grants the role on every environment of the pipeline.
-        let targets: Vec<_> = pipeline
-            .iter()
-            .filter(|e| form.environment == "all" || e.slug == form.environment)
-            .collect();
-        if targets.is_empty() {
-            return Ok(Err(GrantError::Refused(
-                "Choose an environment of this project.".to_owned(),
-            )));
-        }
-        let mut added = 0;
-        let mut last_refusal = None;
-        for environment in targets {
-            match grants::add(conn, &actor, environment, holder, role) {
-                Ok(()) => added += 1,
-                Err(GrantError::Refused(message)) => last_refusal = Some(message),
-                Err(err) => return Err(AppError::internal(err)),
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
+            let pipeline = environments::list(conn, project.id)?;
+            // "all" grants the role on every environment of the pipeline.
+            let targets: Vec<_> = pipeline
+                .iter()
+                .filter(|e| form.environment == "all" || e.slug == form.environment)
+                .collect();
+            if targets.is_empty() {
+                return Ok(Err(GrantError::Refused(
+                    "Choose an environment of this project.".to_owned(),
+                )));
             }
-        }
-        Ok(match (added, last_refusal) {
-            (0, Some(message)) => Err(GrantError::Refused(message)),
-            (n, _) => Ok(n),
+            let mut added = 0;
+            let mut last_refusal = None;
+            for environment in targets {
+                match grants::add(conn, actor, environment, holder, role) {
+                    Ok(()) => added += 1,
+                    Err(GrantError::Refused(message)) => last_refusal = Some(message),
+                    Err(err) => return Err(AppError::internal(err)),
+                }
+            }
+            Ok(match (added, last_refusal) {
+                (0, Some(message)) => Err(GrantError::Refused(message)),
+                (n, _) => Ok(n),
+            })
         })
-    })
-    .await?;
+        .await?;
     match outcome {
-        Ok(n) => session.flash(
+        Ok(n) => ctx.flash(
             FlashKind::Success,
             format!(
                 "{} granted on {n} environment{}.",
@@ -134,35 +117,32 @@ pub async fn add(
                 if n == 1 { "" } else { "s" }
             ),
         ),
-        Err(err) => session.flash(FlashKind::Error, err.to_string()),
+        Err(err) => ctx.flash(FlashKind::Error, err.to_string()),
     }
     Ok(see_other(&url))
 }
 
 pub async fn remove(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, i64)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
     let (slug, grant_id) = path.into_inner();
     let url = access_url(&slug);
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
-        let pipeline = environments::list(conn, project.id)?;
-        Ok(grants::remove(conn, &actor, &pipeline, grant_id))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
+            let pipeline = environments::list(conn, project.id)?;
+            Ok(grants::remove(conn, actor, &pipeline, grant_id))
+        })
+        .await?;
     match outcome {
-        Ok(()) => session.flash(
+        Ok(()) => ctx.flash(
             FlashKind::Success,
             "Grant removed. It takes effect on their next request.",
         ),
-        Err(GrantError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Err(GrantError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(GrantError::Db(err)) => return Err(err.into()),
     }
     Ok(see_other(&url))

@@ -4,12 +4,10 @@
 use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::{self, AuditEvent, AuditFilter, csv_field};
 use crate::domain::keyset::Cursor;
@@ -17,8 +15,8 @@ use crate::domain::projects;
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
-use crate::routes::{actor, render_with_status};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
+use crate::routes::render_with_status;
 use crate::views::admin::{AuditFilterForm, AuditPage};
 
 const PAGE: i64 = 100;
@@ -98,14 +96,7 @@ fn filter_query(query: &AuditQuery) -> String {
     .unwrap_or_default()
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
+pub async fn show(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
     let q = AuditQuery {
         project: query.project.clone(),
@@ -115,9 +106,9 @@ pub async fn show(
         to: query.to.clone(),
         before: query.before.clone(),
     };
-    let (events, next, projects, actions, errors) =
-        db::run(&pool, move |conn| -> Result<_, AppError> {
-            require_admin(conn, &actor, "read the audit log")?;
+    let (events, next, projects, actions, errors) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, "read the audit log")?;
             let projects = projects::list(conn, None)?;
             let ids: HashMap<String, i64> =
                 projects.iter().map(|p| (p.slug.clone(), p.id)).collect();
@@ -139,7 +130,7 @@ pub async fn show(
         StatusCode::BAD_REQUEST
     };
     let page = AuditPage {
-        page: PageCtx::new(&session, Some(user), "Audit log · Admin", "admin"),
+        page: ctx.page("Audit log · Admin", "admin"),
         project_slugs: projects.iter().map(|p| (p.id, p.slug.clone())).collect(),
         events: events.into_iter().map(AuditEvent::escaped).collect(),
         next_page: next.map(|c| format!("{base}&before={}", c.encode())),
@@ -160,29 +151,26 @@ pub async fn show(
 }
 
 /// The filtered view as CSV (the whole filter, not one page).
-pub async fn csv(
-    req: HttpRequest,
-    user: CurrentUser,
-    pool: web::Data<DbPool>,
-    query: web::Query<AuditQuery>,
-) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
+pub async fn csv(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
-    let (events, slugs) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, "read the audit log")?;
-        let projects = projects::list(conn, None)?;
-        let ids: HashMap<String, i64> = projects.iter().map(|p| (p.slug.clone(), p.id)).collect();
-        let (filter, errors) = filter_from(&query, &ids);
-        if !errors.is_empty() {
-            return Err(AppError::BadRequest(
-                "The audit filter is not valid.".to_owned(),
-            ));
-        }
-        let (events, _) = audit::search(conn, &filter, CSV_LIMIT)?;
-        let slugs: HashMap<i64, String> = projects.into_iter().map(|p| (p.id, p.slug)).collect();
-        Ok((events, slugs))
-    })
-    .await?;
+    let (events, slugs) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, "read the audit log")?;
+            let projects = projects::list(conn, None)?;
+            let ids: HashMap<String, i64> =
+                projects.iter().map(|p| (p.slug.clone(), p.id)).collect();
+            let (filter, errors) = filter_from(&query, &ids);
+            if !errors.is_empty() {
+                return Err(AppError::BadRequest(
+                    "The audit filter is not valid.".to_owned(),
+                ));
+            }
+            let (events, _) = audit::search(conn, &filter, CSV_LIMIT)?;
+            let slugs: HashMap<i64, String> =
+                projects.into_iter().map(|p| (p.id, p.slug)).collect();
+            Ok((events, slugs))
+        })
+        .await?;
     let mut body =
         String::from("time,actor,action,object_type,object_id,project,details,client_address\n");
     for event in events {

@@ -2,14 +2,12 @@
 //! environment's queue policy, steps and variables.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::Actor;
 use crate::domain::environments::{self, Environment, EnvironmentError, PolicyInput};
@@ -20,8 +18,8 @@ use crate::domain::steps::{self, StepError, StepInput};
 use crate::domain::validation::FieldErrors;
 use crate::domain::variables::{self, VariableError, VariableInput};
 use crate::error::AppError;
-use crate::routes::{actor, render_with_status, see_other};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
+use crate::routes::{render_with_status, see_other};
 use crate::views::admin::{EnvironmentSettingsPage, StepForm, StepRow};
 
 const WHAT: &str = "manage environments";
@@ -57,18 +55,14 @@ fn settings_url(project: &str, env: &str) -> String {
 
 /// Loads and renders the settings page, with one failed form if any.
 async fn render(
-    req: &HttpRequest,
-    user: CurrentUser,
-    session: &TypedSession,
-    pool: &DbPool,
+    ctx: &Ctx,
     slug: String,
     env_slug: String,
     failed: Failed,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(req, &user);
-    let (project, pipeline, index, step_list, all_variables) =
-        db::run(pool, move |conn| -> Result<_, AppError> {
-            let (project, pipeline, index) = open(conn, &actor, &slug, &env_slug)?;
+    let (project, pipeline, index, step_list, all_variables) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline, index) = open(conn, actor, &slug, &env_slug)?;
             let step_list = steps::list(conn, pipeline[index].id)?;
             let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
             let all_variables = variables::for_environments(conn, &ids)?;
@@ -88,9 +82,7 @@ async fn render(
         StatusCode::UNPROCESSABLE_ENTITY
     };
     let mut page = EnvironmentSettingsPage {
-        page: PageCtx::new(
-            session,
-            Some(user),
+        page: ctx.page(
             format!(
                 "{} settings · Pipeline · {}",
                 environment.name, project.name
@@ -150,15 +142,9 @@ async fn render(
     render_with_status(&page, status)
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AppError> {
+pub async fn show(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {
     let (slug, env) = path.into_inner();
-    render(&req, user, &session, &pool, slug, env, Failed::None).await
+    render(&ctx, slug, env, Failed::None).await
 }
 
 /// Reads the policy form; `window_days` arrives once per ticked day.
@@ -186,49 +172,37 @@ fn parse_policy(fields: &[(String, String)]) -> PolicyInput {
 }
 
 pub async fn policy(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env) = path.into_inner();
-    let who = actor(&req, &user);
     let input = parse_policy(&fields);
     let (s, e, typed) = (slug.clone(), env.clone(), input.clone());
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
-        Ok(environments::set_policy(
-            conn,
-            &who,
-            &pipeline[index],
-            &typed,
-        ))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (_, pipeline, index) = open(conn, actor, &s, &e)?;
+            Ok(environments::set_policy(
+                conn,
+                actor,
+                &pipeline[index],
+                &typed,
+            ))
+        })
+        .await?;
     match outcome {
         Ok(_) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 "Policy saved. It applies to deployments requested from now on.",
             );
             Ok(see_other(&settings_url(&slug, &env)))
         }
         Err(EnvironmentError::Invalid(errors)) => {
-            render(
-                &req,
-                user,
-                &session,
-                &pool,
-                slug,
-                env,
-                Failed::Policy(input, errors),
-            )
-            .await
+            render(&ctx, slug, env, Failed::Policy(input, errors)).await
         }
         Err(EnvironmentError::Refused(message)) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(see_other(&settings_url(&slug, &env)))
         }
         Err(EnvironmentError::Db(err)) => Err(err.into()),
@@ -276,10 +250,7 @@ impl StepFormData {
 /// the failed form.
 #[allow(clippy::too_many_arguments)]
 async fn step_change(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     slug: String,
     env: String,
     form: Option<(Option<i64>, StepFormData)>,
@@ -287,16 +258,16 @@ async fn step_change(
     + Send
     + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let who = actor(&req, &user);
     let (s, e) = (slug.clone(), env.clone());
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
-        Ok(work(conn, &who, &pipeline[index]))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (_, pipeline, index) = open(conn, actor, &s, &e)?;
+            Ok(work(conn, actor, &pipeline[index]))
+        })
+        .await?;
     match outcome {
         Ok(message) => {
-            session.flash(FlashKind::Success, message);
+            ctx.flash(FlashKind::Success, message);
             Ok(see_other(&settings_url(&slug, &env)))
         }
         Err(StepError::Invalid(errors)) => {
@@ -305,10 +276,10 @@ async fn step_change(
                 Some((None, data)) => Failed::NewStep(data.kept(errors)),
                 None => Failed::None,
             };
-            render(&req, user, &session, &pool, slug, env, failed).await
+            render(&ctx, slug, env, failed).await
         }
         Err(StepError::Refused(message)) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(see_other(&settings_url(&slug, &env)))
         }
         Err(StepError::Db(err)) => Err(err.into()),
@@ -327,20 +298,14 @@ fn find_step(
 }
 
 pub async fn add_step(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<StepFormData>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env) = path.into_inner();
     let input = form.input();
     step_change(
-        req,
-        user,
-        session,
-        pool,
+        ctx,
         slug,
         env,
         Some((None, form)),
@@ -356,20 +321,14 @@ pub async fn add_step(
 }
 
 pub async fn update_step(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String, i64)>,
     CsrfForm(form): CsrfForm<StepFormData>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env, step_id) = path.into_inner();
     let input = form.input();
     step_change(
-        req,
-        user,
-        session,
-        pool,
+        ctx,
         slug,
         env,
         Some((Some(step_id), form)),
@@ -392,55 +351,31 @@ pub struct MoveForm {
 }
 
 pub async fn move_step(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String, i64)>,
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env, step_id) = path.into_inner();
     let direction = Direction::from_form(&form.direction);
-    step_change(
-        req,
-        user,
-        session,
-        pool,
-        slug,
-        env,
-        None,
-        move |conn, actor, environment| {
-            let step = find_step(conn, environment, step_id)?;
-            steps::shift(conn, actor, environment, &step, direction)?;
-            Ok(format!("Step “{}” moved.", step.name))
-        },
-    )
+    step_change(ctx, slug, env, None, move |conn, actor, environment| {
+        let step = find_step(conn, environment, step_id)?;
+        steps::shift(conn, actor, environment, &step, direction)?;
+        Ok(format!("Step “{}” moved.", step.name))
+    })
     .await
 }
 
 pub async fn remove_step(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String, i64)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env, step_id) = path.into_inner();
-    step_change(
-        req,
-        user,
-        session,
-        pool,
-        slug,
-        env,
-        None,
-        move |conn, actor, environment| {
-            let step = find_step(conn, environment, step_id)?;
-            steps::remove(conn, actor, environment, &step)?;
-            Ok(format!("Step “{}” removed.", step.name))
-        },
-    )
+    step_change(ctx, slug, env, None, move |conn, actor, environment| {
+        let step = find_step(conn, environment, step_id)?;
+        steps::remove(conn, actor, environment, &step)?;
+        Ok(format!("Step “{}” removed.", step.name))
+    })
     .await
 }
 
@@ -455,16 +390,12 @@ pub struct VariableForm {
 
 #[allow(clippy::too_many_arguments)]
 pub async fn set_variable(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     secrets: web::Data<SecretBox>,
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<VariableForm>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env) = path.into_inner();
-    let who = actor(&req, &user);
     let input = VariableInput {
         name: form.name.clone(),
         value: form.value.clone(),
@@ -472,20 +403,21 @@ pub async fn set_variable(
     };
     let (s, e) = (slug.clone(), env.clone());
     let secrets = secrets.into_inner();
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
-        Ok(variables::set(
-            conn,
-            &who,
-            &secrets,
-            &pipeline[index],
-            &input,
-        ))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (_, pipeline, index) = open(conn, actor, &s, &e)?;
+            Ok(variables::set(
+                conn,
+                actor,
+                &secrets,
+                &pipeline[index],
+                &input,
+            ))
+        })
+        .await?;
     match outcome {
         Ok(variable) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!(
                     "{} saved{}.",
@@ -502,10 +434,7 @@ pub async fn set_variable(
         Err(VariableError::Invalid(errors)) => {
             let secret = form.secret.is_some();
             render(
-                &req,
-                user,
-                &session,
-                &pool,
+                &ctx,
                 slug,
                 env,
                 Failed::Variable(form.name, form.value, secret, errors),
@@ -517,22 +446,18 @@ pub async fn set_variable(
 }
 
 pub async fn remove_variable(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String, i64)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, env, variable_id) = path.into_inner();
-    let who = actor(&req, &user);
     let (s, e) = (slug.clone(), env.clone());
-    db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (_, pipeline, index) = open(conn, &who, &s, &e)?;
-        variables::remove(conn, &who, &pipeline[index], variable_id)?;
+    ctx.run(move |conn, actor| -> Result<_, AppError> {
+        let (_, pipeline, index) = open(conn, actor, &s, &e)?;
+        variables::remove(conn, actor, &pipeline[index], variable_id)?;
         Ok(())
     })
     .await?;
-    session.flash(FlashKind::Success, "Variable removed.");
+    ctx.flash(FlashKind::Success, "Variable removed.");
     Ok(see_other(&settings_url(&slug, &env)))
 }

@@ -1,38 +1,33 @@
 //! `/admin/projects/{project}/freezes`: deployment freezes.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::freezes::{self, FreezeError, FreezeInput};
 use crate::domain::validation::FieldErrors;
 use crate::domain::{environments, projects};
 use crate::error::AppError;
-use crate::routes::{actor, render_with_status, see_other};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
+use crate::routes::{render_with_status, see_other};
 use crate::views::admin::FreezesPage;
 
 async fn render(
-    req: &HttpRequest,
-    user: CurrentUser,
-    session: &TypedSession,
-    pool: &DbPool,
+    ctx: &Ctx,
     slug: String,
     typed: Option<(FreezeInput, FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
-    let who = actor(req, &user);
-    let (project, pipeline, list) = db::run(pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &who, "manage freezes")?;
-        let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
-        let pipeline = environments::list(conn, project.id)?;
-        let list = freezes::list(conn, project.id)?;
-        Ok((project, pipeline, list))
-    })
-    .await?;
+    let (project, pipeline, list) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, "manage freezes")?;
+            let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
+            let pipeline = environments::list(conn, project.id)?;
+            let list = freezes::list(conn, project.id)?;
+            Ok((project, pipeline, list))
+        })
+        .await?;
     let status = if typed.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -49,12 +44,7 @@ async fn render(
         )
     });
     let page = FreezesPage {
-        page: PageCtx::new(
-            session,
-            Some(user),
-            format!("Freezes · Pipeline · {}", project.name),
-            "admin",
-        ),
+        page: ctx.page(format!("Freezes · Pipeline · {}", project.name), "admin"),
         project,
         pipeline,
         freezes: list,
@@ -64,14 +54,8 @@ async fn render(
     render_with_status(&page, status)
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    render(&req, user, &session, &pool, path.into_inner(), None).await
+pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    render(&ctx, path.into_inner(), None).await
 }
 
 fn parse(fields: &[(String, String)]) -> FreezeInput {
@@ -94,37 +78,32 @@ fn parse(fields: &[(String, String)]) -> FreezeInput {
 }
 
 pub async fn add(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<String>,
     CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let slug = path.into_inner();
-    let who = actor(&req, &user);
     let input = parse(&fields);
     let (s, typed) = (slug.clone(), input.clone());
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &who, "manage freezes")?;
-        let project = projects::find_by_slug(conn, &s)?.ok_or(AppError::NotFound)?;
-        let pipeline = environments::list(conn, project.id)?;
-        Ok(freezes::add(conn, &who, project.id, &pipeline, &typed))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, "manage freezes")?;
+            let project = projects::find_by_slug(conn, &s)?.ok_or(AppError::NotFound)?;
+            let pipeline = environments::list(conn, project.id)?;
+            Ok(freezes::add(conn, actor, project.id, &pipeline, &typed))
+        })
+        .await?;
     match outcome {
         Ok(_) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 "Freeze added: nothing starts in what it covers while it holds.",
             );
             Ok(see_other(&format!("/admin/projects/{slug}/freezes")))
         }
-        Err(FreezeError::Invalid(errors)) => {
-            render(&req, user, &session, &pool, slug, Some((input, errors))).await
-        }
+        Err(FreezeError::Invalid(errors)) => render(&ctx, slug, Some((input, errors))).await,
         Err(FreezeError::Refused(message)) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(see_other(&format!("/admin/projects/{slug}/freezes")))
         }
         Err(FreezeError::Db(err)) => Err(err.into()),
@@ -132,23 +111,19 @@ pub async fn add(
 }
 
 pub async fn remove(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, i64)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, id) = path.into_inner();
-    let who = actor(&req, &user);
     let s = slug.clone();
-    db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &who, "manage freezes")?;
+    ctx.run(move |conn, actor| -> Result<_, AppError> {
+        require_admin(conn, actor, "manage freezes")?;
         let project = projects::find_by_slug(conn, &s)?.ok_or(AppError::NotFound)?;
-        freezes::remove(conn, &who, project.id, id)?;
+        freezes::remove(conn, actor, project.id, id)?;
         Ok(())
     })
     .await?;
-    session.flash(FlashKind::Success, "Freeze removed.");
+    ctx.flash(FlashKind::Success, "Freeze removed.");
     Ok(see_other(&format!("/admin/projects/{slug}/freezes")))
 }

@@ -11,22 +11,16 @@ pub mod retention;
 pub mod teams;
 pub mod users;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 
-use crate::auth::CurrentUser;
-use crate::db::{self, DbPool};
 use crate::error::AppError;
+use crate::routes::context::Ctx;
 
-pub async fn index(
-    req: HttpRequest,
-    user: CurrentUser,
-    pool: web::Data<DbPool>,
-) -> Result<HttpResponse, AppError> {
-    let actor = super::actor(&req, &user);
-    db::run(&pool, move |conn| -> Result<(), AppError> {
+pub async fn index(ctx: Ctx) -> Result<HttpResponse, AppError> {
+    ctx.run(move |conn, actor| -> Result<(), AppError> {
         Ok(crate::domain::access::require_admin(
             conn,
-            &actor,
+            actor,
             "open the admin console",
         )?)
     })

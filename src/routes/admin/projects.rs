@@ -1,14 +1,12 @@
 //! `/admin/projects`: projects and their pipelines.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access;
 use crate::domain::audit::Actor;
 use crate::domain::environments::{
@@ -17,23 +15,18 @@ use crate::domain::environments::{
 use crate::domain::projects::{self, Project, ProjectError, ProjectInput};
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
 use crate::views::admin::{EnvironmentForm, EnvironmentRow, PipelinePage, ProjectsPage};
 
-pub async fn list(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-) -> Result<ProjectsPage, AppError> {
-    let actor = crate::routes::actor(&req, &user);
-    let projects = db::run(&pool, move |conn| -> Result<_, AppError> {
-        access::require_admin(conn, &actor, "manage projects")?;
-        Ok(projects::list(conn, None)?)
-    })
-    .await?;
+pub async fn list(ctx: Ctx) -> Result<ProjectsPage, AppError> {
+    let projects = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            access::require_admin(conn, actor, "manage projects")?;
+            Ok(projects::list(conn, None)?)
+        })
+        .await?;
     Ok(ProjectsPage {
-        page: PageCtx::new(&session, Some(user), "Projects · Admin", "admin"),
+        page: ctx.page("Projects · Admin", "admin"),
         projects,
         name: String::new(),
         slug: String::new(),
@@ -53,27 +46,24 @@ pub struct ProjectForm {
 }
 
 pub async fn create_project(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     CsrfForm(form): CsrfForm<ProjectForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = crate::routes::actor(&req, &user);
     let input = ProjectInput {
         name: form.name.clone(),
         slug: form.slug.clone(),
         description: form.description.clone(),
     };
-    let (outcome, all) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        access::require_admin(conn, &actor, "manage projects")?;
-        let outcome = projects::create(conn, &actor, &input);
-        Ok((outcome, projects::list(conn, None)?))
-    })
-    .await?;
+    let (outcome, all) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            access::require_admin(conn, actor, "manage projects")?;
+            let outcome = projects::create(conn, actor, &input);
+            Ok((outcome, projects::list(conn, None)?))
+        })
+        .await?;
     match outcome {
         Ok(project) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!(
                     "Project {} created with Development, QA, Staging and Production.",
@@ -87,7 +77,7 @@ pub async fn create_project(
         }
         Err(ProjectError::Invalid(errors)) => {
             let page = ProjectsPage {
-                page: PageCtx::new(&session, Some(user), "Projects · Admin", "admin"),
+                page: ctx.page("Projects · Admin", "admin"),
                 projects: all,
                 name: form.name,
                 slug: form.slug,
@@ -112,8 +102,7 @@ fn open_pipeline(
 }
 
 fn pipeline_page(
-    session: &TypedSession,
-    user: CurrentUser,
+    ctx: &Ctx,
     project: Project,
     pipeline: Vec<Environment>,
     failed: Option<(i64, EnvironmentForm)>,
@@ -142,32 +131,20 @@ fn pipeline_page(
         })
         .collect();
     PipelinePage {
-        page: PageCtx::new(
-            session,
-            Some(user),
-            format!("Pipeline · {}", project.name),
-            "admin",
-        ),
+        page: ctx.page(format!("Pipeline · {}", project.name), "admin"),
         project,
         rows,
         new_environment,
     }
 }
 
-pub async fn pipeline(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<String>,
-) -> Result<PipelinePage, AppError> {
-    let actor = crate::routes::actor(&req, &user);
+pub async fn pipeline(ctx: Ctx, path: web::Path<String>) -> Result<PipelinePage, AppError> {
     let slug = path.into_inner();
-    let (project, pipeline) =
-        db::run(&pool, move |conn| open_pipeline(conn, &actor, &slug)).await?;
+    let (project, pipeline) = ctx
+        .run(move |conn, actor| open_pipeline(conn, actor, &slug))
+        .await?;
     Ok(pipeline_page(
-        &session,
-        user,
+        &ctx,
         project,
         pipeline,
         None,
@@ -209,37 +186,34 @@ fn pipeline_url(project: &str) -> String {
 }
 
 pub async fn add_environment(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<String>,
     CsrfForm(form): CsrfForm<EnvironmentFormData>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = crate::routes::actor(&req, &user);
     let slug = path.into_inner();
     let input = form.input();
-    let (project, outcome, pipeline) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, _) = open_pipeline(conn, &actor, &slug)?;
-        let outcome = environments::add(conn, &actor, project.id, &input);
-        let pipeline = environments::list(conn, project.id)?;
-        Ok((project, outcome, pipeline))
-    })
-    .await?;
+    let (project, outcome, pipeline) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, _) = open_pipeline(conn, actor, &slug)?;
+            let outcome = environments::add(conn, actor, project.id, &input);
+            let pipeline = environments::list(conn, project.id)?;
+            Ok((project, outcome, pipeline))
+        })
+        .await?;
     match outcome {
         Ok(environment) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!("{} added to the end of the pipeline.", environment.name),
             );
             Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Invalid(errors)) => {
-            let page = pipeline_page(&session, user, project, pipeline, None, form.kept(errors));
+            let page = pipeline_page(&ctx, project, pipeline, None, form.kept(errors));
             crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EnvironmentError::Refused(message)) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Db(err)) => Err(err.into()),
@@ -247,47 +221,37 @@ pub async fn add_environment(
 }
 
 pub async fn update_environment(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<EnvironmentFormData>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = crate::routes::actor(&req, &user);
     let (slug, env_slug) = path.into_inner();
     let input = form.input();
-    let (project, env_id, outcome, pipeline) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, pipeline) = open_pipeline(conn, &actor, &slug)?;
-        let environment = pipeline
-            .iter()
-            .find(|e| e.slug == env_slug)
-            .ok_or(AppError::NotFound)?;
-        let outcome = environments::update(conn, &actor, environment, &input);
-        let env_id = environment.id;
-        let pipeline = environments::list(conn, project.id)?;
-        Ok((project, env_id, outcome, pipeline))
-    })
-    .await?;
+    let (project, env_id, outcome, pipeline) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline) = open_pipeline(conn, actor, &slug)?;
+            let environment = pipeline
+                .iter()
+                .find(|e| e.slug == env_slug)
+                .ok_or(AppError::NotFound)?;
+            let outcome = environments::update(conn, actor, environment, &input);
+            let env_id = environment.id;
+            let pipeline = environments::list(conn, project.id)?;
+            Ok((project, env_id, outcome, pipeline))
+        })
+        .await?;
     match outcome {
         Ok(environment) => {
-            session.flash(FlashKind::Success, format!("{} saved.", environment.name));
+            ctx.flash(FlashKind::Success, format!("{} saved.", environment.name));
             Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Invalid(errors)) => {
             let failed = Some((env_id, form.kept(errors)));
-            let page = pipeline_page(
-                &session,
-                user,
-                project,
-                pipeline,
-                failed,
-                EnvironmentForm::default(),
-            );
+            let page = pipeline_page(&ctx, project, pipeline, failed, EnvironmentForm::default());
             crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(EnvironmentError::Refused(message)) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
         Err(EnvironmentError::Db(err)) => Err(err.into()),
@@ -303,31 +267,28 @@ pub struct MoveForm {
 /// Runs a change to one environment and answers with a flash and a redirect
 /// back to the pipeline page.
 async fn change_environment(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: (String, String),
     change: impl FnOnce(&mut PgConnection, &Actor, &Environment) -> Result<String, EnvironmentError>
     + Send
     + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let actor = crate::routes::actor(&req, &user);
     let (slug, env_slug) = path;
-    let (project, outcome) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let (project, pipeline) = open_pipeline(conn, &actor, &slug)?;
-        let environment = pipeline
-            .iter()
-            .find(|e| e.slug == env_slug)
-            .ok_or(AppError::NotFound)?;
-        Ok((project, change(conn, &actor, environment)))
-    })
-    .await?;
+    let (project, outcome) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (project, pipeline) = open_pipeline(conn, actor, &slug)?;
+            let environment = pipeline
+                .iter()
+                .find(|e| e.slug == env_slug)
+                .ok_or(AppError::NotFound)?;
+            Ok((project, change(conn, actor, environment)))
+        })
+        .await?;
     match outcome {
-        Ok(message) => session.flash(FlashKind::Success, message),
-        Err(EnvironmentError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Ok(message) => ctx.flash(FlashKind::Success, message),
+        Err(EnvironmentError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(EnvironmentError::Invalid(_)) => {
-            session.flash(FlashKind::Error, "That change was not valid.")
+            ctx.flash(FlashKind::Error, "That change was not valid.")
         }
         Err(EnvironmentError::Db(err)) => return Err(err.into()),
     }
@@ -335,10 +296,7 @@ async fn change_environment(
 }
 
 pub async fn move_environment(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     CsrfForm(form): CsrfForm<MoveForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -347,46 +305,29 @@ pub async fn move_environment(
         "later" => Direction::Later,
         _ => return Err(AppError::BadRequest("Move earlier or later.".to_owned())),
     };
-    change_environment(
-        req,
-        user,
-        session,
-        pool,
-        path.into_inner(),
-        move |conn, actor, env| {
-            environments::reorder(conn, actor, env, direction)?;
-            Ok(format!(
-                "{} moved {}.",
-                env.name,
-                if direction == Direction::Earlier {
-                    "earlier"
-                } else {
-                    "later"
-                }
-            ))
-        },
-    )
+    change_environment(ctx, path.into_inner(), move |conn, actor, env| {
+        environments::reorder(conn, actor, env, direction)?;
+        Ok(format!(
+            "{} moved {}.",
+            env.name,
+            if direction == Direction::Earlier {
+                "earlier"
+            } else {
+                "later"
+            }
+        ))
+    })
     .await
 }
 
 pub async fn remove_environment(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(String, String)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    change_environment(
-        req,
-        user,
-        session,
-        pool,
-        path.into_inner(),
-        |conn, actor, env| {
-            environments::remove(conn, actor, env)?;
-            Ok(format!("{} removed from the pipeline.", env.name))
-        },
-    )
+    change_environment(ctx, path.into_inner(), |conn, actor, env| {
+        environments::remove(conn, actor, env)?;
+        Ok(format!("{} removed from the pipeline.", env.name))
+    })
     .await
 }

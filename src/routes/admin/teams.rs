@@ -1,39 +1,32 @@
 //! `/admin/teams`: create, rename, delete, members.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::Actor;
 use crate::domain::teams::{self, Team, TeamError};
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
-use crate::routes::{actor, render_with_status, see_other};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
+use crate::routes::{render_with_status, see_other};
 use crate::views::admin::{TeamPage, TeamsPage};
 
 const WHAT: &str = "manage teams";
 
-pub async fn list(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-) -> Result<TeamsPage, AppError> {
-    let actor = actor(&req, &user);
-    let all = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        Ok(teams::list(conn)?)
-    })
-    .await?;
+pub async fn list(ctx: Ctx) -> Result<TeamsPage, AppError> {
+    let all = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            Ok(teams::list(conn)?)
+        })
+        .await?;
     Ok(TeamsPage {
-        page: PageCtx::new(&session, Some(user), "Teams · Admin", "admin"),
+        page: ctx.page("Teams · Admin", "admin"),
         teams: all,
         name: String::new(),
         errors: FieldErrors::new(),
@@ -47,23 +40,20 @@ pub struct NameForm {
 }
 
 pub async fn create(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     CsrfForm(form): CsrfForm<NameForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
     let name = form.name.clone();
-    let (outcome, all) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        let outcome = teams::create(conn, &actor, &name);
-        Ok((outcome, teams::list(conn)?))
-    })
-    .await?;
+    let (outcome, all) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            let outcome = teams::create(conn, actor, &name);
+            Ok((outcome, teams::list(conn)?))
+        })
+        .await?;
     let errors = match outcome {
         Ok(team) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!("Team {} created. Add its members below.", team.name),
             );
@@ -78,7 +68,7 @@ pub async fn create(
         Err(TeamError::Db(err)) => return Err(err.into()),
     };
     let page = TeamsPage {
-        page: PageCtx::new(&session, Some(user), "Teams · Admin", "admin"),
+        page: ctx.page("Teams · Admin", "admin"),
         teams: all,
         name: form.name,
         errors,
@@ -92,8 +82,7 @@ fn open_team(conn: &mut PgConnection, actor: &Actor, team_id: i64) -> Result<Tea
 }
 
 fn team_page(
-    session: &TypedSession,
-    user: CurrentUser,
+    ctx: &Ctx,
     team: Team,
     members: Vec<teams::Member>,
     name: Option<String>,
@@ -101,12 +90,7 @@ fn team_page(
     errors: FieldErrors,
 ) -> TeamPage {
     TeamPage {
-        page: PageCtx::new(
-            session,
-            Some(user),
-            format!("{} · Teams", team.name),
-            "admin",
-        ),
+        page: ctx.page(format!("{} · Teams", team.name), "admin"),
         name: name.unwrap_or_else(|| team.name.clone()),
         team,
         members,
@@ -115,24 +99,17 @@ fn team_page(
     }
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<i64>,
-) -> Result<TeamPage, AppError> {
-    let actor = actor(&req, &user);
+pub async fn show(ctx: Ctx, path: web::Path<i64>) -> Result<TeamPage, AppError> {
     let team_id = path.into_inner();
-    let (team, members) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let team = open_team(conn, &actor, team_id)?;
-        let members = teams::members(conn, team.id)?;
-        Ok((team, members))
-    })
-    .await?;
+    let (team, members) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let team = open_team(conn, actor, team_id)?;
+            let members = teams::members(conn, team.id)?;
+            Ok((team, members))
+        })
+        .await?;
     Ok(team_page(
-        &session,
-        user,
+        &ctx,
         team,
         members,
         None,
@@ -144,34 +121,31 @@ pub async fn show(
 /// Runs a change to a team; field errors re-render its page with what was
 /// typed, anything else flashes and goes back to it.
 async fn change(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     team_id: i64,
     typed: (Option<String>, String),
     work: impl FnOnce(&mut PgConnection, &Actor, &Team) -> Result<String, TeamError> + Send + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
-    let (team, outcome, members) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let team = open_team(conn, &actor, team_id)?;
-        let outcome = work(conn, &actor, &team);
-        let team = teams::find(conn, team_id)?.unwrap_or(team);
-        let members = teams::members(conn, team_id)?;
-        Ok((team, outcome, members))
-    })
-    .await?;
+    let (team, outcome, members) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let team = open_team(conn, actor, team_id)?;
+            let outcome = work(conn, actor, &team);
+            let team = teams::find(conn, team_id)?.unwrap_or(team);
+            let members = teams::members(conn, team_id)?;
+            Ok((team, outcome, members))
+        })
+        .await?;
     match outcome {
         Ok(message) => {
-            session.flash(FlashKind::Success, message);
+            ctx.flash(FlashKind::Success, message);
             Ok(see_other(&format!("/admin/teams/{team_id}")))
         }
         Err(TeamError::Invalid(errors)) => {
-            let page = team_page(&session, user, team, members, typed.0, typed.1, errors);
+            let page = team_page(&ctx, team, members, typed.0, typed.1, errors);
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         Err(TeamError::Refused(message)) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(see_other(&format!("/admin/teams/{team_id}")))
         }
         Err(TeamError::Db(err)) => Err(err.into()),
@@ -179,19 +153,13 @@ async fn change(
 }
 
 pub async fn rename(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<NameForm>,
 ) -> Result<HttpResponse, AppError> {
     let name = form.name.clone();
     change(
-        req,
-        user,
-        session,
-        pool,
+        ctx,
         path.into_inner(),
         (Some(form.name), String::new()),
         move |conn, actor, team| {
@@ -209,19 +177,13 @@ pub struct MemberForm {
 }
 
 pub async fn add_member(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<MemberForm>,
 ) -> Result<HttpResponse, AppError> {
     let username = form.username.clone();
     change(
-        req,
-        user,
-        session,
-        pool,
+        ctx,
         path.into_inner(),
         (None, form.username),
         move |conn, actor, team| {
@@ -233,19 +195,13 @@ pub async fn add_member(
 }
 
 pub async fn remove_member(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<(i64, i64)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (team_id, user_id) = path.into_inner();
     change(
-        req,
-        user,
-        session,
-        pool,
+        ctx,
         team_id,
         (None, String::new()),
         move |conn, actor, team| {
@@ -257,25 +213,22 @@ pub async fn remove_member(
 }
 
 pub async fn delete(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
     let team_id = path.into_inner();
-    let name = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let team = open_team(conn, &actor, team_id)?;
-        teams::delete(conn, &actor, &team).map_err(|err| match err {
-            TeamError::Db(err) => AppError::from(err),
-            other => AppError::BadRequest(other.to_string()),
-        })?;
-        Ok(team.name)
-    })
-    .await?;
-    session.flash(
+    let name = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let team = open_team(conn, actor, team_id)?;
+            teams::delete(conn, actor, &team).map_err(|err| match err {
+                TeamError::Db(err) => AppError::from(err),
+                other => AppError::BadRequest(other.to_string()),
+            })?;
+            Ok(team.name)
+        })
+        .await?;
+    ctx.flash(
         FlashKind::Success,
         format!("Team {name} deleted, with its grants."),
     );

@@ -2,40 +2,33 @@
 //! revoke admin, end sessions.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use diesel::prelude::*;
 use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::auth::{CurrentUser, TypedSession};
-use crate::db::{self, DbPool};
 use crate::domain::access::require_admin;
 use crate::domain::audit::Actor;
 use crate::domain::teams;
 use crate::domain::users::{self, AdminChangeError, CreateUserError};
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
-use crate::routes::{actor, render_with_status, see_other};
-use crate::views::PageCtx;
+use crate::routes::context::Ctx;
+use crate::routes::{render_with_status, see_other};
 use crate::views::admin::{UserPage, UsersPage};
 
 const WHAT: &str = "manage users";
 
-pub async fn list(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-) -> Result<UsersPage, AppError> {
-    let actor = actor(&req, &user);
-    let all = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        Ok(users::list(conn)?)
-    })
-    .await?;
+pub async fn list(ctx: Ctx) -> Result<UsersPage, AppError> {
+    let all = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            Ok(users::list(conn)?)
+        })
+        .await?;
     Ok(UsersPage {
-        page: PageCtx::new(&session, Some(user), "Users · Admin", "admin"),
+        page: ctx.page("Users · Admin", "admin"),
         users: all,
         username: String::new(),
         display_name: String::new(),
@@ -57,29 +50,26 @@ pub struct NewUserForm {
 }
 
 pub async fn create(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     CsrfForm(form): CsrfForm<NewUserForm>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
     let is_admin = form.is_admin.is_some();
     let (username, display_name, password) = (
         form.username.clone(),
         form.display_name.clone(),
         form.password,
     );
-    let (outcome, all) = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        let outcome = users::create(conn, &actor, &username, &display_name, &password, is_admin);
-        Ok((outcome, users::list(conn)?))
-    })
-    .await?;
+    let (outcome, all) = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            let outcome = users::create(conn, actor, &username, &display_name, &password, is_admin);
+            Ok((outcome, users::list(conn)?))
+        })
+        .await?;
     let mut errors = FieldErrors::new();
     match outcome {
         Ok(created) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 format!("User {} created.", created.username),
             );
@@ -93,7 +83,7 @@ pub async fn create(
         Err(CreateUserError::Hash(err)) => return Err(AppError::Internal(err)),
     }
     let page = UsersPage {
-        page: PageCtx::new(&session, Some(user), "Users · Admin", "admin"),
+        page: ctx.page("Users · Admin", "admin"),
         users: all,
         username: form.username,
         display_name: form.display_name,
@@ -115,24 +105,13 @@ fn load_user_page(
     Ok((user, teams, sessions))
 }
 
-pub async fn show(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
-    path: web::Path<i64>,
-) -> Result<UserPage, AppError> {
-    let actor = actor(&req, &user);
+pub async fn show(ctx: Ctx, path: web::Path<i64>) -> Result<UserPage, AppError> {
     let user_id = path.into_inner();
-    let (shown, teams, sessions) =
-        db::run(&pool, move |conn| load_user_page(conn, &actor, user_id)).await?;
+    let (shown, teams, sessions) = ctx
+        .run(move |conn, actor| load_user_page(conn, actor, user_id))
+        .await?;
     Ok(UserPage {
-        page: PageCtx::new(
-            &session,
-            Some(user),
-            format!("{} · Users", shown.username),
-            "admin",
-        ),
+        page: ctx.page(format!("{} · Users", shown.username), "admin"),
         user: shown,
         teams,
         sessions,
@@ -142,25 +121,22 @@ pub async fn show(
 
 /// Runs one admin change to a user, then back to their page with a flash.
 async fn change(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     user_id: i64,
     work: impl FnOnce(&mut PgConnection, &Actor) -> Result<String, AdminChangeError> + Send + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let actor = actor(&req, &user);
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        require_admin(conn, &actor, WHAT)?;
-        users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
-        Ok(work(conn, &actor))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            require_admin(conn, actor, WHAT)?;
+            users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
+            Ok(work(conn, actor))
+        })
+        .await?;
     match outcome {
-        Ok(message) => session.flash(FlashKind::Success, message),
-        Err(AdminChangeError::Refused(message)) => session.flash(FlashKind::Error, message),
+        Ok(message) => ctx.flash(FlashKind::Success, message),
+        Err(AdminChangeError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(AdminChangeError::Password(problem)) => {
-            session.flash(FlashKind::Error, format!("Password not changed: {problem}"))
+            ctx.flash(FlashKind::Error, format!("Password not changed: {problem}"))
         }
         Err(AdminChangeError::Db(err)) => return Err(err.into()),
         Err(AdminChangeError::Hash(err)) => return Err(AppError::Internal(err)),
@@ -169,15 +145,12 @@ async fn change(
 }
 
 pub async fn disable(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    change(req, user, session, pool, id, move |conn, actor| {
+    change(ctx, id, move |conn, actor| {
         users::admin_set_disabled(conn, actor, id, true)?;
         Ok("Disabled, and signed out everywhere.".to_owned())
     })
@@ -185,15 +158,12 @@ pub async fn disable(
 }
 
 pub async fn enable(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    change(req, user, session, pool, id, move |conn, actor| {
+    change(ctx, id, move |conn, actor| {
         users::admin_set_disabled(conn, actor, id, false)?;
         Ok("Enabled: they can sign in again.".to_owned())
     })
@@ -208,10 +178,7 @@ pub struct AdminForm {
 }
 
 pub async fn set_admin(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -221,7 +188,7 @@ pub async fn set_admin(
         "revoke" => false,
         _ => return Err(AppError::BadRequest("Grant or revoke.".to_owned())),
     };
-    change(req, user, session, pool, id, move |conn, actor| {
+    change(ctx, id, move |conn, actor| {
         users::set_admin(conn, actor, id, grant)?;
         Ok(if grant {
             "Now an administrator."
@@ -240,29 +207,26 @@ pub struct PasswordForm {
 }
 
 pub async fn reset_password(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    let actor = actor(&req, &user);
     let password = form.password;
-    let outcome = db::run(&pool, move |conn| -> Result<_, AppError> {
-        let outcome = {
-            require_admin(conn, &actor, WHAT)?;
-            users::find(conn, id)?.ok_or(AppError::NotFound)?;
-            users::reset_password(conn, &actor, id, &password)
-        };
-        let page = load_user_page(conn, &actor, id)?;
-        Ok((outcome, page))
-    })
-    .await?;
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let outcome = {
+                require_admin(conn, actor, WHAT)?;
+                users::find(conn, id)?.ok_or(AppError::NotFound)?;
+                users::reset_password(conn, actor, id, &password)
+            };
+            let page = load_user_page(conn, actor, id)?;
+            Ok((outcome, page))
+        })
+        .await?;
     match outcome {
         (Ok(()), _) => {
-            session.flash(
+            ctx.flash(
                 FlashKind::Success,
                 "Password reset; their sessions were ended.",
             );
@@ -272,12 +236,7 @@ pub async fn reset_password(
             let mut errors = FieldErrors::new();
             errors.add("password", problem.to_string());
             let page = UserPage {
-                page: PageCtx::new(
-                    &session,
-                    Some(user),
-                    format!("{} · Users", shown.username),
-                    "admin",
-                ),
+                page: ctx.page(format!("{} · Users", shown.username), "admin"),
                 user: shown,
                 teams,
                 sessions,
@@ -286,7 +245,7 @@ pub async fn reset_password(
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         (Err(AdminChangeError::Refused(message)), _) => {
-            session.flash(FlashKind::Error, message);
+            ctx.flash(FlashKind::Error, message);
             Ok(see_other(&format!("/admin/users/{id}")))
         }
         (Err(AdminChangeError::Db(err)), _) => Err(err.into()),
@@ -295,15 +254,12 @@ pub async fn reset_password(
 }
 
 pub async fn end_sessions(
-    req: HttpRequest,
-    user: CurrentUser,
-    session: TypedSession,
-    pool: web::Data<DbPool>,
+    ctx: Ctx,
     path: web::Path<i64>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
-    change(req, user, session, pool, id, move |conn, actor| {
+    change(ctx, id, move |conn, actor| {
         let ended = users::end_sessions(conn, actor, id)?;
         Ok(format!(
             "{ended} session{} ended.",
