@@ -1,6 +1,7 @@
 //! `/admin`: the console for administrators — projects and pipelines, users,
 //! teams, who may do what where, and the audit log. Every handler checks
-//! the admin flag through `access::require_admin`, which audits refusals.
+//! the admin flag at its route's gate (`routes::gate`), which audits refusals
+//! through `access::require_admin`; the handlers never repeat it.
 
 pub mod access;
 pub mod audit;
@@ -13,17 +14,7 @@ pub mod users;
 
 use actix_web::HttpResponse;
 
-use crate::error::AppError;
-use crate::routes::context::Ctx;
-
-pub async fn index(ctx: Ctx) -> Result<HttpResponse, AppError> {
-    ctx.run(move |conn, actor| -> Result<(), AppError> {
-        Ok(crate::domain::access::require_admin(
-            conn,
-            actor,
-            "open the admin console",
-        )?)
-    })
-    .await?;
-    Ok(super::see_other("/admin/projects"))
+/// The console's front door: the gate has already checked the admin flag.
+pub async fn index() -> HttpResponse {
+    super::see_other("/admin/projects")
 }

