@@ -47,24 +47,18 @@ async fn decide(
     } else {
         back
     };
+    // A deferral's date is read first but refused only after the access
+    // check, so that someone who may not decide learns nothing from it.
     let decision = match kind {
-        "approve" => Decision::Approve,
-        "reject" => Decision::Reject,
+        "approve" => Ok(Decision::Approve),
+        "reject" => Ok(Decision::Reject),
         _ => match dates::datetime_utc(&form.until) {
-            Ok(Some(t)) => Decision::Defer(t),
+            Ok(Some(t)) => Ok(Decision::Defer(t)),
             Ok(None) | Err(DateProblem::Malformed) => {
-                ctx.flash(
-                    FlashKind::Error,
-                    "To defer, give a date and time like 2026-11-23T02:00 (UTC).",
-                );
-                return Ok(super::see_other(&back));
+                Err("To defer, give a date and time like 2026-11-23T02:00 (UTC).")
             }
             Err(DateProblem::OutOfRange) => {
-                ctx.flash(
-                    FlashKind::Error,
-                    "To defer, give a date and time in the years 1970 to 9999.",
-                );
-                return Ok(super::see_other(&back));
+                Err("To defer, give a date and time in the years 1970 to 9999.")
             }
         },
     };
@@ -72,9 +66,16 @@ async fn decide(
     let outcome = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
             open_as_approver(conn, actor, id)?;
-            Ok(approvals::decide(conn, actor, id, &decision, &comment))
+            Ok(decision.map(|decision| approvals::decide(conn, actor, id, &decision, &comment)))
         })
         .await?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(message) => {
+            ctx.flash(FlashKind::Error, message);
+            return Ok(super::see_other(&back));
+        }
+    };
     match outcome {
         Ok(Decided::Queued) => ctx.flash(FlashKind::Success, "Approved: the deployment is queued."),
         Ok(Decided::Counted(n, of)) => ctx.flash(

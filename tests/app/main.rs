@@ -22,6 +22,7 @@ mod lists;
 mod login;
 mod origin;
 mod page_cost;
+mod permission_matrix;
 mod permissions;
 mod projects;
 mod releases;
