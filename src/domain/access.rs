@@ -7,6 +7,7 @@
 //! A refused check is an audit event; a project the user may not see
 //! answers "not found", so ids cannot be probed.
 
+use crate::domain::ids::ProjectId;
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
@@ -77,7 +78,7 @@ pub fn holds(user_id: i64) -> _ {
 pub fn project_access(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
 ) -> QueryResult<ProjectAccess> {
     let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
     if let (Some(user_id), false) = (actor.user_id, actor.is_admin) {
@@ -210,7 +211,7 @@ pub fn check(access: &ProjectAccess, action: &Action<'_>) -> Result<(), Denied> 
 pub fn authorize(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     action: Action<'_>,
 ) -> Result<ProjectAccess, AccessError> {
     let access = project_access(conn, actor, project_id)?;
@@ -222,7 +223,7 @@ pub fn authorize(
 pub fn enforce(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     access: ProjectAccess,
     action: Action<'_>,
 ) -> Result<ProjectAccess, AccessError> {

@@ -3,6 +3,7 @@
 //! number of distinct approvers; one rejection ends it; a deferral is an
 //! approval that also holds the deployment until a time.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -81,7 +82,7 @@ pub fn decide(
                 deployment.status.words()
             )));
         }
-        let (allow_self, project_id): (bool, i64) = environments::table
+        let (allow_self, project_id): (bool, ProjectId) = environments::table
             .find(deployment.environment_id)
             .select((environments::allow_self_approval, environments::project_id))
             .first(conn)?;
@@ -204,7 +205,7 @@ pub fn expire(conn: &mut PgConnection) -> QueryResult<usize> {
         .returning((deployments::id, deployments::environment_id))
         .get_results(conn)?;
         for (id, environment_id) in &expired {
-            let project_id: i64 = environments::table
+            let project_id: ProjectId = environments::table
                 .find(environment_id)
                 .select(environments::project_id)
                 .first(conn)?;

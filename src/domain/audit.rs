@@ -2,6 +2,7 @@
 //! the same transaction as the change; the table refuses UPDATE, DELETE and
 //! TRUNCATE by trigger.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -62,7 +63,7 @@ pub struct Event {
     pub action: &'static str,
     pub object_type: &'static str,
     pub object_id: Option<String>,
-    pub project_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
     pub details: Value,
 }
 
@@ -77,7 +78,7 @@ impl Event {
         }
     }
 
-    pub fn in_project(mut self, project_id: i64) -> Self {
+    pub fn in_project(mut self, project_id: ProjectId) -> Self {
         self.project_id = Some(project_id);
         self
     }
@@ -98,7 +99,7 @@ pub struct AuditEvent {
     pub action: String,
     pub object_type: String,
     pub object_id: Option<String>,
-    pub project_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
     pub details: Value,
     pub client_addr: Option<String>,
 }
@@ -152,7 +153,7 @@ pub fn recent(conn: &mut PgConnection, limit: i64) -> QueryResult<Vec<AuditEvent
 /// Which events the audit log shows.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
-    pub project_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
     /// Exact actor name (a username, "system", "worker …").
     pub actor: String,
     /// An action, or a prefix ending in `.` (e.g. `login.`).

@@ -1,6 +1,7 @@
 //! Sample data for a newcomer: one project, its four environments and a dozen
 //! releases spread along the pipeline, so the app looks alive at once.
 
+use crate::domain::ids::ProjectId;
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -67,7 +68,7 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
             return Ok(false);
         }
         let actor = Actor::system();
-        let project_id: i64 = diesel::insert_into(projects::table)
+        let project_id: ProjectId = diesel::insert_into(projects::table)
             .values((
                 projects::slug.eq("storefront"),
                 projects::name.eq("Storefront"),

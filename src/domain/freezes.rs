@@ -3,6 +3,7 @@
 //! freeze or a closed window for one deployment, with a reason, once a
 //! second approver confirms.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -18,7 +19,7 @@ use crate::input::dates::{self, DateProblem};
 #[diesel(table_name = freezes)]
 pub struct Freeze {
     pub id: i64,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub environment_id: Option<i64>,
     pub reason: String,
     pub kind: String,
@@ -51,7 +52,7 @@ impl Freeze {
     }
 }
 
-pub fn list(conn: &mut PgConnection, project_id: i64) -> QueryResult<Vec<Freeze>> {
+pub fn list(conn: &mut PgConnection, project_id: ProjectId) -> QueryResult<Vec<Freeze>> {
     freezes::table
         .filter(freezes::project_id.eq(project_id))
         .order(freezes::id.asc())
@@ -127,7 +128,7 @@ fn utc(value: &str, example: &'static str) -> Result<DateTime<Utc>, &'static str
 pub fn add(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     pipeline: &[Environment],
     input: &FreezeInput,
 ) -> Result<Freeze, FreezeError> {
@@ -231,7 +232,7 @@ pub fn add(
 pub fn remove(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     freeze_id: i64,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
@@ -290,7 +291,7 @@ pub fn request_override(
                 deployments::override_confirmed_by.eq(None::<i64>),
             ))
             .execute(conn)?;
-        let project_id: i64 = environments::table
+        let project_id: ProjectId = environments::table
             .find(d.environment_id)
             .select(environments::project_id)
             .first(conn)?;
@@ -331,7 +332,7 @@ pub fn confirm_override(
         diesel::update(deployments::table.find(deployment_id))
             .set(deployments::override_confirmed_by.eq(actor.user_id))
             .execute(conn)?;
-        let project_id: i64 = environments::table
+        let project_id: ProjectId = environments::table
             .find(d.environment_id)
             .select(environments::project_id)
             .first(conn)?;

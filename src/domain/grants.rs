@@ -1,6 +1,7 @@
 //! Who holds which role on which environment: the access page's matrix and
 //! its changes. Checking rights is `access`; this is managing them.
 
+use crate::domain::ids::ProjectId;
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -179,7 +180,7 @@ pub fn remove(
             conn,
             actor,
             Event::new("grant.removed", "environment", environment_id)
-                .in_project(environment.map_or(0, |e| e.project_id))
+                .in_project(environment.map_or(ProjectId(0), |e| e.project_id))
                 .details(json!({
                     "environment": environment.map(|e| e.name.clone()),
                     "role": role,

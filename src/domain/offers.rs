@@ -100,6 +100,7 @@ pub fn for_release(
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::ids::ProjectId;
     use chrono::Utc;
 
     use super::*;
@@ -109,7 +110,7 @@ mod tests {
     fn env(id: i64, name: &str) -> Environment {
         Environment {
             id,
-            project_id: 1,
+            project_id: ProjectId(1),
             slug: name.to_lowercase(),
             name: name.to_owned(),
             position: id as i32,
@@ -175,7 +176,7 @@ mod tests {
     fn release() -> Release {
         Release {
             id: 1,
-            project_id: 1,
+            project_id: ProjectId(1),
             version: "1.0.0".to_owned(),
             title: "t".to_owned(),
             description: String::new(),

@@ -1,5 +1,6 @@
 //! Projects: one application and its pipeline of environments.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -13,7 +14,7 @@ use crate::db::schema::{environments, grants, projects};
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = projects)]
 pub struct Project {
-    pub id: i64,
+    pub id: ProjectId,
     pub slug: String,
     pub name: String,
     pub description: String,

@@ -3,6 +3,7 @@
 //! newest few. Promoted releases are always kept. The worker sweeps each
 //! project once a day; every removal is audited.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -18,7 +19,7 @@ pub struct RetentionPolicy {
     pub keep: i32,
 }
 
-pub fn policy(conn: &mut PgConnection, project_id: i64) -> QueryResult<RetentionPolicy> {
+pub fn policy(conn: &mut PgConnection, project_id: ProjectId) -> QueryResult<RetentionPolicy> {
     let (days, keep) = projects::table
         .find(project_id)
         .select((projects::retention_days, projects::retention_keep))
@@ -29,7 +30,7 @@ pub fn policy(conn: &mut PgConnection, project_id: i64) -> QueryResult<Retention
 /// What a sweep at `now` would remove, oldest first.
 pub fn candidates(
     conn: &mut PgConnection,
-    project_id: i64,
+    project_id: ProjectId,
     now: DateTime<Utc>,
 ) -> QueryResult<Vec<Release>> {
     let RetentionPolicy { days, keep } = policy(conn, project_id)?;
@@ -62,7 +63,11 @@ pub fn candidates(
 
 /// Removes what retention allows in one project. Each removal goes through
 /// the ordinary delete (row lock, rule 1 trigger, audit).
-pub fn sweep(conn: &mut PgConnection, project_id: i64, now: DateTime<Utc>) -> QueryResult<usize> {
+pub fn sweep(
+    conn: &mut PgConnection,
+    project_id: ProjectId,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
     let actor = Actor {
         name: "retention".to_owned(),
         ..Actor::system()
@@ -96,7 +101,7 @@ pub fn sweep(conn: &mut PgConnection, project_id: i64, now: DateTime<Utc>) -> Qu
 /// Sweeps every project not swept in the last day. Called by workers; the
 /// claim with SKIP LOCKED keeps two workers off the same project.
 pub fn sweep_due(conn: &mut PgConnection) -> QueryResult<usize> {
-    let due: Vec<i64> = conn.transaction(|conn| {
+    let due: Vec<ProjectId> = conn.transaction(|conn| {
         projects::table
             .filter(
                 projects::retention_swept_at
@@ -107,7 +112,7 @@ pub fn sweep_due(conn: &mut PgConnection) -> QueryResult<usize> {
             .limit(1)
             .for_update()
             .skip_locked()
-            .load::<i64>(conn)
+            .load::<ProjectId>(conn)
             .and_then(|ids| {
                 if let Some(id) = ids.first() {
                     // Mark it first so a racing worker skips it.
@@ -137,7 +142,7 @@ pub enum RetentionError {
 pub fn set_policy(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     days: &str,
     keep: &str,
 ) -> Result<RetentionPolicy, RetentionError> {

@@ -2,6 +2,7 @@
 //! newest release that succeeded in the previous environment and is not
 //! yet in this one is deployed, through this environment's approvals.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz};
@@ -20,7 +21,7 @@ struct Due {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = BigInt)]
-    project_id: i64,
+    project_id: ProjectId,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     slot: Option<DateTime<Utc>>,
 }

@@ -1,3 +1,4 @@
+use crate::domain::ids::ProjectId;
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -138,7 +139,7 @@ pub struct AuditPage {
     pub filter_query: String,
     pub next_page: Option<String>,
     pub is_first_page: bool,
-    pub project_slugs: HashMap<i64, String>,
+    pub project_slugs: HashMap<ProjectId, String>,
     pub errors: FieldErrors,
 }
 
@@ -149,7 +150,10 @@ impl AuditPage {
 }
 
 /// Where an audit event's object can be seen, if anywhere.
-pub fn object_link(event: &AuditEvent, project_slugs: &HashMap<i64, String>) -> Option<String> {
+pub fn object_link(
+    event: &AuditEvent,
+    project_slugs: &HashMap<ProjectId, String>,
+) -> Option<String> {
     let id = event.object_id.as_deref()?;
     let slug = event.project_id.and_then(|p| project_slugs.get(&p));
     match (event.object_type.as_str(), slug) {

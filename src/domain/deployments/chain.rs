@@ -3,6 +3,7 @@
 //! started the chain and under their rights as they stand now.
 
 use super::*;
+use crate::domain::ids::ProjectId;
 
 /// After a success: request the next environment when this deployment
 /// goes "as far as" a later one, or when the next environment deploys
@@ -15,7 +16,7 @@ use super::*;
 pub(super) fn promote_onwards(
     conn: &mut PgConnection,
     done: &Deployment,
-    project_id: i64,
+    project_id: ProjectId,
 ) -> QueryResult<()> {
     let deployment_id = done.id;
     let pipeline = environments::list(conn, project_id)?;

@@ -4,6 +4,7 @@
 //! claim, lease, reap, finish), `chain.rs` ("as far as"), `steps.rs`, `log.rs` and `history.rs` (the
 //! lists pages show). This module holds the row and what they share.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -127,7 +128,7 @@ pub enum DeployError {
     Db(#[from] diesel::result::Error),
 }
 
-fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<i64> {
+fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<ProjectId> {
     environments_table::table
         .find(environment_id)
         .select(environments_table::project_id)

@@ -3,6 +3,7 @@
 //! run ended (then asking for the next environment of a chain).
 
 use super::*;
+use crate::domain::ids::ProjectId;
 
 #[derive(QueryableByName)]
 pub(super) struct Candidate {
@@ -11,7 +12,7 @@ pub(super) struct Candidate {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     environment_id: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    project_id: i64,
+    project_id: ProjectId,
     #[diesel(sql_type = diesel::sql_types::Text)]
     queue_policy: QueuePolicy,
 }

@@ -6,13 +6,14 @@
 //! order and the lock would be spread over files.
 
 use super::*;
+use crate::domain::ids::ProjectId;
 
 /// Names of the environments from `from` to `to` (inclusive) of `pipeline`
 /// where `actor` does not hold the deployer role.
 pub(super) fn lacking_deployer<'p>(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     pipeline: &'p [Environment],
     from: usize,
     to: usize,
@@ -41,7 +42,7 @@ pub(super) fn names(list: &[&str]) -> String {
 pub(super) fn person_refusal(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     pipeline: &[Environment],
     index: usize,
     far: Option<usize>,
@@ -366,7 +367,7 @@ pub fn request(
 pub(super) enum Requested {
     Made(Box<Deployment>),
     /// The person lacks a deployer role (in this project); the text says which.
-    Denied(i64, String),
+    Denied(ProjectId, String),
 }
 
 /// Queues the first deployment of a new release (trigger "on release

@@ -2,6 +2,7 @@
 //! edits — add, rename, set URL and trigger, reorder, remove. The policy
 //! (limits, approvals, window, schedule) is in `policy.rs`.
 
+use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -19,7 +20,7 @@ pub use policy::*;
 #[diesel(table_name = environments)]
 pub struct Environment {
     pub id: i64,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub slug: String,
     pub name: String,
     pub position: i32,
@@ -84,7 +85,7 @@ impl Environment {
 }
 
 /// The pipeline in order.
-pub fn list(conn: &mut PgConnection, project_id: i64) -> QueryResult<Vec<Environment>> {
+pub fn list(conn: &mut PgConnection, project_id: ProjectId) -> QueryResult<Vec<Environment>> {
     environments::table
         .filter(environments::project_id.eq(project_id))
         .order(environments::position.asc())
@@ -94,7 +95,7 @@ pub fn list(conn: &mut PgConnection, project_id: i64) -> QueryResult<Vec<Environ
 
 pub fn find_by_slug(
     conn: &mut PgConnection,
-    project_id: i64,
+    project_id: ProjectId,
     slug: &str,
 ) -> QueryResult<Option<Environment>> {
     environments::table
@@ -127,7 +128,7 @@ pub enum EnvironmentError {
 /// Where an environment is: its project (id and slug) and its own name.
 #[derive(Debug, Clone)]
 pub struct Place {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub project_slug: String,
     pub environment_name: String,
 }
@@ -204,7 +205,7 @@ fn unique_slug(existing: &[Environment], name: &str) -> String {
 pub fn add(
     conn: &mut PgConnection,
     actor: &Actor,
-    project_id: i64,
+    project_id: ProjectId,
     input: &EnvironmentInput,
 ) -> Result<Environment, EnvironmentError> {
     conn.transaction(|conn| {

@@ -2,6 +2,7 @@
 //! in every environment, newest first, through the keyset cursor.
 
 use super::*;
+use crate::domain::ids::ProjectId;
 
 /// Where a release stands in one environment, for a chip.
 #[derive(Debug, Clone)]
@@ -117,7 +118,7 @@ pub(super) fn escape_like(value: &str) -> String {
 /// release live in each environment ([`live_by_environment`]).
 pub fn list(
     conn: &mut PgConnection,
-    project_id: i64,
+    project_id: ProjectId,
     pipeline: &[Environment],
     live: &HashMap<i64, i64>,
     query: &ReleaseQuery,
@@ -171,7 +172,7 @@ pub fn list(
 /// releases. Either way `ILIKE` on the columns decides what matches.
 pub(super) fn search_page(
     conn: &mut PgConnection,
-    project_id: i64,
+    project_id: ProjectId,
     pipeline: &[Environment],
     live: &HashMap<i64, i64>,
     query: &ReleaseQuery,

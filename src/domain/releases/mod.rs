@@ -3,6 +3,7 @@
 //! the paginated list and search (`list.rs`), the timeline across the
 //! pipeline (`timeline.rs`), and deletion under rule 1 (`delete.rs`).
 
+use crate::domain::ids::ProjectId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -37,7 +38,7 @@ pub use timeline::*;
 #[diesel(table_name = releases)]
 pub struct Release {
     pub id: i64,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub version: String,
     pub title: String,
     pub description: String,
@@ -303,7 +304,7 @@ pub fn create(
 
 pub fn find(
     conn: &mut PgConnection,
-    project_id: i64,
+    project_id: ProjectId,
     version: &str,
 ) -> QueryResult<Option<Release>> {
     releases::table

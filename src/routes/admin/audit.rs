@@ -1,6 +1,7 @@
 //! `/admin/audit`: the whole trail, newest first, filtered, keyset-paged,
 //! and as CSV.
 
+use crate::domain::ids::ProjectId;
 use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
@@ -49,7 +50,7 @@ fn parse_date(value: &str) -> Result<Option<NaiveDate>, &'static str> {
 /// The filter from the query, and errors for fields that did not parse.
 fn filter_from(
     query: &AuditQuery,
-    project_ids: &HashMap<String, i64>,
+    project_ids: &HashMap<String, ProjectId>,
 ) -> (AuditFilter, FieldErrors) {
     let mut errors = FieldErrors::new();
     let mut filter = AuditFilter {
@@ -108,7 +109,7 @@ pub async fn show(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpRespons
     let (events, next, projects, actions, errors) = ctx
         .run(move |conn, _actor| -> Result<_, AppError> {
             let projects = projects::list(conn, None)?;
-            let ids: HashMap<String, i64> =
+            let ids: HashMap<String, ProjectId> =
                 projects.iter().map(|p| (p.slug.clone(), p.id)).collect();
             let (filter, errors) = filter_from(&q, &ids);
             let (events, next) = if errors.is_empty() {
@@ -154,7 +155,7 @@ pub async fn csv(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpResponse
     let (events, slugs) = ctx
         .run(move |conn, _actor| -> Result<_, AppError> {
             let projects = projects::list(conn, None)?;
-            let ids: HashMap<String, i64> =
+            let ids: HashMap<String, ProjectId> =
                 projects.iter().map(|p| (p.slug.clone(), p.id)).collect();
             let (filter, errors) = filter_from(&query, &ids);
             if !errors.is_empty() {
@@ -163,7 +164,7 @@ pub async fn csv(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpResponse
                 ));
             }
             let (events, _) = audit::search(conn, &filter, CSV_LIMIT)?;
-            let slugs: HashMap<i64, String> =
+            let slugs: HashMap<ProjectId, String> =
                 projects.into_iter().map(|p| (p.id, p.slug)).collect();
             Ok((events, slugs))
         })
@@ -182,7 +183,7 @@ pub async fn csv(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpResponse
         .body(body))
 }
 
-fn csv_row(event: &AuditEvent, slugs: &HashMap<i64, String>) -> String {
+fn csv_row(event: &AuditEvent, slugs: &HashMap<ProjectId, String>) -> String {
     let project = event
         .project_id
         .and_then(|p| slugs.get(&p))
