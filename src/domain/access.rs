@@ -7,6 +7,7 @@
 //! A refused check is an audit event; a project the user may not see
 //! answers "not found", so ids cannot be probed.
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use std::collections::{HashMap, HashSet};
 
@@ -22,13 +23,13 @@ pub use super::states::Role;
 #[derive(Debug, Clone)]
 pub struct ProjectAccess {
     is_admin: bool,
-    roles: HashMap<i64, HashSet<Role>>,
+    roles: HashMap<EnvironmentId, HashSet<Role>>,
 }
 
 impl ProjectAccess {
     /// Access from a list of (environment, role) grants.
-    pub fn from_grants(is_admin: bool, grants: &[(i64, Role)]) -> Self {
-        let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
+    pub fn from_grants(is_admin: bool, grants: &[(EnvironmentId, Role)]) -> Self {
+        let mut roles: HashMap<EnvironmentId, HashSet<Role>> = HashMap::new();
         for (env, role) in grants {
             roles.entry(*env).or_default().insert(*role);
         }
@@ -39,7 +40,7 @@ impl ProjectAccess {
         self.is_admin || !self.roles.is_empty()
     }
 
-    pub fn has(&self, environment_id: i64, role: Role) -> bool {
+    pub fn has(&self, environment_id: EnvironmentId, role: Role) -> bool {
         self.is_admin
             || self
                 .roles
@@ -54,7 +55,7 @@ impl ProjectAccess {
     /// Any role on this environment: what reading its deployment logs and
     /// variable values needs (seeing the project shows only where releases
     /// stand).
-    pub fn holds_any(&self, environment_id: i64) -> bool {
+    pub fn holds_any(&self, environment_id: EnvironmentId) -> bool {
         self.is_admin
             || self
                 .roles
@@ -80,10 +81,10 @@ pub fn project_access(
     actor: &Actor,
     project_id: ProjectId,
 ) -> QueryResult<ProjectAccess> {
-    let mut roles: HashMap<i64, HashSet<Role>> = HashMap::new();
+    let mut roles: HashMap<EnvironmentId, HashSet<Role>> = HashMap::new();
     if let (Some(user_id), false) = (actor.user_id, actor.is_admin) {
         // A user's rights: their own grants and their teams'.
-        let rows: Vec<(i64, Role)> = grants::table
+        let rows: Vec<(EnvironmentId, Role)> = grants::table
             .inner_join(environments::table)
             .filter(holds(user_id))
             .filter(environments::project_id.eq(project_id))
@@ -124,19 +125,19 @@ pub fn visible_project_ids(
 pub enum Action<'a> {
     ViewProject,
     Deploy {
-        environment_id: i64,
+        environment_id: EnvironmentId,
         environment: &'a str,
     },
     Approve {
-        environment_id: i64,
+        environment_id: EnvironmentId,
         environment: &'a str,
     },
     CreateRelease {
-        first_environment_id: i64,
+        first_environment_id: EnvironmentId,
         environment: &'a str,
     },
     DeleteRelease {
-        first_environment_id: i64,
+        first_environment_id: EnvironmentId,
         environment: &'a str,
     },
     ManageProjects,
@@ -276,12 +277,12 @@ pub enum AccessError {
 mod tests {
     use super::*;
 
-    fn access(is_admin: bool, grants: &[(i64, Role)]) -> ProjectAccess {
+    fn access(is_admin: bool, grants: &[(EnvironmentId, Role)]) -> ProjectAccess {
         ProjectAccess::from_grants(is_admin, grants)
     }
 
     const DEPLOY_QA: Action<'static> = Action::Deploy {
-        environment_id: 2,
+        environment_id: EnvironmentId(2),
         environment: "QA",
     };
 
@@ -297,7 +298,7 @@ mod tests {
 
     #[test]
     fn a_viewer_sees_but_may_not_deploy_and_is_told_what_is_missing() {
-        let viewer = access(false, &[(2, Role::Viewer)]);
+        let viewer = access(false, &[(EnvironmentId(2), Role::Viewer)]);
         assert!(check(&viewer, &Action::ViewProject).is_ok());
         let Err(Denied::Missing(message)) = check(&viewer, &DEPLOY_QA) else {
             panic!("expected a refusal");
@@ -307,12 +308,12 @@ mod tests {
 
     #[test]
     fn deployer_rights_are_per_environment() {
-        let deployer = access(false, &[(1, Role::Deployer)]);
+        let deployer = access(false, &[(EnvironmentId(1), Role::Deployer)]);
         assert!(
             check(
                 &deployer,
                 &Action::Deploy {
-                    environment_id: 1,
+                    environment_id: EnvironmentId(1),
                     environment: "Dev"
                 }
             )
@@ -323,7 +324,7 @@ mod tests {
             check(
                 &deployer,
                 &Action::DeleteRelease {
-                    first_environment_id: 1,
+                    first_environment_id: EnvironmentId(1),
                     environment: "Dev"
                 }
             )

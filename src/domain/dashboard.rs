@@ -2,6 +2,8 @@
 //! running or waiting in each environment. A fixed number of queries,
 //! whatever the number of projects.
 
+use crate::domain::ids::EnvironmentId;
+use crate::domain::ids::ProjectId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +24,7 @@ pub struct ProjectOverview {
 
 #[derive(Debug, Clone)]
 pub struct StageOverview {
-    pub id: i64,
+    pub id: EnvironmentId,
     pub slug: String,
     pub name: String,
     pub url: Option<String>,
@@ -57,7 +59,7 @@ impl LatestDeployment {
 #[derive(QueryableByName)]
 struct StateRow {
     #[diesel(sql_type = BigInt)]
-    environment_id: i64,
+    environment_id: EnvironmentId,
     #[diesel(sql_type = Nullable<BigInt>)]
     live_release_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -107,8 +109,8 @@ type EnvironmentState = (Option<LiveRelease>, Option<LatestDeployment>);
 /// What is live and what happened last in each environment, by id.
 fn states(
     conn: &mut PgConnection,
-    environment_ids: &[i64],
-) -> QueryResult<HashMap<i64, EnvironmentState>> {
+    environment_ids: &[EnvironmentId],
+) -> QueryResult<HashMap<EnvironmentId, EnvironmentState>> {
     let rows: Vec<StateRow> = crate::db::prepared(
         diesel::sql_query(STATES_SQL).bind::<Array<BigInt>, _>(environment_ids),
     )
@@ -148,7 +150,7 @@ pub fn stages(
     conn: &mut PgConnection,
     pipeline: &[Environment],
 ) -> QueryResult<Vec<StageOverview>> {
-    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+    let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
     let mut states = states(conn, &ids)?;
     Ok(pipeline
         .iter()
@@ -183,9 +185,9 @@ pub fn overview(
     if let Some(ids) = visible {
         query = query.filter(projects::id.eq_any(ids.to_vec()));
     }
-    let projects: Vec<(i64, String, String, String)> = query.load(conn)?;
-    let project_ids: Vec<i64> = projects.iter().map(|p| p.0).collect();
-    let envs: Vec<(i64, i64, String, String, Option<String>)> = environments::table
+    let projects: Vec<(ProjectId, String, String, String)> = query.load(conn)?;
+    let project_ids: Vec<ProjectId> = projects.iter().map(|p| p.0).collect();
+    let envs: Vec<(EnvironmentId, ProjectId, String, String, Option<String>)> = environments::table
         .filter(environments::project_id.eq_any(&project_ids))
         .order((environments::project_id, environments::position))
         .select((
@@ -196,10 +198,10 @@ pub fn overview(
             environments::url,
         ))
         .load(conn)?;
-    let env_ids: Vec<i64> = envs.iter().map(|e| e.0).collect();
+    let env_ids: Vec<EnvironmentId> = envs.iter().map(|e| e.0).collect();
     let mut states = states(conn, &env_ids)?;
 
-    let mut stages_by_project: HashMap<i64, Vec<StageOverview>> = HashMap::new();
+    let mut stages_by_project: HashMap<ProjectId, Vec<StageOverview>> = HashMap::new();
     for (env_id, project_id, slug, name, url) in envs {
         let (live, latest) = states.remove(&env_id).unwrap_or_default();
         stages_by_project

@@ -4,6 +4,7 @@
 //! environment now, in one statement: each of these is a few rows, and a
 //! round trip to the database costs more than the rows (`bench/README.md`).
 
+use crate::domain::ids::EnvironmentId;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Json, Nullable};
 
@@ -101,7 +102,7 @@ SELECT coalesce((SELECT json_agg(json_build_object(
 pub fn surroundings(
     conn: &mut PgConnection,
     deployment_id: i64,
-    environment_id: i64,
+    environment_id: EnvironmentId,
 ) -> QueryResult<Surroundings> {
     let row: Row = crate::db::prepared(
         diesel::sql_query(SQL)

@@ -3,6 +3,7 @@
 //! freeze or a closed window for one deployment, with a reason, once a
 //! second approver confirms.
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
@@ -20,7 +21,7 @@ use crate::input::dates::{self, DateProblem};
 pub struct Freeze {
     pub id: i64,
     pub project_id: ProjectId,
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     pub reason: String,
     pub kind: String,
     pub starts_at: Option<DateTime<Utc>>,
@@ -63,7 +64,7 @@ pub fn list(conn: &mut PgConnection, project_id: ProjectId) -> QueryResult<Vec<F
 /// The freeze holding `environment` at `at`, if any.
 pub fn holding(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
     at: DateTime<Utc>,
 ) -> QueryResult<Option<Freeze>> {
     #[derive(QueryableByName)]

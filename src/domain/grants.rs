@@ -1,6 +1,7 @@
 //! Who holds which role on which environment: the access page's matrix and
 //! its changes. Checking rights is `access`; this is managing them.
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use diesel::prelude::*;
 use serde_json::json;
@@ -34,7 +35,7 @@ impl Holder {
 #[derive(Debug, Clone)]
 pub struct GrantView {
     pub id: i64,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub role: Role,
     /// The user's display name or the team's name.
     pub holder: String,
@@ -46,8 +47,8 @@ pub fn for_environments(
     conn: &mut PgConnection,
     pipeline: &[Environment],
 ) -> QueryResult<Vec<GrantView>> {
-    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
-    type GrantRow = (i64, i64, Role, Option<String>, Option<String>);
+    let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
+    type GrantRow = (i64, EnvironmentId, Role, Option<String>, Option<String>);
     let rows: Vec<GrantRow> = grants::table
         .left_join(users::table)
         .left_join(teams::table)
@@ -156,8 +157,8 @@ pub fn remove(
     grant_id: i64,
 ) -> Result<(), GrantError> {
     conn.transaction(|conn| {
-        let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
-        let removed: Option<(i64, String, Option<i64>, Option<i64>)> = diesel::delete(
+        let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
+        let removed: Option<(EnvironmentId, String, Option<i64>, Option<i64>)> = diesel::delete(
             grants::table
                 .filter(grants::id.eq(grant_id))
                 .filter(grants::environment_id.eq_any(ids)),

@@ -100,7 +100,7 @@ pub fn for_release(
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::ids::ProjectId;
+    use crate::domain::ids::{EnvironmentId, ProjectId};
     use chrono::Utc;
 
     use super::*;
@@ -109,7 +109,7 @@ mod tests {
 
     fn env(id: i64, name: &str) -> Environment {
         Environment {
-            id,
+            id: EnvironmentId(id),
             project_id: ProjectId(1),
             slug: name.to_lowercase(),
             name: name.to_owned(),
@@ -140,7 +140,7 @@ mod tests {
             release_id: 1,
             version: "1.0.0".to_owned(),
             label: "1.0.0".to_owned(),
-            environment_id: env,
+            environment_id: EnvironmentId(env),
             attempt: 1,
             status,
             is_rollback: false,
@@ -183,7 +183,7 @@ mod tests {
             snapshot: serde_json::Value::Null,
             created_by: None,
             created_at: Utc::now(),
-            first_environment_id: 0,
+            first_environment_id: EnvironmentId(0),
         }
     }
 
@@ -232,7 +232,7 @@ mod tests {
             stage(0, "Development", Some("1.0.0"), &["succeeded"], true),
             stage(1, "QA", None, &[], false),
         ];
-        let viewer = ProjectAccess::from_grants(false, &[(1, Role::Viewer)]);
+        let viewer = ProjectAccess::from_grants(false, &[(EnvironmentId(1), Role::Viewer)]);
         let offers = for_release(&release(), &timeline, &viewer);
         assert_eq!(
             offers[1],
@@ -263,7 +263,7 @@ mod tests {
             stage(0, "Development", Some("1.0.0"), &["succeeded"], true),
             stage(1, "QA", None, &[], false),
         ];
-        let none = ProjectAccess::from_grants(false, &[(1, Role::Viewer)]);
+        let none = ProjectAccess::from_grants(false, &[(EnvironmentId(1), Role::Viewer)]);
         let offers = for_release(&release(), &timeline, &none);
         assert_eq!(
             offers[0],

@@ -5,6 +5,7 @@
 //! part is a few rows, and a round trip to the database costs more than
 //! the rows (`bench/README.md`).
 
+use crate::domain::ids::EnvironmentId;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -19,7 +20,7 @@ use super::releases::Artifact;
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvironmentRelease {
     pub id: i64,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub version_label: String,
     pub promoted_from: Option<i64>,
 }
@@ -34,7 +35,7 @@ pub struct Person {
 /// What holds in one environment now, as far as the release page shows it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvironmentNow {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     /// The release of the newest successful deployment there.
     pub live_release_id: Option<i64>,
     pub window_open: bool,
@@ -53,11 +54,11 @@ pub struct ReleaseFacts {
     pub created_by: Option<String>,
     pub artifacts: Vec<Artifact>,
     pub environment_releases: Vec<EnvironmentRelease>,
-    pub environments: HashMap<i64, EnvironmentNow>,
+    pub environments: HashMap<EnvironmentId, EnvironmentNow>,
 }
 
 impl ReleaseFacts {
-    pub fn now(&self, environment_id: i64) -> Option<&EnvironmentNow> {
+    pub fn now(&self, environment_id: EnvironmentId) -> Option<&EnvironmentNow> {
         self.environments.get(&environment_id)
     }
 }

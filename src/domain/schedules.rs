@@ -2,6 +2,7 @@
 //! newest release that succeeded in the previous environment and is not
 //! yet in this one is deployed, through this environment's approvals.
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -19,7 +20,7 @@ use crate::db::schema::{
 #[derive(QueryableByName)]
 struct Due {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    id: EnvironmentId,
     #[diesel(sql_type = BigInt)]
     project_id: ProjectId,
     #[diesel(sql_type = Nullable<Timestamptz>)]
@@ -89,7 +90,7 @@ pub fn run_due(conn: &mut PgConnection, at: DateTime<Utc>) -> QueryResult<usize>
             match deployments::request(conn, &actor, release_id, &input) {
                 Ok(_) => requested += 1,
                 Err(DeployError::Db(err)) => return Err(err),
-                Err(other) => tracing::info!(environment = due.id, "schedule did not deploy {version}: {other}"),
+                Err(other) => tracing::info!(environment = due.id.0, "schedule did not deploy {version}: {other}"),
             }
             audit::record(
                 conn,

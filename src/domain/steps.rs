@@ -2,6 +2,7 @@
 //! webhooks it calls. Releases run the steps of their snapshot, so edits
 //! here change only releases created afterwards.
 
+use crate::domain::ids::EnvironmentId;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,7 +18,7 @@ use crate::db::schema::steps;
 #[diesel(table_name = steps)]
 pub struct Step {
     pub id: i64,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub position: i32,
     pub kind: StepKind,
     pub name: String,
@@ -31,7 +32,7 @@ pub const DEFAULT_TIMEOUT_SECONDS: i32 = 600;
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_SCRIPT_CHARS: usize = 100_000;
 
-pub fn list(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<Step>> {
+pub fn list(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryResult<Vec<Step>> {
     steps::table
         .filter(steps::environment_id.eq(environment_id))
         .order(steps::position.asc())
@@ -40,7 +41,7 @@ pub fn list(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<Ste
 }
 
 /// Every step of several environments, by environment and position.
-pub fn for_environments(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Step>> {
+pub fn for_environments(conn: &mut PgConnection, ids: &[EnvironmentId]) -> QueryResult<Vec<Step>> {
     steps::table
         .filter(steps::environment_id.eq_any(ids.to_vec()))
         .order((steps::environment_id, steps::position))

@@ -2,6 +2,7 @@
 //! inherits the previous environment's values unless it sets its own.
 //! Secret values are write-only: stored encrypted, never shown again.
 
+use crate::domain::ids::EnvironmentId;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,7 +17,7 @@ use crate::db::schema::variables;
 #[diesel(table_name = variables)]
 pub struct Variable {
     pub id: i64,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub secret: bool,
     pub value: Option<String>,
@@ -55,7 +56,7 @@ impl Variable {
     }
 }
 
-pub fn list(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<Variable>> {
+pub fn list(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryResult<Vec<Variable>> {
     variables::table
         .filter(variables::environment_id.eq(environment_id))
         .order(variables::name.asc())
@@ -63,7 +64,10 @@ pub fn list(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Vec<Var
         .load(conn)
 }
 
-pub fn for_environments(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Variable>> {
+pub fn for_environments(
+    conn: &mut PgConnection,
+    ids: &[EnvironmentId],
+) -> QueryResult<Vec<Variable>> {
     variables::table
         .filter(variables::environment_id.eq_any(ids.to_vec()))
         .order((variables::environment_id, variables::name))
@@ -85,7 +89,11 @@ pub struct Effective {
 
 /// The variables of the `index`th environment of `pipeline` (id, name in
 /// order): each earlier environment's, overridden by later ones, by name.
-pub fn effective(pipeline: &[(i64, String)], all: &[Variable], index: usize) -> Vec<Effective> {
+pub fn effective(
+    pipeline: &[(EnvironmentId, String)],
+    all: &[Variable],
+    index: usize,
+) -> Vec<Effective> {
     let mut by_name: std::collections::BTreeMap<String, Effective> = Default::default();
     for (k, (env_id, env_name)) in pipeline.iter().enumerate().take(index + 1) {
         for variable in all.iter().filter(|v| v.environment_id == *env_id) {

@@ -1,6 +1,7 @@
 //! Releases of a project: the list, the new-release form, the release page
 //! with its timeline, deploying and promoting, and deletion.
 
+use crate::domain::ids::EnvironmentId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -491,7 +492,7 @@ pub async fn deploy(
         .run(move |conn, actor| load_release_page(conn, actor, &slug, &version))
         .await?;
     let form_state = DeployFormState {
-        environment_id: target.map_or(0, |t| t.id),
+        environment_id: target.map_or(EnvironmentId(0), |t| t.id),
         version_label: form.version_label,
         comment: form.comment,
         not_before: form.not_before,

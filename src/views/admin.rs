@@ -1,3 +1,4 @@
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -109,7 +110,7 @@ pub struct AccessPage {
 }
 
 impl AccessPage {
-    pub fn holders_of(&self, environment_id: &i64, role: &str) -> Vec<&GrantView> {
+    pub fn holders_of(&self, environment_id: &EnvironmentId, role: &str) -> Vec<&GrantView> {
         self.grants
             .iter()
             .filter(|g| g.environment_id == *environment_id && g.role.as_str() == role)

@@ -1,3 +1,4 @@
+use crate::domain::ids::EnvironmentId;
 use askama::Template;
 use askama_web::WebTemplate;
 
@@ -60,7 +61,7 @@ pub struct StageView {
 /// What the deploy form was sent with, to show it again beside its errors.
 #[derive(Debug, Clone, Default)]
 pub struct DeployFormState {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub version_label: String,
     pub comment: String,
     pub not_before: String,

@@ -1,6 +1,7 @@
 //! Approvals, deferrals, not-before times, windows, automatic promotion and
 //! "deploy as far as".
 
+use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -47,7 +48,12 @@ async fn setup(app: &TestApp, required: &str) -> (Vec<Environment>, i64, Vec<Use
     (pipeline, release.id, approvers)
 }
 
-fn request_as(app: &TestApp, actor: &Actor, release: i64, env: i64) -> deployments::Deployment {
+fn request_as(
+    app: &TestApp,
+    actor: &Actor,
+    release: i64,
+    env: EnvironmentId,
+) -> deployments::Deployment {
     deployments::request(
         &mut app.conn(),
         actor,
@@ -229,10 +235,10 @@ async fn a_deferral_and_a_requested_not_before_hold_the_deployment_until_their_t
         other.id
     ));
     deployments::cancel(&mut app.conn(), &admin(), first).unwrap();
-    let env: i64 = app.count(&format!(
+    let env = EnvironmentId(app.count(&format!(
         "SELECT first_environment_id AS n FROM releases WHERE id = {}",
         other.id
-    ));
+    )));
     deployments::request(
         &mut app.conn(),
         &admin(),

@@ -1,5 +1,6 @@
 //! Deployment freezes and break-glass overrides.
 
+use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -92,7 +93,7 @@ async fn a_recurring_freeze_holds_on_its_days_and_hours_in_its_time_zone() {
         },
     )
     .unwrap();
-    let frozen = |env: i64, at: &str| {
+    let frozen = |env: EnvironmentId, at: &str| {
         app.count(&format!("SELECT (environment_freeze(e, '{at}'::timestamptz) IS NOT NULL)::int::bigint AS n FROM environments e WHERE id = {env}")) == 1
     };
     let prod = pipeline[3].id;

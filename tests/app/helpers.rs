@@ -418,6 +418,7 @@ pub mod fixtures {
     use stagecoach::domain::releases::{self, Release, ReleaseInput};
 
     use super::TestApp;
+    use stagecoach::domain::ids::EnvironmentId;
 
     /// A user as the domain sees them acting.
     pub fn person(user: &stagecoach::domain::users::User) -> Actor {
@@ -495,7 +496,7 @@ pub mod fixtures {
             queue_policy_with(&mut self.conn(), env, max_running, queue);
         }
 
-        pub fn grant(&self, user_id: i64, environment_id: i64, role: &str) {
+        pub fn grant(&self, user_id: i64, environment_id: EnvironmentId, role: &str) {
             diesel::insert_into(grants::table)
                 .values((
                     grants::user_id.eq(user_id),
@@ -507,7 +508,7 @@ pub mod fixtures {
         }
 
         /// Status of the newest deployment of `release_id` into `environment_id`.
-        pub fn status(&self, release_id: i64, environment_id: i64) -> Option<String> {
+        pub fn status(&self, release_id: i64, environment_id: EnvironmentId) -> Option<String> {
             deployments::table
                 .filter(deployments::release_id.eq(release_id))
                 .filter(deployments::environment_id.eq(environment_id))
@@ -519,7 +520,7 @@ pub mod fixtures {
         }
 
         /// Waits (up to 20 s) until that newest deployment has `status`.
-        pub async fn wait_for(&self, release_id: i64, environment_id: i64, status: &str) {
+        pub async fn wait_for(&self, release_id: i64, environment_id: EnvironmentId, status: &str) {
             let started = Instant::now();
             loop {
                 let now = self.status(release_id, environment_id);

@@ -4,6 +4,7 @@
 //! nothing starts during a freeze or outside a window without its own
 //! override; logs are for those with a role on the environment.
 
+use stagecoach::domain::ids::EnvironmentId;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -73,7 +74,7 @@ struct Row {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    environment_id: i64,
+    environment_id: EnvironmentId,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
     requested_by: Option<i64>,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -86,7 +87,11 @@ struct Row {
 /// made them (not against the database's own function): a person's
 /// deployment only where they hold `deployer`; otherwise the environment's
 /// trigger is the cause.
-fn assert_rule_three(app: &TestApp, deployers: &HashMap<i64, HashSet<i64>>, admins: &[i64]) {
+fn assert_rule_three(
+    app: &TestApp,
+    deployers: &HashMap<i64, HashSet<EnvironmentId>>,
+    admins: &[i64],
+) {
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT d.id, d.environment_id, d.requested_by, d.cause, e.trigger
            FROM deployments d JOIN environments e ON e.id = d.environment_id ORDER BY d.id",
@@ -113,7 +118,7 @@ fn assert_rule_three(app: &TestApp, deployers: &HashMap<i64, HashSet<i64>>, admi
     }
 }
 
-fn reached(app: &TestApp, release_id: i64) -> Vec<i64> {
+fn reached(app: &TestApp, release_id: i64) -> Vec<EnvironmentId> {
     deployments::table
         .filter(deployments::release_id.eq(release_id))
         .select(deployments::environment_id)
@@ -127,7 +132,7 @@ fn reached(app: &TestApp, release_id: i64) -> Vec<i64> {
 async fn every_path_into_an_environment_needs_the_deployer_role_there_or_its_own_trigger() {
     let app = spawn_app().await;
     let (project, pipeline) = app.project("Shop");
-    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+    let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
     let [dev, qa, staging, production] = [ids[0], ids[1], ids[2], ids[3]];
 
     // The kinds of user, and where the test granted `deployer`.
@@ -137,7 +142,7 @@ async fn every_path_into_an_environment_needs_the_deployer_role_there_or_its_own
     let everywhere = sign_in(&app, "everywhere", false).await;
     let approver = sign_in(&app, "approver", false).await;
     let root = sign_in(&app, "root", true).await;
-    let mut deployers: HashMap<i64, HashSet<i64>> = HashMap::new();
+    let mut deployers: HashMap<i64, HashSet<EnvironmentId>> = HashMap::new();
     for env in &ids {
         app.grant(viewer.user.id, *env, "viewer");
         app.grant(everywhere.user.id, *env, "deployer");
@@ -191,7 +196,7 @@ async fn every_path_into_an_environment_needs_the_deployer_role_there_or_its_own
             "as far as, kind {n}"
         );
         settle(&app, &project).await;
-        let expected: Vec<i64> = if whole_way { ids.clone() } else { vec![dev] };
+        let expected: Vec<EnvironmentId> = if whole_way { ids.clone() } else { vec![dev] };
         assert_eq!(reached(&app, new.id), expected, "as far as, kind {n}");
 
         // Redeploy into Development.
@@ -286,7 +291,7 @@ async fn every_path_into_an_environment_needs_the_deployer_role_there_or_its_own
         None,
         "Production is manual"
     );
-    let causes: Vec<(i64, String, Option<i64>)> = deployments::table
+    let causes: Vec<(EnvironmentId, String, Option<i64>)> = deployments::table
         .filter(deployments::release_id.eq(created.id))
         .order(deployments::id.asc())
         .select((

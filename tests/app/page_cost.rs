@@ -4,6 +4,7 @@
 //! needs more than five statements (each is a round trip that costs more
 //! than its rows: `bench/README.md`).
 
+use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use stagecoach::domain::deployments::{self, DeployInput, Outcome};
@@ -19,7 +20,7 @@ const MOST: i64 = 5;
 fn grow(
     app: &TestApp,
     project: &stagecoach::domain::projects::Project,
-    qa: i64,
+    qa: EnvironmentId,
     from: usize,
     count: usize,
 ) {

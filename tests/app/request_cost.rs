@@ -2,6 +2,7 @@
 //! its own work (the session, the user, the header's count), and that a
 //! plain GET writes nothing.
 
+use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -21,8 +22,9 @@ async fn quiet_app() -> TestApp {
 /// count has grants and teams to look through), signed in on their client.
 async fn approver(app: &TestApp) -> reqwest::Client {
     let user = app.create_user("approver", "approver-password-1", false);
-    let production: i64 = app.count("SELECT id AS n FROM environments WHERE name = 'Production'");
-    let qa: i64 = app.count("SELECT id AS n FROM environments WHERE name = 'QA'");
+    let production =
+        EnvironmentId(app.count("SELECT id AS n FROM environments WHERE name = 'Production'"));
+    let qa = EnvironmentId(app.count("SELECT id AS n FROM environments WHERE name = 'QA'"));
     app.grant(user.id, production, "approver");
     app.grant(user.id, qa, "viewer");
     let client = new_client();

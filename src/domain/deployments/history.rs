@@ -3,6 +3,7 @@
 //! made the live release live.
 
 use super::*;
+use crate::domain::ids::EnvironmentId;
 
 /// A deployment as history shows it.
 #[derive(Debug, Clone)]
@@ -11,7 +12,7 @@ pub struct DeploymentView {
     pub release_id: i64,
     pub version: String,
     pub label: String,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub attempt: i32,
     pub status: DeploymentStatus,
     pub is_rollback: bool,
@@ -27,7 +28,7 @@ pub struct DeploymentView {
     /// It ran through a freeze or closed window by break-glass.
     pub is_override: bool,
     /// "Deploy as far as": the environment it heads for.
-    pub target_environment_id: Option<i64>,
+    pub target_environment_id: Option<EnvironmentId>,
 }
 
 impl DeploymentView {
@@ -70,11 +71,11 @@ pub(super) enum Scope {
     /// Every deployment of one release, oldest first.
     Release(i64),
     /// What waits or runs in an environment, oldest first.
-    Active(i64),
+    Active(EnvironmentId),
     /// An environment's deployments, newest first, before a cursor.
-    History(i64, Option<Cursor>),
+    History(EnvironmentId, Option<Cursor>),
     /// The newest successful deployment in an environment.
-    LastSuccess(i64),
+    LastSuccess(EnvironmentId),
 }
 
 /// One query shape for every history view: the deployment with its
@@ -149,7 +150,7 @@ pub fn for_release(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<
 /// grow while workers are away, and the page must not grow with it.
 pub fn active_in(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
     shown: i64,
 ) -> QueryResult<(Vec<DeploymentView>, bool)> {
     let mut active: Vec<DeploymentView> =
@@ -165,7 +166,7 @@ pub fn active_in(
 /// The deployment that made the live release live.
 pub fn last_success_in(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
 ) -> QueryResult<Option<DeploymentView>> {
     Ok(load_views(conn, Scope::LastSuccess(environment_id), 1)?
         .into_iter()
@@ -176,7 +177,7 @@ pub fn last_success_in(
 /// One page of an environment's history, newest first, keyset-paginated.
 pub fn history(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
     before: Option<Cursor>,
     limit: i64,
 ) -> QueryResult<(Vec<DeploymentView>, Option<Cursor>)> {

@@ -4,6 +4,7 @@
 //! claim, lease, reap, finish), `chain.rs` ("as far as"), `steps.rs`, `log.rs` and `history.rs` (the
 //! lists pages show). This module holds the row and what they share.
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -42,7 +43,7 @@ pub struct Deployment {
     pub id: i64,
     pub environment_release_id: i64,
     pub release_id: i64,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub attempt: i32,
     pub status: DeploymentStatus,
     pub is_rollback: bool,
@@ -61,7 +62,7 @@ pub struct Deployment {
     pub approval_deadline: Option<DateTime<Utc>>,
     /// "Deploy as far as": each success requests the next environment up
     /// to this one.
-    pub target_environment_id: Option<i64>,
+    pub target_environment_id: Option<EnvironmentId>,
     /// Break-glass: why a freeze or closed window may be overridden, who
     /// asked, and the second approver who confirmed.
     pub override_reason: Option<String>,
@@ -102,14 +103,14 @@ pub mod status {
 
 #[derive(Debug, Clone, Default)]
 pub struct DeployInput {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     /// The label in the target environment; empty keeps the previous one.
     pub version_label: String,
     pub comment: String,
     /// Start no earlier than this.
     pub not_before: Option<DateTime<Utc>>,
     /// Keep promoting after success, up to this environment.
-    pub target_environment_id: Option<i64>,
+    pub target_environment_id: Option<EnvironmentId>,
     /// Who or what starts it; a person is the actor.
     pub cause: Cause,
 }
@@ -128,7 +129,7 @@ pub enum DeployError {
     Db(#[from] diesel::result::Error),
 }
 
-fn project_of(conn: &mut PgConnection, environment_id: i64) -> QueryResult<ProjectId> {
+fn project_of(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryResult<ProjectId> {
     environments_table::table
         .find(environment_id)
         .select(environments_table::project_id)

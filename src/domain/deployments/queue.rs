@@ -3,6 +3,7 @@
 //! run ended (then asking for the next environment of a chain).
 
 use super::*;
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 
 #[derive(QueryableByName)]
@@ -10,7 +11,7 @@ pub(super) struct Candidate {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     id: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    environment_id: i64,
+    environment_id: EnvironmentId,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     project_id: ProjectId,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -151,7 +152,7 @@ pub(super) struct CancelFlag {
 /// died): they are not silently rerun; a person redeploys them.
 pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<i64>> {
     conn.transaction(|conn| {
-        let lost: Vec<(i64, i64)> = diesel::update(
+        let lost: Vec<(i64, EnvironmentId)> = diesel::update(
             deployments::table
                 .filter(deployments::status.eq(DeploymentStatus::Running))
                 .filter(deployments::lease_expires_at.lt(Utc::now())),

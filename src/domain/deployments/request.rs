@@ -6,6 +6,7 @@
 //! order and the lock would be spread over files.
 
 use super::*;
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 
 /// Names of the environments from `from` to `to` (inclusive) of `pipeline`
@@ -90,7 +91,7 @@ pub(super) fn refusal_from_database(
 pub(super) fn succeeded_in(
     conn: &mut PgConnection,
     release_id: i64,
-    environment_id: i64,
+    environment_id: EnvironmentId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         deployments::table
@@ -140,7 +141,7 @@ pub fn entry_blocker(
 /// deployment): its id and when it was created.
 pub fn live_release(
     conn: &mut PgConnection,
-    environment_id: i64,
+    environment_id: EnvironmentId,
 ) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
     deployments::table
         .inner_join(releases::table)
@@ -227,7 +228,7 @@ pub fn request(
             Some(prev) if target.id != release.first_environment_id => Some(pipeline[prev].id),
             _ => None,
         };
-        let entries: Vec<(i64, i64, String)> = environment_releases::table
+        let entries: Vec<(EnvironmentId, i64, String)> = environment_releases::table
             .filter(environment_releases::release_id.eq(release.id))
             .filter(
                 environment_releases::environment_id
@@ -239,7 +240,7 @@ pub fn request(
                 environment_releases::version_label,
             ))
             .load(conn)?;
-        let entry = |environment_id: i64| {
+        let entry = |environment_id: EnvironmentId| {
             entries
                 .iter()
                 .find(|(env, _, _)| *env == environment_id)

@@ -2,6 +2,7 @@
 //! edits — add, rename, set URL and trigger, reorder, remove. The policy
 //! (limits, approvals, window, schedule) is in `policy.rs`.
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -19,7 +20,7 @@ pub use policy::*;
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = environments)]
 pub struct Environment {
-    pub id: i64,
+    pub id: EnvironmentId,
     pub project_id: ProjectId,
     pub slug: String,
     pub name: String,
@@ -133,7 +134,7 @@ pub struct Place {
     pub environment_name: String,
 }
 
-pub fn place(conn: &mut PgConnection, environment_id: i64) -> QueryResult<Place> {
+pub fn place(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryResult<Place> {
     let (project_id, project_slug, environment_name) = environments::table
         .inner_join(projects::table)
         .filter(environments::id.eq(environment_id))

@@ -2,6 +2,7 @@
 //! in every environment, newest first, through the keyset cursor.
 
 use super::*;
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 
 /// Where a release stands in one environment, for a chip.
@@ -36,7 +37,7 @@ pub struct ReleaseQuery {
     /// Matches version or title, case-insensitively.
     pub search: String,
     /// Only releases that succeeded in this environment.
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     pub before: Option<Cursor>,
 }
 
@@ -45,7 +46,7 @@ pub const PAGE_SIZE: i64 = 50;
 /// A release's newest attempt in one environment, as a list row shows it.
 #[derive(serde::Deserialize)]
 pub(super) struct StateRow {
-    environment_id: i64,
+    environment_id: EnvironmentId,
     status: DeploymentStatus,
     version_label: String,
 }
@@ -78,15 +79,15 @@ pub(super) const LIST_AFTER: &str = ") p ORDER BY p.created_at DESC, p.id DESC";
 pub fn live_by_environment(
     conn: &mut PgConnection,
     pipeline: &[Environment],
-) -> QueryResult<HashMap<i64, i64>> {
+) -> QueryResult<HashMap<EnvironmentId, i64>> {
     #[derive(QueryableByName)]
     struct Live {
         #[diesel(sql_type = BigInt)]
-        environment_id: i64,
+        environment_id: EnvironmentId,
         #[diesel(sql_type = BigInt)]
         release_id: i64,
     }
-    let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+    let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
     // One bounded read per environment (deployments_succeeded_idx).
     let rows: Vec<Live> = crate::db::prepared(
         diesel::sql_query(
@@ -120,7 +121,7 @@ pub fn list(
     conn: &mut PgConnection,
     project_id: ProjectId,
     pipeline: &[Environment],
-    live: &HashMap<i64, i64>,
+    live: &HashMap<EnvironmentId, i64>,
     query: &ReleaseQuery,
     limit: i64,
 ) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
@@ -174,7 +175,7 @@ pub(super) fn search_page(
     conn: &mut PgConnection,
     project_id: ProjectId,
     pipeline: &[Environment],
-    live: &HashMap<i64, i64>,
+    live: &HashMap<EnvironmentId, i64>,
     query: &ReleaseQuery,
     search: &str,
     limit: i64,
@@ -249,7 +250,7 @@ pub(super) fn search_sql(n: i64) -> String {
 pub(super) fn listed(
     mut page: Vec<ListedRow>,
     pipeline: &[Environment],
-    live: &HashMap<i64, i64>,
+    live: &HashMap<EnvironmentId, i64>,
     limit: i64,
 ) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
     let next = if page.len() as i64 > limit {
@@ -265,7 +266,7 @@ pub(super) fn listed(
         .into_iter()
         .map(|ListedRow { release, states }| {
             let states: Vec<StateRow> = crate::db::from_json(states)?;
-            let mut state: HashMap<i64, StateRow> =
+            let mut state: HashMap<EnvironmentId, StateRow> =
                 states.into_iter().map(|s| (s.environment_id, s)).collect();
             let stages = pipeline
                 .iter()

@@ -3,6 +3,7 @@
 //! the paginated list and search (`list.rs`), the timeline across the
 //! pipeline (`timeline.rs`), and deletion under rule 1 (`delete.rs`).
 
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ids::ProjectId;
 use std::collections::HashMap;
 
@@ -45,7 +46,7 @@ pub struct Release {
     pub snapshot: serde_json::Value,
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
-    pub first_environment_id: i64,
+    pub first_environment_id: EnvironmentId,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]
@@ -156,7 +157,7 @@ pub fn validate(input: &ReleaseInput) -> FieldErrors {
 /// One environment as a release saw it at creation.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SnapshotEnvironment {
-    pub id: i64,
+    pub id: EnvironmentId,
     pub slug: String,
     pub name: String,
     pub position: i32,
@@ -178,7 +179,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     fn take(conn: &mut PgConnection, pipeline: &[Environment]) -> QueryResult<Self> {
-        let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+        let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
         let steps = steps::for_environments(conn, &ids)?;
         let variables = variables::for_environments(conn, &ids)?;
         Ok(Self {
@@ -210,7 +211,7 @@ impl Snapshot {
     }
 
     /// The environments as (id, name), in pipeline order.
-    pub fn order(&self) -> Vec<(i64, String)> {
+    pub fn order(&self) -> Vec<(EnvironmentId, String)> {
         self.environments
             .iter()
             .map(|e| (e.id, e.name.clone()))

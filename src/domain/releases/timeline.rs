@@ -2,6 +2,7 @@
 //! release did there.
 
 use super::*;
+use crate::domain::ids::EnvironmentId;
 
 /// A release in one environment of its timeline.
 #[derive(Debug, Clone)]
@@ -41,11 +42,12 @@ pub fn timeline(
     facts: &ReleaseFacts,
 ) -> QueryResult<Vec<TimelineStage>> {
     let ers = &facts.environment_releases;
-    let by_id: HashMap<i64, (i64, String)> = ers
+    let by_id: HashMap<i64, (EnvironmentId, String)> = ers
         .iter()
         .map(|er| (er.id, (er.environment_id, er.version_label.clone())))
         .collect();
-    let env_names: HashMap<i64, String> = pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
+    let env_names: HashMap<EnvironmentId, String> =
+        pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
     let mut history = deployments::for_release(conn, release.id)?;
     Ok(pipeline
         .iter()

@@ -1,6 +1,7 @@
 //! `/admin/projects/{project}/environments/{environment}/settings`: an
 //! environment's queue policy, steps and variables.
 
+use crate::domain::ids::EnvironmentId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -60,13 +61,14 @@ async fn render(
         .run(move |conn, actor| -> Result<_, AppError> {
             let (project, pipeline, index) = open(conn, actor, &slug, &env_slug)?;
             let step_list = steps::list(conn, pipeline[index].id)?;
-            let ids: Vec<i64> = pipeline.iter().map(|e| e.id).collect();
+            let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
             let all_variables = variables::for_environments(conn, &ids)?;
             Ok((project, pipeline, index, step_list, all_variables))
         })
         .await?;
     let environment = pipeline[index].clone();
-    let order: Vec<(i64, String)> = pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
+    let order: Vec<(EnvironmentId, String)> =
+        pipeline.iter().map(|e| (e.id, e.name.clone())).collect();
     let effective = variables::effective(&order, &all_variables, index);
     let own_variables = all_variables
         .into_iter()

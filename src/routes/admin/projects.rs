@@ -1,5 +1,6 @@
 //! `/admin/projects`: projects and their pipelines.
 
+use crate::domain::ids::EnvironmentId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -99,7 +100,7 @@ fn pipeline_page(
     ctx: &Ctx,
     project: Project,
     pipeline: Vec<Environment>,
-    failed: Option<(i64, EnvironmentForm)>,
+    failed: Option<(EnvironmentId, EnvironmentForm)>,
     new_environment: EnvironmentForm,
 ) -> PipelinePage {
     let count = pipeline.len();
