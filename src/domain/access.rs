@@ -7,8 +7,7 @@
 //! A refused check is an audit event; a project the user may not see
 //! answers "not found", so ids cannot be probed.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId};
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;

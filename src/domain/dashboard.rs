@@ -2,8 +2,7 @@
 //! running or waiting in each environment. A fixed number of queries,
 //! whatever the number of projects.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -36,7 +35,7 @@ pub struct StageOverview {
 
 #[derive(Debug, Clone)]
 pub struct LiveRelease {
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub version: String,
     pub label: String,
     pub since: DateTime<Utc>,
@@ -61,7 +60,7 @@ struct StateRow {
     #[diesel(sql_type = BigInt)]
     environment_id: EnvironmentId,
     #[diesel(sql_type = Nullable<BigInt>)]
-    live_release_id: Option<i64>,
+    live_release_id: Option<ReleaseId>,
     #[diesel(sql_type = Nullable<Text>)]
     live_version: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]

@@ -1,7 +1,7 @@
 //! Sample data for a newcomer: one project, its four environments and a dozen
 //! releases spread along the pipeline, so the app looks alive at once.
 
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{ProjectId, ReleaseId};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -109,7 +109,7 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
         for (i, ((reached, last_status), title)) in PLAN.iter().zip(TITLES).enumerate() {
             let version = format!("2.{i}.0");
             let created_at = start + Duration::days(3 * i as i64);
-            let release_id: i64 = diesel::insert_into(releases::table)
+            let release_id: ReleaseId = diesel::insert_into(releases::table)
                 .values((
                     releases::project_id.eq(project_id),
                     releases::version.eq(&version),

@@ -3,8 +3,7 @@
 //! freeze or a closed window for one deployment, with a reason, once a
 //! second approver confirms.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId};
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;

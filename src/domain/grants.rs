@@ -1,8 +1,7 @@
 //! Who holds which role on which environment: the access page's matrix and
 //! its changes. Checking rights is `access`; this is managing them.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId};
 use diesel::prelude::*;
 use serde_json::json;
 

@@ -100,7 +100,7 @@ pub fn for_release(
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::ids::{EnvironmentId, ProjectId};
+    use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
     use chrono::Utc;
 
     use super::*;
@@ -137,7 +137,7 @@ mod tests {
         let status = DeploymentStatus::parse(status).expect("a deployment status");
         DeploymentView {
             id: 1,
-            release_id: 1,
+            release_id: ReleaseId(1),
             version: "1.0.0".to_owned(),
             label: "1.0.0".to_owned(),
             environment_id: EnvironmentId(env),
@@ -175,7 +175,7 @@ mod tests {
 
     fn release() -> Release {
         Release {
-            id: 1,
+            id: ReleaseId(1),
             project_id: ProjectId(1),
             version: "1.0.0".to_owned(),
             title: "t".to_owned(),

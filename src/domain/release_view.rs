@@ -5,7 +5,7 @@
 //! part is a few rows, and a round trip to the database costs more than
 //! the rows (`bench/README.md`).
 
-use crate::domain::ids::EnvironmentId;
+use crate::domain::ids::{EnvironmentId, ReleaseId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -37,7 +37,7 @@ pub struct Person {
 pub struct EnvironmentNow {
     pub environment_id: EnvironmentId,
     /// The release of the newest successful deployment there.
-    pub live_release_id: Option<i64>,
+    pub live_release_id: Option<ReleaseId>,
     pub window_open: bool,
     /// When a closed window next opens.
     pub window_next_open: Option<DateTime<Utc>>,
@@ -124,7 +124,7 @@ SELECT (SELECT u.display_name FROM users u WHERE u.id = r.created_by) AS created
  WHERE r.id = $1";
 
 /// The facts of release `release_id` (see the module's notes).
-pub fn facts(conn: &mut PgConnection, release_id: i64) -> QueryResult<ReleaseFacts> {
+pub fn facts(conn: &mut PgConnection, release_id: ReleaseId) -> QueryResult<ReleaseFacts> {
     let row: Row = crate::db::prepared(diesel::sql_query(SQL).bind::<BigInt, _>(release_id))
         .get_result(conn)?;
     let environments: Vec<EnvironmentNow> = crate::db::from_json(row.environments)?;

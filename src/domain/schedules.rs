@@ -2,8 +2,7 @@
 //! newest release that succeeded in the previous environment and is not
 //! yet in this one is deployed, through this environment's approvals.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz};
@@ -54,7 +53,7 @@ pub fn run_due(conn: &mut PgConnection, at: DateTime<Utc>) -> QueryResult<usize>
             let here = environment_releases::table
                 .filter(environment_releases::environment_id.eq(due.id))
                 .select(environment_releases::release_id);
-            let candidate: Option<(i64, String)> = releases::table
+            let candidate: Option<(ReleaseId, String)> = releases::table
                 .filter(releases::project_id.eq(due.project_id))
                 .filter(releases::id.eq_any(
                     deployments_table::table

@@ -1,6 +1,6 @@
 //! `/projects/{project}`: the pipeline as connected stages, and recent releases.
 
-use crate::domain::ids::EnvironmentId;
+use crate::domain::ids::{EnvironmentId, ReleaseId};
 use std::collections::HashMap;
 
 use actix_web::web;
@@ -28,7 +28,7 @@ pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<ProjectPage, AppE
                 stages: dashboard::stages(conn, &pipeline)?,
             };
             // What is live, as the stages just read it.
-            let live: HashMap<EnvironmentId, i64> = overview
+            let live: HashMap<EnvironmentId, ReleaseId> = overview
                 .stages
                 .iter()
                 .filter_map(|stage| Some((stage.id, stage.live.as_ref()?.release_id)))

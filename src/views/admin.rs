@@ -1,5 +1,4 @@
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId};
 use askama::Template;
 use askama_web::WebTemplate;
 

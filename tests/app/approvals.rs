@@ -2,6 +2,7 @@
 //! "deploy as far as".
 
 use stagecoach::domain::ids::EnvironmentId;
+use stagecoach::domain::ids::ReleaseId;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,7 +18,7 @@ use crate::helpers::{TestApp, location, new_client, spawn_app};
 
 /// A project whose QA needs `required` approvals, a release that succeeded
 /// in Development, and approvers on QA.
-async fn setup(app: &TestApp, required: &str) -> (Vec<Environment>, i64, Vec<User>) {
+async fn setup(app: &TestApp, required: &str) -> (Vec<Environment>, ReleaseId, Vec<User>) {
     let (project, pipeline) = app.project("Shop");
     policy(app, &pipeline[1], |p| {
         p.required_approvals = required.to_owned()
@@ -51,7 +52,7 @@ async fn setup(app: &TestApp, required: &str) -> (Vec<Environment>, i64, Vec<Use
 fn request_as(
     app: &TestApp,
     actor: &Actor,
-    release: i64,
+    release: ReleaseId,
     env: EnvironmentId,
 ) -> deployments::Deployment {
     deployments::request(

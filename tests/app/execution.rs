@@ -2,6 +2,7 @@
 //! snapshot rule, queue policies, cancelling, and lost workers.
 
 use stagecoach::domain::ids::EnvironmentId;
+use stagecoach::domain::ids::ReleaseId;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ fn set_var(app: &TestApp, env: &Environment, name: &str, value: &str, secret: bo
     .unwrap();
 }
 
-fn latest(app: &TestApp, release_id: i64, environment_id: EnvironmentId) -> Deployment {
+fn latest(app: &TestApp, release_id: ReleaseId, environment_id: EnvironmentId) -> Deployment {
     deployments_table::table
         .filter(deployments_table::release_id.eq(release_id))
         .filter(deployments_table::environment_id.eq(environment_id))
@@ -69,7 +70,7 @@ fn log_of(app: &TestApp, deployment_id: i64) -> Vec<String> {
         .unwrap()
 }
 
-fn promote(app: &TestApp, release_id: i64, environment_id: EnvironmentId) -> Deployment {
+fn promote(app: &TestApp, release_id: ReleaseId, environment_id: EnvironmentId) -> Deployment {
     deployments::request(
         &mut app.conn(),
         &admin(),

@@ -418,7 +418,7 @@ pub mod fixtures {
     use stagecoach::domain::releases::{self, Release, ReleaseInput};
 
     use super::TestApp;
-    use stagecoach::domain::ids::EnvironmentId;
+    use stagecoach::domain::ids::{EnvironmentId, ReleaseId};
 
     /// A user as the domain sees them acting.
     pub fn person(user: &stagecoach::domain::users::User) -> Actor {
@@ -508,7 +508,11 @@ pub mod fixtures {
         }
 
         /// Status of the newest deployment of `release_id` into `environment_id`.
-        pub fn status(&self, release_id: i64, environment_id: EnvironmentId) -> Option<String> {
+        pub fn status(
+            &self,
+            release_id: ReleaseId,
+            environment_id: EnvironmentId,
+        ) -> Option<String> {
             deployments::table
                 .filter(deployments::release_id.eq(release_id))
                 .filter(deployments::environment_id.eq(environment_id))
@@ -520,7 +524,12 @@ pub mod fixtures {
         }
 
         /// Waits (up to 20 s) until that newest deployment has `status`.
-        pub async fn wait_for(&self, release_id: i64, environment_id: EnvironmentId, status: &str) {
+        pub async fn wait_for(
+            &self,
+            release_id: ReleaseId,
+            environment_id: EnvironmentId,
+            status: &str,
+        ) {
             let started = Instant::now();
             loop {
                 let now = self.status(release_id, environment_id);

@@ -5,6 +5,7 @@
 //! override; logs are for those with a role on the environment.
 
 use stagecoach::domain::ids::EnvironmentId;
+use stagecoach::domain::ids::ReleaseId;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -118,7 +119,7 @@ fn assert_rule_three(
     }
 }
 
-fn reached(app: &TestApp, release_id: i64) -> Vec<EnvironmentId> {
+fn reached(app: &TestApp, release_id: ReleaseId) -> Vec<EnvironmentId> {
     deployments::table
         .filter(deployments::release_id.eq(release_id))
         .select(deployments::environment_id)
@@ -668,7 +669,7 @@ async fn during_a_freeze_the_latest_policy_never_runs_a_deployment_without_its_o
     for round in 0..12 {
         let overridden = app.release(&project, &format!("{round}.0.0"));
         let plain = app.release(&project, &format!("{round}.1.0"));
-        let first = |release: i64| -> i64 {
+        let first = |release: ReleaseId| -> i64 {
             app.count(&format!(
                 "SELECT id AS n FROM deployments WHERE release_id = {release}"
             ))

@@ -3,6 +3,7 @@
 //! keeps at most the status line and 500 characters of the body.
 
 use stagecoach::domain::ids::EnvironmentId;
+use stagecoach::domain::ids::ReleaseId;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc::Receiver;
@@ -79,7 +80,11 @@ fn add_hook(app: &TestApp, env: &Environment, url: &str) {
         .unwrap();
 }
 
-fn log_and_note(app: &TestApp, release_id: i64, environment_id: EnvironmentId) -> (String, String) {
+fn log_and_note(
+    app: &TestApp,
+    release_id: ReleaseId,
+    environment_id: EnvironmentId,
+) -> (String, String) {
     let (id, note): (i64, String) = deployments::table
         .filter(deployments::release_id.eq(release_id))
         .filter(deployments::environment_id.eq(environment_id))

@@ -3,13 +3,13 @@
 //! made the live release live.
 
 use super::*;
-use crate::domain::ids::EnvironmentId;
+use crate::domain::ids::{EnvironmentId, ReleaseId};
 
 /// A deployment as history shows it.
 #[derive(Debug, Clone)]
 pub struct DeploymentView {
     pub id: i64,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub version: String,
     pub label: String,
     pub environment_id: EnvironmentId,
@@ -69,7 +69,7 @@ pub(super) fn to_view((d, version, label, requester): ViewRow) -> DeploymentView
 /// Which deployments a history view shows.
 pub(super) enum Scope {
     /// Every deployment of one release, oldest first.
-    Release(i64),
+    Release(ReleaseId),
     /// What waits or runs in an environment, oldest first.
     Active(EnvironmentId),
     /// An environment's deployments, newest first, before a cursor.
@@ -138,7 +138,10 @@ pub(super) fn load_views(
 pub(super) const UNPAGED: i64 = 1000;
 
 /// Every deployment of one release, oldest first.
-pub fn for_release(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<DeploymentView>> {
+pub fn for_release(
+    conn: &mut PgConnection,
+    release_id: ReleaseId,
+) -> QueryResult<Vec<DeploymentView>> {
     Ok(load_views(conn, Scope::Release(release_id), UNPAGED)?
         .into_iter()
         .map(to_view)

@@ -4,8 +4,7 @@
 //! claim, lease, reap, finish), `chain.rs` ("as far as"), `steps.rs`, `log.rs` and `history.rs` (the
 //! lists pages show). This module holds the row and what they share.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -42,7 +41,7 @@ pub use steps::*;
 pub struct Deployment {
     pub id: i64,
     pub environment_release_id: i64,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub environment_id: EnvironmentId,
     pub attempt: i32,
     pub status: DeploymentStatus,

@@ -6,8 +6,7 @@
 //! order and the lock would be spread over files.
 
 use super::*;
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 
 /// Names of the environments from `from` to `to` (inclusive) of `pipeline`
 /// where `actor` does not hold the deployer role.
@@ -90,7 +89,7 @@ pub(super) fn refusal_from_database(
 
 pub(super) fn succeeded_in(
     conn: &mut PgConnection,
-    release_id: i64,
+    release_id: ReleaseId,
     environment_id: EnvironmentId,
 ) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
@@ -142,7 +141,7 @@ pub fn entry_blocker(
 pub fn live_release(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
-) -> QueryResult<Option<(i64, DateTime<Utc>)>> {
+) -> QueryResult<Option<(ReleaseId, DateTime<Utc>)>> {
     deployments::table
         .inner_join(releases::table)
         .filter(deployments::environment_id.eq(environment_id))
@@ -164,7 +163,7 @@ pub fn live_release(
 pub fn request(
     conn: &mut PgConnection,
     actor: &Actor,
-    release_id: i64,
+    release_id: ReleaseId,
     input: &DeployInput,
 ) -> Result<Deployment, DeployError> {
     let mut errors = FieldErrors::new();

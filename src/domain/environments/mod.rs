@@ -2,8 +2,7 @@
 //! edits — add, rename, set URL and trigger, reorder, remove. The policy
 //! (limits, approvals, window, schedule) is in `policy.rs`.
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! was promoted beyond its first environment, nor while it is deploying.
 
 use super::*;
+use crate::domain::ids::ReleaseId;
 
 /// Why the release can't be deleted now (rule 1), if it can't.
 pub fn delete_blocker(conn: &mut PgConnection, release: &Release) -> QueryResult<Option<String>> {
@@ -62,7 +63,7 @@ pub(super) fn delete_blocker_text(beyond: Option<&str>, busy: bool) -> Option<St
 pub fn delete(
     conn: &mut PgConnection,
     actor: &Actor,
-    release_id: i64,
+    release_id: ReleaseId,
 ) -> Result<Release, ReleaseError> {
     conn.transaction(|conn| {
         let release: Release = releases::table

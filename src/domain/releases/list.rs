@@ -2,8 +2,7 @@
 //! in every environment, newest first, through the keyset cursor.
 
 use super::*;
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 
 /// Where a release stands in one environment, for a chip.
 #[derive(Debug, Clone)]
@@ -26,7 +25,7 @@ pub struct ReleaseRow {
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = releases)]
 pub struct ReleaseSummary {
-    pub id: i64,
+    pub id: ReleaseId,
     pub version: String,
     pub title: String,
     pub created_at: DateTime<Utc>,
@@ -79,13 +78,13 @@ pub(super) const LIST_AFTER: &str = ") p ORDER BY p.created_at DESC, p.id DESC";
 pub fn live_by_environment(
     conn: &mut PgConnection,
     pipeline: &[Environment],
-) -> QueryResult<HashMap<EnvironmentId, i64>> {
+) -> QueryResult<HashMap<EnvironmentId, ReleaseId>> {
     #[derive(QueryableByName)]
     struct Live {
         #[diesel(sql_type = BigInt)]
         environment_id: EnvironmentId,
         #[diesel(sql_type = BigInt)]
-        release_id: i64,
+        release_id: ReleaseId,
     }
     let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
     // One bounded read per environment (deployments_succeeded_idx).
@@ -121,7 +120,7 @@ pub fn list(
     conn: &mut PgConnection,
     project_id: ProjectId,
     pipeline: &[Environment],
-    live: &HashMap<EnvironmentId, i64>,
+    live: &HashMap<EnvironmentId, ReleaseId>,
     query: &ReleaseQuery,
     limit: i64,
 ) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
@@ -175,7 +174,7 @@ pub(super) fn search_page(
     conn: &mut PgConnection,
     project_id: ProjectId,
     pipeline: &[Environment],
-    live: &HashMap<EnvironmentId, i64>,
+    live: &HashMap<EnvironmentId, ReleaseId>,
     query: &ReleaseQuery,
     search: &str,
     limit: i64,
@@ -250,14 +249,14 @@ pub(super) fn search_sql(n: i64) -> String {
 pub(super) fn listed(
     mut page: Vec<ListedRow>,
     pipeline: &[Environment],
-    live: &HashMap<EnvironmentId, i64>,
+    live: &HashMap<EnvironmentId, ReleaseId>,
     limit: i64,
 ) -> QueryResult<(Vec<ReleaseRow>, Option<Cursor>)> {
     let next = if page.len() as i64 > limit {
         page.truncate(limit as usize);
         page.last().map(|r| Cursor {
             created_at: r.release.created_at,
-            id: r.release.id,
+            id: r.release.id.0,
         })
     } else {
         None

@@ -3,8 +3,7 @@
 //! the paginated list and search (`list.rs`), the timeline across the
 //! pipeline (`timeline.rs`), and deletion under rule 1 (`delete.rs`).
 
-use crate::domain::ids::EnvironmentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -38,7 +37,7 @@ pub use timeline::*;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = releases)]
 pub struct Release {
-    pub id: i64,
+    pub id: ReleaseId,
     pub project_id: ProjectId,
     pub version: String,
     pub title: String,
@@ -316,7 +315,7 @@ pub fn find(
         .optional()
 }
 
-pub fn artifacts(conn: &mut PgConnection, release_id: i64) -> QueryResult<Vec<Artifact>> {
+pub fn artifacts(conn: &mut PgConnection, release_id: ReleaseId) -> QueryResult<Vec<Artifact>> {
     release_artifacts::table
         .filter(release_artifacts::release_id.eq(release_id))
         .order(release_artifacts::position.asc())
