@@ -3,6 +3,7 @@
 //! number of distinct approvers; one rejection ends it; a deferral is an
 //! approval that also holds the deployment until a time.
 
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -50,7 +51,7 @@ pub enum Decided {
 pub fn decide(
     conn: &mut PgConnection,
     actor: &Actor,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     decision: &Decision,
     comment: &str,
 ) -> Result<Decided, ApprovalError> {
@@ -235,7 +236,7 @@ pub struct ApprovalView {
 /// A deployment waiting in someone's inbox.
 #[derive(Debug, Clone)]
 pub struct InboxItem {
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub project: String,
     pub project_name: String,
     pub environment: String,
@@ -323,8 +324,8 @@ pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxIte
             users::display_name.nullable(),
         ))
         .load(conn)?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
-    let votes: Vec<(i64, i64)> = approvals::table
+    let ids: Vec<DeploymentId> = rows.iter().map(|r| r.0.id).collect();
+    let votes: Vec<(DeploymentId, i64)> = approvals::table
         .filter(approvals::deployment_id.eq_any(&ids))
         .filter(approvals::decision.eq_any([DecisionKind::Approve, DecisionKind::Defer]))
         .select((approvals::deployment_id, approvals::approver_id))

@@ -4,6 +4,7 @@
 //! environment now, in one statement: each of these is a few rows, and a
 //! round trip to the database costs more than the rows (`bench/README.md`).
 
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::EnvironmentId;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Json, Nullable};
@@ -23,7 +24,7 @@ pub struct Named {
 
 /// The deployment `id` with its release's version, its label, who asked
 /// for it and its project's slug (by which the project is then opened).
-pub fn named(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Named>> {
+pub fn named(conn: &mut PgConnection, id: DeploymentId) -> QueryResult<Option<Named>> {
     use crate::db::schema::{
         deployments, environment_releases, environments, projects, releases, users,
     };
@@ -101,7 +102,7 @@ SELECT coalesce((SELECT json_agg(json_build_object(
 /// in environment `environment_id`.
 pub fn surroundings(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     environment_id: EnvironmentId,
 ) -> QueryResult<Surroundings> {
     let row: Row = crate::db::prepared(

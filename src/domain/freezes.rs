@@ -3,6 +3,7 @@
 //! freeze or a closed window for one deployment, with a reason, once a
 //! second approver confirms.
 
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::{EnvironmentId, ProjectId};
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
@@ -258,7 +259,7 @@ pub fn remove(
 pub fn request_override(
     conn: &mut PgConnection,
     actor: &Actor,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     reason: &str,
 ) -> Result<(), FreezeError> {
     let reason = reason.trim();
@@ -311,7 +312,7 @@ pub fn request_override(
 pub fn confirm_override(
     conn: &mut PgConnection,
     actor: &Actor,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
 ) -> Result<(), FreezeError> {
     conn.transaction(|conn| {
         let d: Deployment = deployments::table

@@ -100,7 +100,7 @@ pub fn for_release(
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
+    use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId, ReleaseId};
     use chrono::Utc;
 
     use super::*;
@@ -136,7 +136,7 @@ mod tests {
     fn attempt(env: i64, status: &str) -> DeploymentView {
         let status = DeploymentStatus::parse(status).expect("a deployment status");
         DeploymentView {
-            id: 1,
+            id: DeploymentId(1),
             release_id: ReleaseId(1),
             version: "1.0.0".to_owned(),
             label: "1.0.0".to_owned(),

@@ -1,6 +1,7 @@
 //! `/approvals`: the approver's inbox, and approving, rejecting or
 //! deferring a deployment (from the inbox or the deployment's page).
 
+use crate::domain::ids::DeploymentId;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -37,7 +38,7 @@ pub struct DecisionForm {
 
 async fn decide(
     ctx: Ctx,
-    id: i64,
+    id: DeploymentId,
     form: DecisionForm,
     kind: &'static str,
 ) -> Result<HttpResponse, AppError> {
@@ -93,7 +94,7 @@ async fn decide(
 
 pub async fn approve(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     CsrfForm(form): CsrfForm<DecisionForm>,
 ) -> Result<HttpResponse, AppError> {
     decide(ctx, path.into_inner(), form, "approve").await
@@ -101,7 +102,7 @@ pub async fn approve(
 
 pub async fn reject(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     CsrfForm(form): CsrfForm<DecisionForm>,
 ) -> Result<HttpResponse, AppError> {
     decide(ctx, path.into_inner(), form, "reject").await
@@ -109,7 +110,7 @@ pub async fn reject(
 
 pub async fn defer(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     CsrfForm(form): CsrfForm<DecisionForm>,
 ) -> Result<HttpResponse, AppError> {
     decide(ctx, path.into_inner(), form, "defer").await
@@ -125,7 +126,7 @@ pub struct OverrideForm {
 fn open_as_approver(
     conn: &mut diesel::PgConnection,
     actor: &crate::domain::audit::Actor,
-    id: i64,
+    id: DeploymentId,
 ) -> Result<(), AppError> {
     let deployment = deployments::find(conn, id)?.ok_or(AppError::NotFound)?;
     let place = environments::place(conn, deployment.environment_id)?;
@@ -165,7 +166,7 @@ fn flash_override(
 /// closed window for this deployment, with a reason.
 pub async fn request_override(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     CsrfForm(form): CsrfForm<OverrideForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -191,7 +192,7 @@ pub async fn request_override(
 /// Break-glass, second half: another approver confirms.
 pub async fn confirm_override(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     _form: CsrfForm<crate::auth::csrf::NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();

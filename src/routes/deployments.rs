@@ -1,6 +1,7 @@
 //! `/deployments/{id}`: one attempt — its steps, its log (followed live by
 //! a small script, or by reloading), and cancelling it.
 
+use crate::domain::ids::DeploymentId;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -36,7 +37,7 @@ struct Loaded {
 }
 
 /// The deployment, if the actor may see its project (404 otherwise).
-fn open(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppError> {
+fn open(conn: &mut PgConnection, actor: &Actor, id: DeploymentId) -> Result<Loaded, AppError> {
     // The deployment with the names it is shown by, then its project as
     // every project page opens it: two statements.
     let deployment_view::Named {
@@ -64,7 +65,7 @@ fn open(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppEr
 
 /// The deployment, if the actor may read its log: that needs a role on
 /// its environment, since logs carry what scripts and webhooks answered.
-fn open_log(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, AppError> {
+fn open_log(conn: &mut PgConnection, actor: &Actor, id: DeploymentId) -> Result<Loaded, AppError> {
     let loaded = open(conn, actor, id)?;
     if loaded.access.holds_any(loaded.environment.id) {
         Ok(loaded)
@@ -76,7 +77,7 @@ fn open_log(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Loaded, A
     }
 }
 
-pub async fn show(ctx: Ctx, path: web::Path<i64>) -> Result<DeploymentPage, AppError> {
+pub async fn show(ctx: Ctx, path: web::Path<DeploymentId>) -> Result<DeploymentPage, AppError> {
     let user_id = ctx.user.id;
     let id = path.into_inner();
     let (loaded, around, mut log) = ctx
@@ -139,7 +140,7 @@ pub struct LogQuery {
 /// New lines, the status and the steps, for the page's live log.
 pub async fn log_json(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -174,7 +175,7 @@ pub async fn log_json(
 }
 
 /// The whole log as plain text.
-pub async fn log_text(ctx: Ctx, path: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub async fn log_text(ctx: Ctx, path: web::Path<DeploymentId>) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
     let lines = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
@@ -202,7 +203,7 @@ pub async fn log_text(ctx: Ctx, path: web::Path<i64>) -> Result<HttpResponse, Ap
 
 pub async fn cancel(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<DeploymentId>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();

@@ -2,6 +2,7 @@
 //! the log as it is produced (masked, capped), a lease renewed while it
 //! runs, and a cancel or timeout stopping the whole process group.
 
+use crate::domain::ids::DeploymentId;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -31,7 +32,7 @@ enum Stop {
 /// batches so a chatty script costs few round trips.
 struct LogSink {
     pool: DbPool,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     secrets: Vec<String>,
     cap: u64,
     written: u64,
@@ -90,10 +91,10 @@ impl LogSink {
         match self.pool.get() {
             Ok(mut conn) => {
                 if let Err(err) = deployments::append_log(&mut conn, self.deployment_id, &lines) {
-                    tracing::warn!(deployment = self.deployment_id, "writing the log: {err}");
+                    tracing::warn!(deployment = %self.deployment_id, "writing the log: {err}");
                 }
             }
-            Err(err) => tracing::warn!(deployment = self.deployment_id, "writing the log: {err}"),
+            Err(err) => tracing::warn!(deployment = %self.deployment_id, "writing the log: {err}"),
         }
     }
 }
@@ -106,7 +107,7 @@ fn heartbeat(
     pool: DbPool,
     config: WorkerConfig,
     worker: String,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     cancel: Arc<AtomicBool>,
     done: mpsc::Receiver<()>,
 ) -> std::thread::JoinHandle<()> {
@@ -128,7 +129,9 @@ fn heartbeat(
             match renewed {
                 Ok(Some(true)) | Ok(None) => cancel.store(true, Ordering::SeqCst),
                 Ok(Some(false)) => {}
-                Err(err) => tracing::warn!(deployment = deployment_id, "renewing the lease: {err}"),
+                Err(err) => {
+                    tracing::warn!(deployment = %deployment_id, "renewing the lease: {err}")
+                }
             }
         }
     })
@@ -181,13 +184,13 @@ pub fn execute(
             Ok(recorded?)
         });
     match record {
-        Ok(true) => tracing::info!(deployment = id, worker, ?outcome, "deployment finished"),
+        Ok(true) => tracing::info!(deployment = %id, worker, ?outcome, "deployment finished"),
         Ok(false) => tracing::warn!(
-            deployment = id,
+            deployment = %id,
             worker,
             "deployment was no longer ours when it finished"
         ),
-        Err(err) => tracing::error!(deployment = id, worker, "recording the outcome: {err:#}"),
+        Err(err) => tracing::error!(deployment = %id, worker, "recording the outcome: {err:#}"),
     }
 }
 
@@ -324,7 +327,13 @@ fn run(
     }
 }
 
-fn set_step(pool: &DbPool, deployment_id: i64, position: i32, status: StepStatus, detail: &str) {
+fn set_step(
+    pool: &DbPool,
+    deployment_id: DeploymentId,
+    position: i32,
+    status: StepStatus,
+    detail: &str,
+) {
     if let Err(err) = pool.get().map_err(anyhow::Error::from).and_then(|mut c| {
         Ok(deployments::set_step(
             &mut c,
@@ -334,7 +343,7 @@ fn set_step(pool: &DbPool, deployment_id: i64, position: i32, status: StepStatus
             detail,
         )?)
     }) {
-        tracing::warn!(deployment = deployment_id, "recording a step: {err}");
+        tracing::warn!(deployment = %deployment_id, "recording a step: {err}");
     }
 }
 

@@ -116,7 +116,7 @@ pub async fn run(
                 continue;
             }
         };
-        tracing::info!(deployment = deployment.id, worker, "deployment started");
+        tracing::info!(deployment = %deployment.id, worker, "deployment started");
         let shutdown = Arc::new(AtomicBool::new(false));
         let job = {
             let (pool, config, worker, shutdown) = (

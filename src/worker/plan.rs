@@ -2,6 +2,7 @@
 //! and variables the target environment had when the release was created,
 //! with secrets opened for the run and listed for masking.
 
+use crate::domain::ids::DeploymentId;
 use diesel::prelude::*;
 
 use crate::db::schema::{environment_releases, projects, releases};
@@ -13,7 +14,7 @@ use crate::domain::variables;
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    pub deployment_id: i64,
+    pub deployment_id: DeploymentId,
     pub project: String,
     pub environment: String,
     pub version: String,

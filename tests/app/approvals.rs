@@ -1,6 +1,7 @@
 //! Approvals, deferrals, not-before times, windows, automatic promotion and
 //! "deploy as far as".
 
+use stagecoach::domain::ids::DeploymentId;
 use stagecoach::domain::ids::EnvironmentId;
 use stagecoach::domain::ids::ReleaseId;
 use std::time::Duration;
@@ -231,10 +232,10 @@ async fn a_deferral_and_a_requested_not_before_hold_the_deployment_until_their_t
     // A requester's own not-before works the same, without approvals.
     let (project, _) = app.project("Other");
     let other = app.release(&project, "9.0.0");
-    let first: i64 = app.count(&format!(
+    let first = DeploymentId(app.count(&format!(
         "SELECT id AS n FROM deployments WHERE release_id = {}",
         other.id
-    ));
+    )));
     deployments::cancel(&mut app.conn(), &admin(), first).unwrap();
     let env = EnvironmentId(app.count(&format!(
         "SELECT first_environment_id AS n FROM releases WHERE id = {}",
@@ -411,10 +412,10 @@ async fn deploy_as_far_as_goes_through_each_approval_and_stops_at_the_target() {
         html.contains("heading for Staging"),
         "the release page shows the planned path"
     );
-    let waiting: i64 = app.count(&format!(
+    let waiting = DeploymentId(app.count(&format!(
         "SELECT id AS n FROM deployments WHERE environment_id = {}",
         pipeline[2].id
-    ));
+    )));
     approvals::decide(
         &mut app.conn(),
         &person(&lead),

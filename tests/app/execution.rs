@@ -1,6 +1,7 @@
 //! Deployments doing real work: scripts and webhooks, logs, secrets, the
 //! snapshot rule, queue policies, cancelling, and lost workers.
 
+use stagecoach::domain::ids::DeploymentId;
 use stagecoach::domain::ids::EnvironmentId;
 use stagecoach::domain::ids::ReleaseId;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -61,7 +62,7 @@ fn latest(app: &TestApp, release_id: ReleaseId, environment_id: EnvironmentId) -
         .unwrap()
 }
 
-fn log_of(app: &TestApp, deployment_id: i64) -> Vec<String> {
+fn log_of(app: &TestApp, deployment_id: DeploymentId) -> Vec<String> {
     deployment_logs::table
         .filter(deployment_logs::deployment_id.eq(deployment_id))
         .order(deployment_logs::id.asc())

@@ -1,5 +1,6 @@
 //! Deployment freezes and break-glass overrides.
 
+use stagecoach::domain::ids::DeploymentId;
 use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
@@ -53,7 +54,7 @@ async fn nothing_starts_in_a_frozen_environment_and_the_page_says_which_freeze_h
     assert_eq!(held.map(|f| f.id), Some(freeze.id));
     let html = app.get_html("/projects/shop/releases/1.0.0").await;
     assert!(html.contains("Frozen: End-of-year freeze"), "{html}");
-    let d: i64 = app.count("SELECT id AS n FROM deployments");
+    let d = DeploymentId(app.count("SELECT id AS n FROM deployments"));
     assert!(
         app.get_html(&format!("/deployments/{d}"))
             .await
@@ -136,7 +137,7 @@ async fn break_glass_needs_a_reason_and_a_second_approver_and_is_marked() {
     )
     .unwrap();
     app.release(&project, "1.0.0");
-    let d: i64 = app.count("SELECT id AS n FROM deployments");
+    let d = DeploymentId(app.count("SELECT id AS n FROM deployments"));
     let ada = Actor::user(a.id, "ada", false, None);
     let bob = Actor::user(b.id, "bob", false, None);
     assert!(
@@ -200,7 +201,7 @@ async fn break_glass_through_the_deployment_page() {
     )
     .unwrap();
     let release = app.release(&project, "1.0.0");
-    let d: i64 = app.count("SELECT id AS n FROM deployments");
+    let d = DeploymentId(app.count("SELECT id AS n FROM deployments"));
     let page = format!("/deployments/{d}");
     let ada = crate::helpers::new_client();
     app.login_with(&ada, "ada", "ada-password-123").await;

@@ -6,6 +6,7 @@
 use diesel::prelude::*;
 use stagecoach::db::schema::{audit_events, release_artifacts, releases, steps};
 use stagecoach::domain::environments::{self, Environment, PolicyInput};
+use stagecoach::domain::ids::DeploymentId;
 use stagecoach::domain::secrets::SecretBox;
 use stagecoach::domain::variables::{self, VariableError, VariableInput};
 use stagecoach::domain::{deployments, teams};
@@ -65,7 +66,7 @@ struct World {
     slug: String,
     pipeline: Vec<Environment>,
     version: String,
-    waiting: i64,
+    waiting: DeploymentId,
     step: i64,
     team: i64,
 }

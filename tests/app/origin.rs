@@ -4,6 +4,7 @@
 //! nothing starts during a freeze or outside a window without its own
 //! override; logs are for those with a role on the environment.
 
+use stagecoach::domain::ids::DeploymentId;
 use stagecoach::domain::ids::EnvironmentId;
 use stagecoach::domain::ids::ReleaseId;
 use std::collections::{HashMap, HashSet};
@@ -402,10 +403,10 @@ async fn a_chain_carries_its_originator_who_never_approves_it_and_stops_when_a_r
     assert_eq!(credited, 4, "the audit credits dual with every step");
 
     // dual may not approve it: not by the page, not by the domain, not in SQL.
-    let waiting: i64 = app.count(&format!(
+    let waiting = DeploymentId(app.count(&format!(
         "SELECT id AS n FROM deployments WHERE release_id = {} AND environment_id = {}",
         release.id, production.id
-    ));
+    )));
     let page = format!("/deployments/{waiting}");
     let answer = app
         .post_form_with(
@@ -496,10 +497,10 @@ async fn a_chain_carries_its_originator_who_never_approves_it_and_stops_when_a_r
     )
     .execute(&mut app.conn())
     .unwrap();
-    let at_staging: i64 = app.count(&format!(
+    let at_staging = DeploymentId(app.count(&format!(
         "SELECT id AS n FROM deployments WHERE release_id = {} AND environment_id = {}",
         next.id, staging.id
-    ));
+    )));
     approvals::decide(
         &mut app.conn(),
         &person(&other.user),
@@ -669,16 +670,16 @@ async fn during_a_freeze_the_latest_policy_never_runs_a_deployment_without_its_o
     for round in 0..12 {
         let overridden = app.release(&project, &format!("{round}.0.0"));
         let plain = app.release(&project, &format!("{round}.1.0"));
-        let first = |release: ReleaseId| -> i64 {
-            app.count(&format!(
+        let first = |release: ReleaseId| {
+            DeploymentId(app.count(&format!(
                 "SELECT id AS n FROM deployments WHERE release_id = {release}"
-            ))
+            )))
         };
         let (o, p) = (first(overridden.id), first(plain.id));
         freezes::request_override(&mut app.conn(), &person(&asker), o, "Hotfix").unwrap();
         freezes::confirm_override(&mut app.conn(), &person(&confirmer), o).unwrap();
 
-        let claims: Vec<Option<i64>> = std::thread::scope(|scope| {
+        let claims: Vec<Option<DeploymentId>> = std::thread::scope(|scope| {
             let workers: Vec<_> = ["w1", "w2"]
                 .into_iter()
                 .map(|worker| {
@@ -693,7 +694,7 @@ async fn during_a_freeze_the_latest_policy_never_runs_a_deployment_without_its_o
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap()).collect()
         });
-        let claimed: Vec<i64> = claims.into_iter().flatten().collect();
+        let claimed: Vec<DeploymentId> = claims.into_iter().flatten().collect();
         assert_eq!(
             claimed,
             vec![o],

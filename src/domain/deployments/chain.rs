@@ -3,6 +3,7 @@
 //! started the chain and under their rights as they stand now.
 
 use super::*;
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::ProjectId;
 
 /// After a success: request the next environment when this deployment
@@ -96,14 +97,14 @@ pub(super) fn promote_onwards(
 /// A follow-on request that could not be made is not an error of the
 /// deployment that succeeded: it is already on its way, or not allowed.
 pub(super) fn settle(
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     result: Result<Deployment, DeployError>,
 ) -> QueryResult<()> {
     match result {
         Ok(_) => Ok(()),
         Err(DeployError::Db(err)) => Err(err),
         Err(other) => {
-            tracing::info!(deployment = deployment_id, "not promoting onwards: {other}");
+            tracing::info!(deployment = %deployment_id, "not promoting onwards: {other}");
             Ok(())
         }
     }

@@ -3,12 +3,13 @@
 //! made the live release live.
 
 use super::*;
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::{EnvironmentId, ReleaseId};
 
 /// A deployment as history shows it.
 #[derive(Debug, Clone)]
 pub struct DeploymentView {
-    pub id: i64,
+    pub id: DeploymentId,
     pub release_id: ReleaseId,
     pub version: String,
     pub label: String,
@@ -189,7 +190,7 @@ pub fn history(
         rows.truncate(limit as usize);
         rows.last().map(|r| Cursor {
             created_at: r.0.created_at,
-            id: r.0.id,
+            id: r.0.id.0,
         })
     } else {
         None

@@ -1,6 +1,7 @@
 //! A run's log: lines appended by the worker, read back by byte offset.
 
 use super::*;
+use crate::domain::ids::DeploymentId;
 
 /// One line of a deployment's log.
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -16,7 +17,7 @@ pub struct LogLine {
 /// Appends lines (already masked and within the cap) in one insert.
 pub fn append_log(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     lines: &[(Option<i32>, &'static str, String)],
 ) -> QueryResult<()> {
     let bytes = insert_log_lines(conn, deployment_id, lines)?;
@@ -25,7 +26,7 @@ pub fn append_log(
 
 pub(super) fn add_log_bytes(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     bytes: i64,
 ) -> QueryResult<()> {
     if bytes > 0 {
@@ -39,7 +40,7 @@ pub(super) fn add_log_bytes(
 /// Inserts the lines; returns the bytes they add to the log's size.
 pub(super) fn insert_log_lines(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     lines: &[(Option<i32>, &'static str, String)],
 ) -> QueryResult<i64> {
     if lines.is_empty() {
@@ -66,7 +67,7 @@ pub(super) fn insert_log_lines(
 /// Lines after `after` (an id), oldest first, at most `limit`.
 pub fn log_after(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     after: i64,
     limit: i64,
 ) -> QueryResult<Vec<LogLine>> {

@@ -4,6 +4,7 @@
 //! claim, lease, reap, finish), `chain.rs` ("as far as"), `steps.rs`, `log.rs` and `history.rs` (the
 //! lists pages show). This module holds the row and what they share.
 
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -39,7 +40,7 @@ pub use steps::*;
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = deployments)]
 pub struct Deployment {
-    pub id: i64,
+    pub id: DeploymentId,
     pub environment_release_id: i64,
     pub release_id: ReleaseId,
     pub environment_id: EnvironmentId,
@@ -135,7 +136,10 @@ fn project_of(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryRe
         .first(conn)
 }
 
-pub fn find(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<Option<Deployment>> {
+pub fn find(
+    conn: &mut PgConnection,
+    deployment_id: DeploymentId,
+) -> QueryResult<Option<Deployment>> {
     deployments::table
         .find(deployment_id)
         .select(Deployment::as_select())

@@ -3,6 +3,7 @@
 //! run ended (then asking for the next environment of a chain).
 
 use super::*;
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::{EnvironmentId, ProjectId};
 
 #[derive(QueryableByName)]
@@ -118,7 +119,7 @@ pub fn claim_next(
 /// worker's (it was reaped); otherwise whether a cancel was requested.
 pub fn renew_lease(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     worker: &str,
     lease: std::time::Duration,
 ) -> QueryResult<Option<bool>> {
@@ -149,9 +150,9 @@ pub(super) struct CancelFlag {
 
 /// Fails running deployments whose worker stopped renewing its lease (it
 /// died): they are not silently rerun; a person redeploys them.
-pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<i64>> {
+pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<DeploymentId>> {
     conn.transaction(|conn| {
-        let lost: Vec<(i64, EnvironmentId)> = diesel::update(
+        let lost: Vec<(DeploymentId, EnvironmentId)> = diesel::update(
             deployments::table
                 .filter(deployments::status.eq(DeploymentStatus::Running))
                 .filter(deployments::lease_expires_at.lt(Utc::now())),
@@ -191,7 +192,7 @@ pub enum Outcome {
 pub fn finish(
     conn: &mut PgConnection,
     worker: &str,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     outcome: &Outcome,
 ) -> QueryResult<bool> {
     finish_with_log(conn, worker, deployment_id, outcome, &[], false)
@@ -205,7 +206,7 @@ pub fn finish(
 pub fn finish_with_log(
     conn: &mut PgConnection,
     worker: &str,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     outcome: &Outcome,
     lines: &[(Option<i32>, &'static str, String)],
     open_steps: bool,

@@ -6,6 +6,7 @@
 //! order and the lock would be spread over files.
 
 use super::*;
+use crate::domain::ids::DeploymentId;
 use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 
 /// Names of the environments from `from` to `to` (inclusive) of `pipeline`
@@ -406,7 +407,7 @@ pub fn queue_initial(
 pub fn cancel(
     conn: &mut PgConnection,
     actor: &Actor,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
 ) -> Result<&'static str, DeployError> {
     conn.transaction(|conn| {
         let deployment: Deployment = deployments::table

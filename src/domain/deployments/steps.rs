@@ -2,11 +2,12 @@
 //! starts, each moved through its states as the worker runs it.
 
 use super::*;
+use crate::domain::ids::DeploymentId;
 
 /// Records the steps a run will take, all pending.
 pub fn plan_steps(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     steps: &[(String, StepKind)],
 ) -> QueryResult<()> {
     let rows: Vec<_> = steps
@@ -32,7 +33,7 @@ pub fn plan_steps(
 /// Moves one step to `status` (running stamps the start, others the end).
 pub fn set_step(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     position: i32,
     status: StepStatus,
     detail: &str,
@@ -63,7 +64,7 @@ pub fn set_step(
 /// pending ones are skipped.
 pub fn close_steps(
     conn: &mut PgConnection,
-    deployment_id: i64,
+    deployment_id: DeploymentId,
     status: StepStatus,
     detail: &str,
 ) -> QueryResult<()> {
@@ -107,7 +108,10 @@ impl StepRun {
     }
 }
 
-pub fn step_runs(conn: &mut PgConnection, deployment_id: i64) -> QueryResult<Vec<StepRun>> {
+pub fn step_runs(
+    conn: &mut PgConnection,
+    deployment_id: DeploymentId,
+) -> QueryResult<Vec<StepRun>> {
     deployment_steps::table
         .filter(deployment_steps::deployment_id.eq(deployment_id))
         .order(deployment_steps::position.asc())
