@@ -13,6 +13,7 @@ use super::session::TypedSession;
 use super::session_store::{self, SessionUser};
 use crate::db::{self, DbPool};
 use crate::domain::approvals;
+use crate::domain::ids::UserId;
 use crate::domain::users;
 use crate::error::AppError;
 
@@ -22,7 +23,7 @@ pub struct RequestCsrfToken(pub String);
 
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
@@ -105,7 +106,7 @@ impl FromRequest for CurrentUser {
 
 /// The user and their header count, on their own: for requests handled
 /// outside [`session_store::request_scope`].
-async fn load(req: &HttpRequest, user_id: i64) -> Result<Option<SessionUser>, AppError> {
+async fn load(req: &HttpRequest, user_id: UserId) -> Result<Option<SessionUser>, AppError> {
     let pool = req
         .app_data::<web::Data<DbPool>>()
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool configured")))?;

@@ -1,5 +1,6 @@
 //! A typed view of the session, so handlers never touch string keys.
 
+use crate::domain::ids::UserId;
 use std::future::{Ready, ready};
 
 use actix_session::{Session, SessionExt};
@@ -17,13 +18,13 @@ const CSRF_KEY: &str = "csrf_token";
 pub struct TypedSession(Session, HttpRequest);
 
 impl TypedSession {
-    pub fn user_id(&self) -> Option<i64> {
-        self.0.get::<i64>(USER_ID_KEY).ok().flatten()
+    pub fn user_id(&self) -> Option<UserId> {
+        self.0.get::<UserId>(USER_ID_KEY).ok().flatten()
     }
 
     /// Starts an authenticated session: a new session id (the old one is
     /// deleted from the store), the user, and a fresh CSRF token.
-    pub fn log_in(&self, user_id: i64) -> anyhow::Result<()> {
+    pub fn log_in(&self, user_id: UserId) -> anyhow::Result<()> {
         self.0.renew();
         self.0.insert(USER_ID_KEY, user_id)?;
         self.0

@@ -30,6 +30,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbPool};
+use crate::domain::ids::UserId;
 use crate::domain::sessions;
 
 /// The session-state key holding the signed-in user's id; mirrored into the
@@ -54,10 +55,10 @@ fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn user_id_of(state: &State) -> Option<i64> {
+fn user_id_of(state: &State) -> Option<UserId> {
     state
         .get(USER_ID_KEY)
-        .and_then(|raw| serde_json::from_str::<i64>(raw).ok())
+        .and_then(|raw| serde_json::from_str::<UserId>(raw).ok())
 }
 
 fn expiry(ttl: &CookieDuration) -> DateTime<Utc> {
@@ -80,7 +81,7 @@ pub fn ttl_slack(ttl: &CookieDuration) -> chrono::Duration {
 /// The signed-in user as the session's load found them.
 #[derive(Debug, Clone)]
 pub struct SessionUser {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
@@ -110,7 +111,7 @@ pub async fn request_scope<F: Future>(handling: F) -> F::Output {
 /// The user this request's session load found, if it loaded the session of
 /// `user_id`: `Some(None)` means that user is no longer active. `None` when
 /// nothing was loaded (outside [`request_scope`]): ask the database.
-pub fn loaded_user(user_id: i64) -> Option<Option<SessionUser>> {
+pub fn loaded_user(user_id: UserId) -> Option<Option<SessionUser>> {
     LOADED
         .try_with(|loaded| {
             let loaded = loaded.borrow();

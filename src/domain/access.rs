@@ -7,7 +7,6 @@
 //! A refused check is an audit event; a project the user may not see
 //! answers "not found", so ids cannot be probed.
 
-use crate::domain::ids::{EnvironmentId, ProjectId};
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
@@ -15,6 +14,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use crate::db::schema::{environments, grants, team_members};
+use crate::domain::ids::{EnvironmentId, ProjectId, UserId};
 
 pub use super::states::Role;
 
@@ -65,7 +65,7 @@ impl ProjectAccess {
 
 /// Grants held by `user_id` directly or through one of their teams.
 #[diesel::dsl::auto_type]
-pub fn holds(user_id: i64) -> _ {
+pub fn holds(user_id: UserId) -> _ {
     let teams: diesel::dsl::Nullable<team_members::team_id> = team_members::team_id.nullable();
     grants::user_id.eq(user_id).or(grants::team_id.eq_any(
         team_members::table

@@ -3,8 +3,6 @@
 //! number of distinct approvers; one rejection ends it; a deferral is an
 //! approval that also holds the deployment until a time.
 
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -16,6 +14,7 @@ use crate::db::schema::{
     approvals, deployments, environment_releases, environments, grants, projects, releases,
     team_members, users,
 };
+use crate::domain::ids::{DeploymentId, ProjectId, UserId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -243,7 +242,7 @@ pub struct InboxItem {
     pub version: String,
     pub label: String,
     pub requested_by: Option<String>,
-    pub requested_by_id: Option<i64>,
+    pub requested_by_id: Option<UserId>,
     pub comment: String,
     pub created_at: DateTime<Utc>,
     pub approvals: i64,
@@ -325,7 +324,7 @@ pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxIte
         ))
         .load(conn)?;
     let ids: Vec<DeploymentId> = rows.iter().map(|r| r.0.id).collect();
-    let votes: Vec<(DeploymentId, i64)> = approvals::table
+    let votes: Vec<(DeploymentId, UserId)> = approvals::table
         .filter(approvals::deployment_id.eq_any(&ids))
         .filter(approvals::decision.eq_any([DecisionKind::Approve, DecisionKind::Defer]))
         .select((approvals::deployment_id, approvals::approver_id))

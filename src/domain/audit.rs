@@ -2,7 +2,6 @@
 //! the same transaction as the change; the table refuses UPDATE, DELETE and
 //! TRUNCATE by trigger.
 
-use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::prelude::*;
@@ -11,13 +10,14 @@ use serde_json::Value;
 
 use super::keyset::Cursor;
 use crate::db::schema::audit_events;
+use crate::domain::ids::{ProjectId, UserId};
 use crate::input::text::{escaped_line, escaped_lines};
 
 /// Who acts, and from where. Also what the access rules are checked
 /// against: `is_admin` holds every right.
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub name: String,
     pub is_admin: bool,
     pub client_addr: Option<String>,
@@ -43,7 +43,7 @@ impl Actor {
     }
 
     pub fn user(
-        user_id: i64,
+        user_id: UserId,
         name: impl Into<String>,
         is_admin: bool,
         client_addr: Option<String>,

@@ -2,7 +2,6 @@
 //! running or waiting in each environment. A fixed number of queries,
 //! whatever the number of projects.
 
-use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -12,6 +11,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use super::environments::Environment;
 use super::states::DeploymentStatus;
 use crate::db::schema::{environments, projects};
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 
 #[derive(Debug, Clone)]
 pub struct ProjectOverview {

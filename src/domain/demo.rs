@@ -1,7 +1,6 @@
 //! Sample data for a newcomer: one project, its four environments and a dozen
 //! releases spread along the pipeline, so the app looks alive at once.
 
-use crate::domain::ids::{ProjectId, ReleaseId};
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -11,6 +10,7 @@ use super::audit::{self, Actor, Event};
 use crate::db::schema::{
     deployments, environment_releases, environments, projects, release_artifacts, releases, users,
 };
+use crate::domain::ids::{ProjectId, ReleaseId};
 
 const ENVIRONMENTS: [(&str, &str, &str); 4] = [
     (

@@ -4,8 +4,7 @@
 //! environment now, in one statement: each of these is a few rows, and a
 //! round trip to the database costs more than the rows (`bench/README.md`).
 
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::EnvironmentId;
+use crate::domain::ids::{DeploymentId, EnvironmentId};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Json, Nullable};
 

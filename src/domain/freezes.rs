@@ -3,8 +3,6 @@
 //! freeze or a closed window for one deployment, with a reason, once a
 //! second approver confirms.
 
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::{EnvironmentId, ProjectId};
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -14,6 +12,7 @@ use super::deployments::{Deployment, DeploymentStatus};
 use super::environments::Environment;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{deployments, environments, freezes};
+use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId};
 use crate::input::dates::{self, DateProblem};
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Deserialize)]

@@ -1,7 +1,6 @@
 //! Who holds which role on which environment: the access page's matrix and
 //! its changes. Checking rights is `access`; this is managing them.
 
-use crate::domain::ids::{EnvironmentId, ProjectId};
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -9,6 +8,7 @@ use super::access::Role;
 use super::audit::{self, Actor, Event};
 use super::environments::Environment;
 use crate::db::schema::{grants, teams, users};
+use crate::domain::ids::{EnvironmentId, ProjectId};
 
 /// A user or a team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,5 @@
 //! Projects: one application and its pipeline of environments.
 
-use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -10,6 +9,7 @@ use super::audit::{self, Actor, Event};
 use super::environments::{Environment, Trigger};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{environments, grants, projects};
+use crate::domain::ids::{ProjectId, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = projects)]
@@ -19,7 +19,7 @@ pub struct Project {
     pub name: String,
     pub description: String,
     pub created_at: DateTime<Utc>,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
 }
 
 /// The pipeline every new project starts with.
@@ -144,7 +144,7 @@ pub fn open(
     // id 0, so an admin's join finds nothing.
     let holder = match (actor.user_id, actor.is_admin) {
         (Some(id), false) => id,
-        _ => 0,
+        _ => UserId(0),
     };
     let rows: Vec<(Project, Option<Environment>, Option<Role>)> = projects::table
         .left_join(environments::table)

@@ -5,7 +5,7 @@
 //! part is a few rows, and a round trip to the database costs more than
 //! the rows (`bench/README.md`).
 
-use crate::domain::ids::{EnvironmentId, ReleaseId};
+use crate::domain::ids::{EnvironmentId, ReleaseId, UserId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -28,7 +28,7 @@ pub struct EnvironmentRelease {
 /// Someone, by id and display name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub struct Person {
-    pub id: i64,
+    pub id: UserId,
     pub name: String,
 }
 

@@ -3,7 +3,6 @@
 //! newest few. Promoted releases are always kept. The worker sweeps each
 //! project once a day; every removal is audited.
 
-use crate::domain::ids::ProjectId;
 use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -12,6 +11,7 @@ use super::audit::{self, Actor, Event};
 use super::deployments::status;
 use super::releases::{self, Release};
 use crate::db::schema::{deployments, environment_releases, projects, releases as releases_table};
+use crate::domain::ids::ProjectId;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionPolicy {

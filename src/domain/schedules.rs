@@ -2,7 +2,6 @@
 //! newest release that succeeded in the previous environment and is not
 //! yet in this one is deployed, through this environment's approvals.
 
-use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz};
@@ -15,6 +14,7 @@ use crate::db::schema::{
     deployments as deployments_table, environment_releases, environments as environments_table,
     releases,
 };
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 
 #[derive(QueryableByName)]
 struct Due {

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
 
 use crate::db::schema::sessions;
+use crate::domain::ids::UserId;
 
 /// One row of a request's load: the session, its user (if active) and the
 /// user's count of deployments waiting for their approval.
@@ -20,7 +21,7 @@ pub struct Loaded {
     #[diesel(sql_type = Timestamptz)]
     pub expires_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<BigInt>)]
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     #[diesel(sql_type = Nullable<Text>)]
     pub username: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -63,7 +64,7 @@ pub fn load(
 pub struct NewSession {
     pub key_hash: String,
     pub state: serde_json::Value,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub absolute_expires_at: DateTime<Utc>,
@@ -89,7 +90,7 @@ pub fn update_state(
     conn: &mut PgConnection,
     key_hash: &str,
     state: serde_json::Value,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     expires_at: DateTime<Utc>,
 ) -> QueryResult<usize> {
     diesel::update(
@@ -141,12 +142,12 @@ pub fn sweep_expired(conn: &mut PgConnection) -> QueryResult<usize> {
 
 /// Ends every session of `user_id` (admin "end sessions", and the triggers
 /// on disable and password change do the same in the database).
-pub fn end_all_for_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<usize> {
+pub fn end_all_for_user(conn: &mut PgConnection, user_id: UserId) -> QueryResult<usize> {
     diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)
 }
 
 /// How many unexpired sessions `user_id` has (the admin's user page).
-pub fn open_count(conn: &mut PgConnection, user_id: i64) -> QueryResult<i64> {
+pub fn open_count(conn: &mut PgConnection, user_id: UserId) -> QueryResult<i64> {
     sessions::table
         .filter(sessions::user_id.eq(user_id))
         .filter(sessions::expires_at.gt(Utc::now()))

@@ -2,7 +2,6 @@
 //! webhooks it calls. Releases run the steps of their snapshot, so edits
 //! here change only releases created afterwards.
 
-use crate::domain::ids::EnvironmentId;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,6 +12,7 @@ use super::ordering::Direction;
 pub use super::states::StepKind;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::steps;
+use crate::domain::ids::EnvironmentId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize, PartialEq)]
 #[diesel(table_name = steps)]

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{team_members, teams, users};
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = teams)]
@@ -25,7 +26,7 @@ pub struct TeamSummary {
 
 #[derive(Debug, Clone)]
 pub struct Member {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub username: String,
     pub display_name: String,
     pub disabled: bool,
@@ -88,7 +89,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Team>> {
 }
 
 pub fn members(conn: &mut PgConnection, team_id: i64) -> QueryResult<Vec<Member>> {
-    let rows: Vec<(i64, String, String, bool)> = team_members::table
+    let rows: Vec<(UserId, String, String, bool)> = team_members::table
         .inner_join(users::table)
         .filter(team_members::team_id.eq(team_id))
         .order(users::username.asc())
@@ -111,7 +112,7 @@ pub fn members(conn: &mut PgConnection, team_id: i64) -> QueryResult<Vec<Member>
 }
 
 /// The teams a user belongs to.
-pub fn of_user(conn: &mut PgConnection, user_id: i64) -> QueryResult<Vec<Team>> {
+pub fn of_user(conn: &mut PgConnection, user_id: UserId) -> QueryResult<Vec<Team>> {
     team_members::table
         .inner_join(teams::table)
         .filter(team_members::user_id.eq(user_id))
@@ -216,7 +217,7 @@ pub fn remove_member(
     conn: &mut PgConnection,
     actor: &Actor,
     team: &Team,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<(), TeamError> {
     conn.transaction(|conn| {
         let removed = diesel::delete(

@@ -9,11 +9,12 @@ use serde_json::json;
 use super::audit::{self, Actor, Event};
 use crate::crypto::password;
 use crate::db::schema::users;
+use crate::domain::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub display_name: String,
     pub password_hash: String,
@@ -56,7 +57,7 @@ pub fn username_problem(username: &str) -> Option<&'static str> {
     }
 }
 
-pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Option<User>> {
+pub fn find(conn: &mut PgConnection, id: UserId) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
@@ -65,7 +66,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Option<User>> {
 }
 
 /// The user, unless disabled.
-pub fn find_active(conn: &mut PgConnection, id: i64) -> QueryResult<Option<User>> {
+pub fn find_active(conn: &mut PgConnection, id: UserId) -> QueryResult<Option<User>> {
     Ok(find(conn, id)?.filter(|u| !u.disabled))
 }
 
@@ -151,7 +152,7 @@ pub fn create(
 pub fn set_disabled(
     conn: &mut PgConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     disabled: bool,
 ) -> QueryResult<()> {
     conn.transaction(|conn| {
@@ -207,7 +208,7 @@ pub enum ChangePasswordError {
 pub fn change_password(
     conn: &mut PgConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     current: &str,
     new: &str,
     confirm: &str,
@@ -304,7 +305,7 @@ fn last_admin(err: diesel::result::Error) -> AdminChangeError {
 pub fn admin_set_disabled(
     conn: &mut PgConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     disabled: bool,
 ) -> Result<(), AdminChangeError> {
     set_disabled(conn, actor, user_id, disabled).map_err(last_admin)
@@ -314,7 +315,7 @@ pub fn admin_set_disabled(
 pub fn set_admin(
     conn: &mut PgConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     is_admin: bool,
 ) -> Result<(), AdminChangeError> {
     conn.transaction(|conn| {
@@ -349,7 +350,7 @@ pub fn set_admin(
 pub fn reset_password(
     conn: &mut PgConnection,
     actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
     new_password: &str,
 ) -> Result<(), AdminChangeError> {
     password::check_policy(new_password).map_err(AdminChangeError::Password)?;
@@ -375,7 +376,7 @@ pub fn reset_password(
 }
 
 /// Ends every session of a user ("sign out everywhere").
-pub fn end_sessions(conn: &mut PgConnection, actor: &Actor, user_id: i64) -> QueryResult<usize> {
+pub fn end_sessions(conn: &mut PgConnection, actor: &Actor, user_id: UserId) -> QueryResult<usize> {
     conn.transaction(|conn| {
         let ended = super::sessions::end_all_for_user(conn, user_id)?;
         audit::record(

@@ -2,7 +2,6 @@
 //! inherits the previous environment's values unless it sets its own.
 //! Secret values are write-only: stored encrypted, never shown again.
 
-use crate::domain::ids::EnvironmentId;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,6 +11,7 @@ use super::environments::Environment;
 use super::secrets::{MASK, SecretBox};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::variables;
+use crate::domain::ids::EnvironmentId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, Deserialize)]
 #[diesel(table_name = variables)]

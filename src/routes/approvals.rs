@@ -1,7 +1,6 @@
 //! `/approvals`: the approver's inbox, and approving, rejecting or
 //! deferring a deployment (from the inbox or the deployment's page).
 
-use crate::domain::ids::DeploymentId;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
@@ -9,6 +8,7 @@ use crate::auth::csrf::CsrfForm;
 use crate::auth::flash::FlashKind;
 use crate::domain::access::{self, Action};
 use crate::domain::approvals::{self, ApprovalError, Decided, Decision};
+use crate::domain::ids::DeploymentId;
 use crate::domain::{deployments, environments};
 use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};

@@ -1,7 +1,6 @@
 //! `/deployments/{id}`: one attempt — its steps, its log (followed live by
 //! a small script, or by reloading), and cancelling it.
 
-use crate::domain::ids::DeploymentId;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -15,6 +14,7 @@ use crate::domain::audit::Actor;
 use crate::domain::deployment_view::{self, Surroundings};
 use crate::domain::deployments::{self, DeployError, Deployment};
 use crate::domain::environments::Environment;
+use crate::domain::ids::DeploymentId;
 use crate::domain::projects::Project;
 use crate::domain::states::DeploymentStatus;
 use crate::error::AppError;

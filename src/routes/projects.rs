@@ -1,6 +1,5 @@
 //! `/projects/{project}`: the pipeline as connected stages, and recent releases.
 
-use crate::domain::ids::{EnvironmentId, ReleaseId};
 use std::collections::HashMap;
 
 use actix_web::web;
@@ -8,6 +7,7 @@ use actix_web::web;
 use super::context::open_project;
 use crate::domain::access::Role;
 use crate::domain::dashboard::ProjectOverview;
+use crate::domain::ids::{EnvironmentId, ReleaseId};
 use crate::domain::{audit, dashboard, releases};
 use crate::error::AppError;
 use crate::routes::context::Ctx;

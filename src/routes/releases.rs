@@ -1,7 +1,6 @@
 //! Releases of a project: the list, the new-release form, the release page
 //! with its timeline, deploying and promoting, and deletion.
 
-use crate::domain::ids::EnvironmentId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -14,6 +13,7 @@ use crate::domain::access::{self, Action};
 use crate::domain::audit::Actor;
 use crate::domain::deployments::{self, DeployError, DeployInput};
 use crate::domain::environments::Trigger;
+use crate::domain::ids::EnvironmentId;
 use crate::domain::keyset::Cursor;
 use crate::domain::offers;
 use crate::domain::releases::{self, ArtifactInput, ReleaseError, ReleaseInput, ReleaseQuery};

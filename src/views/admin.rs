@@ -1,9 +1,9 @@
-use crate::domain::ids::{EnvironmentId, ProjectId};
 use askama::Template;
 use askama_web::WebTemplate;
 
 use super::PageCtx;
 use crate::domain::environments::Environment;
+use crate::domain::ids::{EnvironmentId, ProjectId};
 use crate::domain::projects::Project;
 use crate::domain::validation::FieldErrors;
 

@@ -3,11 +3,12 @@ use askama_web::WebTemplate;
 
 use super::PageCtx;
 use crate::domain::approvals::InboxItem;
+use crate::domain::ids::UserId;
 
 #[derive(Template, WebTemplate)]
 #[template(path = "approvals/inbox.html")]
 pub struct InboxPage {
     pub page: PageCtx,
     pub items: Vec<InboxItem>,
-    pub me: i64,
+    pub me: UserId,
 }

@@ -4,6 +4,7 @@ use askama_web::WebTemplate;
 use super::PageCtx;
 use crate::domain::deployments::{Deployment, LogLine, StepRun};
 use crate::domain::environments::Environment;
+use crate::domain::ids::UserId;
 use crate::domain::projects::Project;
 
 #[derive(Template, WebTemplate)]
@@ -33,7 +34,7 @@ pub struct DeploymentPage {
     pub is_approver: bool,
     /// The user holds a role on the environment, so may read the log.
     pub can_read_log: bool,
-    pub me: i64,
+    pub me: UserId,
 }
 
 impl DeploymentPage {

@@ -1,9 +1,9 @@
-use crate::domain::ids::EnvironmentId;
 use askama::Template;
 use askama_web::WebTemplate;
 
 use super::PageCtx;
 use crate::domain::environments::Environment;
+use crate::domain::ids::EnvironmentId;
 pub use crate::domain::offers::Offer;
 use crate::domain::projects::Project;
 use crate::domain::releases::{Artifact, ArtifactInput, Release, ReleaseRow, TimelineStage};

@@ -2,7 +2,6 @@
 //! the log as it is produced (masked, capped), a lease renewed while it
 //! runs, and a cancel or timeout stopping the whole process group.
 
-use crate::domain::ids::DeploymentId;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::db::DbPool;
 use crate::domain::deployments::{self, Deployment, Outcome, StepStatus};
+use crate::domain::ids::DeploymentId;
 use crate::domain::secrets;
 use crate::domain::steps::{Step, StepKind};
 

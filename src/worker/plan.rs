@@ -2,11 +2,11 @@
 //! and variables the target environment had when the release was created,
 //! with secrets opened for the run and listed for masking.
 
-use crate::domain::ids::DeploymentId;
 use diesel::prelude::*;
 
 use crate::db::schema::{environment_releases, projects, releases};
 use crate::domain::deployments::Deployment;
+use crate::domain::ids::DeploymentId;
 use crate::domain::releases::{self as release_domain, Artifact, Release, Snapshot};
 use crate::domain::secrets::SecretBox;
 use crate::domain::steps::Step;

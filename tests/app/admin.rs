@@ -1,9 +1,10 @@
 use stagecoach::domain::audit::Actor;
+use stagecoach::domain::ids::UserId;
 use stagecoach::domain::users;
 
 use crate::helpers::{location, new_client, spawn_app};
 
-fn user_id(app: &crate::helpers::TestApp, username: &str) -> i64 {
+fn user_id(app: &crate::helpers::TestApp, username: &str) -> UserId {
     users::find_by_username(&mut app.conn(), username)
         .unwrap()
         .unwrap()

@@ -1,9 +1,6 @@
 //! Approvals, deferrals, not-before times, windows, automatic promotion and
 //! "deploy as far as".
 
-use stagecoach::domain::ids::DeploymentId;
-use stagecoach::domain::ids::EnvironmentId;
-use stagecoach::domain::ids::ReleaseId;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -12,6 +9,7 @@ use stagecoach::domain::approvals::{self, Decided, Decision};
 use stagecoach::domain::audit::Actor;
 use stagecoach::domain::deployments::{self, DeployInput};
 use stagecoach::domain::environments::{self, Environment};
+use stagecoach::domain::ids::{DeploymentId, EnvironmentId, ReleaseId};
 use stagecoach::domain::users::User;
 
 use crate::helpers::fixtures::{admin, person, policy};

@@ -1,9 +1,6 @@
 //! Deployments doing real work: scripts and webhooks, logs, secrets, the
 //! snapshot rule, queue policies, cancelling, and lost workers.
 
-use stagecoach::domain::ids::DeploymentId;
-use stagecoach::domain::ids::EnvironmentId;
-use stagecoach::domain::ids::ReleaseId;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -14,6 +11,7 @@ use stagecoach::db::schema::{
 };
 use stagecoach::domain::deployments::{self, DeployInput, Deployment, Outcome};
 use stagecoach::domain::environments::{self, Environment};
+use stagecoach::domain::ids::{DeploymentId, EnvironmentId, ReleaseId};
 use stagecoach::domain::secrets::SecretBox;
 use stagecoach::domain::steps::{self, StepInput};
 use stagecoach::domain::variables::{self, VariableInput};

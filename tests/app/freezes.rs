@@ -1,7 +1,5 @@
 //! Deployment freezes and break-glass overrides.
 
-use stagecoach::domain::ids::DeploymentId;
-use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -9,6 +7,7 @@ use diesel::RunQueryDsl;
 use stagecoach::domain::audit::Actor;
 use stagecoach::domain::deployments;
 use stagecoach::domain::freezes::{self, FreezeInput};
+use stagecoach::domain::ids::{DeploymentId, EnvironmentId};
 
 use crate::helpers::fixtures::admin;
 use crate::helpers::spawn_app;

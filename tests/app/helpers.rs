@@ -418,7 +418,7 @@ pub mod fixtures {
     use stagecoach::domain::releases::{self, Release, ReleaseInput};
 
     use super::TestApp;
-    use stagecoach::domain::ids::{EnvironmentId, ReleaseId};
+    use stagecoach::domain::ids::{EnvironmentId, ReleaseId, UserId};
 
     /// A user as the domain sees them acting.
     pub fn person(user: &stagecoach::domain::users::User) -> Actor {
@@ -451,7 +451,7 @@ pub mod fixtures {
     /// The administrator the app creates on its first start: the first
     /// user of every test database (`spawn_app` checks), so deployments
     /// it asks for name a real person, as the database requires.
-    pub const ADMIN_ID: i64 = 1;
+    pub const ADMIN_ID: UserId = UserId(1);
 
     pub fn admin() -> Actor {
         Actor {
@@ -496,7 +496,7 @@ pub mod fixtures {
             queue_policy_with(&mut self.conn(), env, max_running, queue);
         }
 
-        pub fn grant(&self, user_id: i64, environment_id: EnvironmentId, role: &str) {
+        pub fn grant(&self, user_id: UserId, environment_id: EnvironmentId, role: &str) {
             diesel::insert_into(grants::table)
                 .values((
                     grants::user_id.eq(user_id),

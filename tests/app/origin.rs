@@ -4,9 +4,6 @@
 //! nothing starts during a freeze or outside a window without its own
 //! override; logs are for those with a role on the environment.
 
-use stagecoach::domain::ids::DeploymentId;
-use stagecoach::domain::ids::EnvironmentId;
-use stagecoach::domain::ids::ReleaseId;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -17,6 +14,7 @@ use stagecoach::domain::approvals::{self, Decision};
 use stagecoach::domain::audit::Actor;
 use stagecoach::domain::deployments::{self as deploys, Outcome};
 use stagecoach::domain::freezes::{self, FreezeInput};
+use stagecoach::domain::ids::{DeploymentId, EnvironmentId, ReleaseId, UserId};
 use stagecoach::domain::projects::Project;
 use stagecoach::domain::users::User;
 
@@ -78,7 +76,7 @@ struct Row {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     environment_id: EnvironmentId,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    requested_by: Option<i64>,
+    requested_by: Option<UserId>,
     #[diesel(sql_type = diesel::sql_types::Text)]
     cause: String,
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -91,8 +89,8 @@ struct Row {
 /// trigger is the cause.
 fn assert_rule_three(
     app: &TestApp,
-    deployers: &HashMap<i64, HashSet<EnvironmentId>>,
-    admins: &[i64],
+    deployers: &HashMap<UserId, HashSet<EnvironmentId>>,
+    admins: &[UserId],
 ) {
     let rows: Vec<Row> = diesel::sql_query(
         "SELECT d.id, d.environment_id, d.requested_by, d.cause, e.trigger
@@ -144,7 +142,7 @@ async fn every_path_into_an_environment_needs_the_deployer_role_there_or_its_own
     let everywhere = sign_in(&app, "everywhere", false).await;
     let approver = sign_in(&app, "approver", false).await;
     let root = sign_in(&app, "root", true).await;
-    let mut deployers: HashMap<i64, HashSet<EnvironmentId>> = HashMap::new();
+    let mut deployers: HashMap<UserId, HashSet<EnvironmentId>> = HashMap::new();
     for env in &ids {
         app.grant(viewer.user.id, *env, "viewer");
         app.grant(everywhere.user.id, *env, "deployer");
@@ -293,7 +291,7 @@ async fn every_path_into_an_environment_needs_the_deployer_role_there_or_its_own
         None,
         "Production is manual"
     );
-    let causes: Vec<(EnvironmentId, String, Option<i64>)> = deployments::table
+    let causes: Vec<(EnvironmentId, String, Option<UserId>)> = deployments::table
         .filter(deployments::release_id.eq(created.id))
         .order(deployments::id.asc())
         .select((
@@ -383,7 +381,7 @@ async fn a_chain_carries_its_originator_who_never_approves_it_and_stops_when_a_r
     assert_eq!(deploy(&app, &dual, &project, "7.0.0", &far).await, 303);
     app.wait_for(release.id, production.id, "awaiting_approval")
         .await;
-    let chain: Vec<(Option<i64>, String)> = deployments::table
+    let chain: Vec<(Option<UserId>, String)> = deployments::table
         .filter(deployments::release_id.eq(release.id))
         .filter(deployments::environment_id.ne(pipeline[0].id))
         .select((deployments::requested_by, deployments::cause))

@@ -4,10 +4,10 @@
 //! needs more than five statements (each is a round trip that costs more
 //! than its rows: `bench/README.md`).
 
-use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use stagecoach::domain::deployments::{self, DeployInput, Outcome};
+use stagecoach::domain::ids::EnvironmentId;
 
 use crate::helpers::fixtures::admin;
 use crate::helpers::{TestApp, new_client, spawn_app_with};

@@ -6,6 +6,7 @@
 //! holds to every pair of gate and kind.
 
 use stagecoach::domain::freezes::{self, FreezeInput};
+use stagecoach::domain::ids::UserId;
 use stagecoach::domain::secrets::SecretBox;
 use stagecoach::domain::steps::{self, StepInput};
 use stagecoach::domain::variables::{self, VariableInput};
@@ -82,12 +83,12 @@ struct World {
     variable: i64,
     freeze: i64,
     grant: i64,
-    user: i64,
+    user: UserId,
     team: i64,
 }
 
 impl World {
-    fn make(app: &TestApp, n: usize, viewer: i64) -> World {
+    fn make(app: &TestApp, n: usize, viewer: UserId) -> World {
         let (project, pipeline) = app.project(&format!("World {n}"));
         for environment in &pipeline {
             app.grant(viewer, environment.id, "viewer");
@@ -238,7 +239,7 @@ fn refusals_audited(app: &TestApp) -> i64 {
 async fn every_route_in_the_table_answers_every_kind_of_user_as_its_gate_says() {
     let app = crate::helpers::spawn_app().await;
     let mut clients = Vec::new();
-    let mut viewer_id = 0;
+    let mut viewer_id = UserId(0);
     for kind in KINDS {
         let client = new_client();
         let username = format!("{kind:?}").to_lowercase();

@@ -2,7 +2,6 @@
 //! its own work (the session, the user, the header's count), and that a
 //! plain GET writes nothing.
 
-use stagecoach::domain::ids::EnvironmentId;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,6 +9,7 @@ use diesel::prelude::*;
 use stagecoach::db::local_pg::LocalPostgres;
 use stagecoach::db::schema::sessions;
 use stagecoach::domain::demo;
+use stagecoach::domain::ids::EnvironmentId;
 use stagecoach::startup::Application;
 
 use crate::helpers::{Statements, TestApp, new_client, spawn_app_with, test_settings};

@@ -2,8 +2,6 @@
 //! address policy refuses internal addresses unless allowed, and the log
 //! keeps at most the status line and 500 characters of the body.
 
-use stagecoach::domain::ids::EnvironmentId;
-use stagecoach::domain::ids::ReleaseId;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc::Receiver;
@@ -12,6 +10,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 use stagecoach::db::schema::{deployment_logs, deployments, steps as steps_table};
 use stagecoach::domain::environments::Environment;
+use stagecoach::domain::ids::{EnvironmentId, ReleaseId};
 use stagecoach::domain::steps::{self, StepInput};
 use stagecoach::worker::address_policy::AddressPolicy;
 

@@ -3,8 +3,7 @@
 //! started the chain and under their rights as they stand now.
 
 use super::*;
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::ProjectId;
+use crate::domain::ids::{DeploymentId, ProjectId};
 
 /// After a success: request the next environment when this deployment
 /// goes "as far as" a later one, or when the next environment deploys

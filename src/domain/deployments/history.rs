@@ -3,8 +3,7 @@
 //! made the live release live.
 
 use super::*;
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::{EnvironmentId, ReleaseId};
+use crate::domain::ids::{DeploymentId, EnvironmentId, ReleaseId, UserId};
 
 /// A deployment as history shows it.
 #[derive(Debug, Clone)]
@@ -20,7 +19,7 @@ pub struct DeploymentView {
     pub comment: String,
     pub requested_by: Option<String>,
     /// The person who asked (for a chain, its originator); compare by id.
-    pub requested_by_id: Option<i64>,
+    pub requested_by_id: Option<UserId>,
     pub cause: Cause,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -4,8 +4,6 @@
 //! claim, lease, reap, finish), `chain.rs` ("as far as"), `steps.rs`, `log.rs` and `history.rs` (the
 //! lists pages show). This module holds the row and what they share.
 
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -22,6 +20,7 @@ use crate::db::schema::environments as environments_table;
 use crate::db::schema::{
     deployment_logs, deployment_steps, deployments, environment_releases, releases, users,
 };
+use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId, ReleaseId, UserId};
 
 mod chain;
 mod history;
@@ -48,7 +47,7 @@ pub struct Deployment {
     pub status: DeploymentStatus,
     pub is_rollback: bool,
     pub comment: String,
-    pub requested_by: Option<i64>,
+    pub requested_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -66,7 +65,7 @@ pub struct Deployment {
     /// Break-glass: why a freeze or closed window may be overridden, who
     /// asked, and the second approver who confirmed.
     pub override_reason: Option<String>,
-    pub override_requested_by: Option<i64>,
+    pub override_requested_by: Option<UserId>,
     pub override_confirmed_by: Option<i64>,
     /// Why it exists: a person asked, or the environment's own trigger.
     pub cause: Cause,

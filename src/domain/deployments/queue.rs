@@ -3,8 +3,7 @@
 //! run ended (then asking for the next environment of a chain).
 
 use super::*;
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::{EnvironmentId, ProjectId};
+use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId};
 
 #[derive(QueryableByName)]
 pub(super) struct Candidate {

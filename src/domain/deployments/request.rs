@@ -6,8 +6,7 @@
 //! order and the lock would be spread over files.
 
 use super::*;
-use crate::domain::ids::DeploymentId;
-use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
+use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId, ReleaseId};
 
 /// Names of the environments from `from` to `to` (inclusive) of `pipeline`
 /// where `actor` does not hold the deployer role.

@@ -2,7 +2,6 @@
 //! edits — add, rename, set URL and trigger, reorder, remove. The policy
 //! (limits, approvals, window, schedule) is in `policy.rs`.
 
-use crate::domain::ids::{EnvironmentId, ProjectId};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use serde_json::json;
@@ -11,6 +10,7 @@ use super::audit::{self, Actor, Event};
 pub use super::states::{QueuePolicy, Trigger};
 use super::validation::{self, FieldErrors};
 use crate::db::schema::{environment_releases, environments, projects};
+use crate::domain::ids::{EnvironmentId, ProjectId};
 
 mod policy;
 

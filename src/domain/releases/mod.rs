@@ -3,7 +3,6 @@
 //! the paginated list and search (`list.rs`), the timeline across the
 //! pipeline (`timeline.rs`), and deletion under rule 1 (`delete.rs`).
 
-use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId};
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +24,7 @@ use super::variables::{self, Variable};
 use crate::db::schema::{
     deployments as deployments_table, environment_releases, release_artifacts, releases,
 };
+use crate::domain::ids::{EnvironmentId, ProjectId, ReleaseId, UserId};
 
 mod delete;
 mod list;
@@ -43,7 +43,7 @@ pub struct Release {
     pub title: String,
     pub description: String,
     pub snapshot: serde_json::Value,
-    pub created_by: Option<i64>,
+    pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub first_environment_id: EnvironmentId,
 }

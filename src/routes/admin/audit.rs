@@ -1,7 +1,6 @@
 //! `/admin/audit`: the whole trail, newest first, filtered, keyset-paged,
 //! and as CSV.
 
-use crate::domain::ids::ProjectId;
 use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
@@ -10,6 +9,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use crate::domain::audit::{self, AuditEvent, AuditFilter, csv_field};
+use crate::domain::ids::ProjectId;
 use crate::domain::keyset::Cursor;
 use crate::domain::projects;
 use crate::domain::validation::FieldErrors;

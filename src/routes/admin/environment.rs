@@ -1,7 +1,6 @@
 //! `/admin/projects/{project}/environments/{environment}/settings`: an
 //! environment's queue policy, steps and variables.
 
-use crate::domain::ids::EnvironmentId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -11,6 +10,7 @@ use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
 use crate::domain::audit::Actor;
 use crate::domain::environments::{self, Environment, EnvironmentError, PolicyInput};
+use crate::domain::ids::EnvironmentId;
 use crate::domain::ordering::Direction;
 use crate::domain::projects::{self, Project};
 use crate::domain::secrets::SecretBox;

@@ -1,6 +1,5 @@
 //! `/admin/projects`: projects and their pipelines.
 
-use crate::domain::ids::EnvironmentId;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
@@ -12,6 +11,7 @@ use crate::domain::audit::Actor;
 use crate::domain::environments::{
     self, Direction, Environment, EnvironmentError, EnvironmentInput,
 };
+use crate::domain::ids::EnvironmentId;
 use crate::domain::projects::{self, Project, ProjectError, ProjectInput};
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;

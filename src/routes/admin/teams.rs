@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
 use crate::domain::audit::Actor;
+use crate::domain::ids::UserId;
 use crate::domain::teams::{self, Team, TeamError};
 use crate::domain::validation::FieldErrors;
 use crate::error::AppError;
@@ -188,7 +189,7 @@ pub async fn add_member(
 
 pub async fn remove_member(
     ctx: Ctx,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(i64, UserId)>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let (team_id, user_id) = path.into_inner();

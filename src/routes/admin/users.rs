@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
 use crate::domain::audit::Actor;
+use crate::domain::ids::UserId;
 use crate::domain::teams;
 use crate::domain::users::{self, AdminChangeError, CreateUserError};
 use crate::domain::validation::FieldErrors;
@@ -89,7 +90,7 @@ pub async fn create(
 fn load_user_page(
     conn: &mut PgConnection,
     _actor: &Actor,
-    user_id: i64,
+    user_id: UserId,
 ) -> Result<(users::User, Vec<teams::Team>, i64), AppError> {
     let user = users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
     let teams = teams::of_user(conn, user_id)?;
@@ -97,7 +98,7 @@ fn load_user_page(
     Ok((user, teams, sessions))
 }
 
-pub async fn show(ctx: Ctx, path: web::Path<i64>) -> Result<UserPage, AppError> {
+pub async fn show(ctx: Ctx, path: web::Path<UserId>) -> Result<UserPage, AppError> {
     let user_id = path.into_inner();
     let (shown, teams, sessions) = ctx
         .run(move |conn, actor| load_user_page(conn, actor, user_id))
@@ -114,7 +115,7 @@ pub async fn show(ctx: Ctx, path: web::Path<i64>) -> Result<UserPage, AppError> 
 /// Runs one admin change to a user, then back to their page with a flash.
 async fn change(
     ctx: Ctx,
-    user_id: i64,
+    user_id: UserId,
     work: impl FnOnce(&mut PgConnection, &Actor) -> Result<String, AdminChangeError> + Send + 'static,
 ) -> Result<HttpResponse, AppError> {
     let outcome = ctx
@@ -137,7 +138,7 @@ async fn change(
 
 pub async fn disable(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -150,7 +151,7 @@ pub async fn disable(
 
 pub async fn enable(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -170,7 +171,7 @@ pub struct AdminForm {
 
 pub async fn set_admin(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     CsrfForm(form): CsrfForm<AdminForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -199,7 +200,7 @@ pub struct PasswordForm {
 
 pub async fn reset_password(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     CsrfForm(form): CsrfForm<PasswordForm>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
@@ -245,7 +246,7 @@ pub async fn reset_password(
 
 pub async fn end_sessions(
     ctx: Ctx,
-    path: web::Path<i64>,
+    path: web::Path<UserId>,
     _form: CsrfForm<NoFields>,
 ) -> Result<HttpResponse, AppError> {
     let id = path.into_inner();
