@@ -21,82 +21,17 @@ use super::address_policy::AddressPolicy;
 use super::plan::{self, Plan};
 use super::webhook;
 
+mod log_sink;
+mod script;
+
+use log_sink::LogSink;
+use script::run_script;
+
 /// Why a step stopped early.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stop {
     Cancelled,
     Shutdown,
-}
-
-/// Collects log lines, masks secrets, enforces the cap, and writes them in
-/// batches so a chatty script costs few round trips.
-struct LogSink {
-    pool: DbPool,
-    deployment_id: DeploymentId,
-    secrets: Vec<String>,
-    cap: u64,
-    written: u64,
-    truncated: bool,
-    pending: Vec<(Option<i32>, &'static str, String)>,
-    last_flush: Instant,
-}
-
-/// Longest line kept; longer ones are cut with a note.
-const MAX_LINE: usize = 8 * 1024;
-
-impl LogSink {
-    fn push(&mut self, step: Option<i32>, stream: &'static str, line: &str) {
-        if self.truncated {
-            return;
-        }
-        let mut line = secrets::mask(line.trim_end_matches(['\n', '\r']), &self.secrets);
-        if line.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
-            line.push_str(" … (line cut)");
-        }
-        if self.written + line.len() as u64 + 1 > self.cap {
-            self.truncated = true;
-            self.pending.push((
-                None,
-                "system",
-                format!(
-                    "Log truncated: this deployment reached its {} MiB log limit.",
-                    self.cap / (1024 * 1024)
-                ),
-            ));
-            self.flush();
-            return;
-        }
-        self.written += line.len() as u64 + 1;
-        self.pending.push((step, stream, line));
-        if self.pending.len() >= 200 || self.last_flush.elapsed() >= Duration::from_millis(250) {
-            self.flush();
-        }
-    }
-
-    fn system(&mut self, step: Option<i32>, line: &str) {
-        self.push(step, "system", line);
-    }
-
-    fn flush(&mut self) {
-        self.last_flush = Instant::now();
-        if self.pending.is_empty() {
-            return;
-        }
-        let lines = std::mem::take(&mut self.pending);
-        match self.pool.get() {
-            Ok(mut conn) => {
-                if let Err(err) = deployments::append_log(&mut conn, self.deployment_id, &lines) {
-                    tracing::warn!(deployment = %self.deployment_id, "writing the log: {err}");
-                }
-            }
-            Err(err) => tracing::warn!(deployment = %self.deployment_id, "writing the log: {err}"),
-        }
-    }
 }
 
 /// Keeps the lease alive from its own thread and raises the cancel flag
@@ -359,152 +294,6 @@ fn stop_reason(cancel: &AtomicBool, shutdown: &AtomicBool) -> Option<Stop> {
         Some(Stop::Shutdown)
     } else {
         None
-    }
-}
-
-/// Stops a script and everything it started: its whole process group.
-#[allow(unsafe_code)]
-fn kill_group(child: &mut Child) {
-    let pgid = child.id() as libc::pid_t;
-    // SAFETY: kill(2) with a negative pid signals that process group; it
-    // takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::kill(-pgid, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        if matches!(child.try_wait(), Ok(Some(_))) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // SAFETY: as above.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
-    let _ = child.wait();
-}
-
-fn run_script(
-    plan: &Plan,
-    step: &Step,
-    position: i32,
-    log: &mut LogSink,
-    cancel: &AtomicBool,
-    shutdown: &AtomicBool,
-) -> Result<String, StepFailure> {
-    let workdir = std::env::temp_dir().join(format!(
-        "stagecoach-{}-{}-{}",
-        plan.deployment_id,
-        position,
-        crate::crypto::random::token_hex(4)
-    ));
-    std::fs::create_dir_all(&workdir)
-        .map_err(|e| StepFailure::Failed(format!("could not create a working directory: {e}")))?;
-    let script = workdir.join("step.sh");
-    std::fs::write(&script, &step.script)
-        .map_err(|e| StepFailure::Failed(format!("could not write the script: {e}")))?;
-    let result = run_in(
-        plan, step, position, log, cancel, shutdown, &workdir, &script,
-    );
-    let _ = std::fs::remove_dir_all(&workdir);
-    result
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_in(
-    plan: &Plan,
-    step: &Step,
-    position: i32,
-    log: &mut LogSink,
-    cancel: &AtomicBool,
-    shutdown: &AtomicBool,
-    workdir: &std::path::Path,
-    script: &std::path::Path,
-) -> Result<String, StepFailure> {
-    let mut child = Command::new("bash")
-        .arg(script)
-        .current_dir(workdir)
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("HOME", workdir)
-        .env("LANG", "C.UTF-8")
-        .envs(plan.script_env())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| StepFailure::Failed(format!("could not start bash: {e}")))?;
-    let (tx, rx) = mpsc::channel::<(&'static str, String)>();
-    let readers: Vec<_> = [
-        (
-            "stdout",
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ),
-        (
-            "stderr",
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(stream, pipe)| pipe.map(|p| (stream, p)))
-    .map(|(stream, pipe)| {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(pipe);
-            let mut buf = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
-                let _ = tx.send((stream, String::from_utf8_lossy(&buf).into_owned()));
-                buf.clear();
-            }
-        })
-    })
-    .collect();
-    drop(tx);
-    let deadline = Instant::now() + Duration::from_secs(step.timeout_seconds.max(1) as u64);
-    let mut stopped: Option<Result<String, StepFailure>> = None;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((stream, line)) => log.push(Some(position), stream, &line),
-            Err(mpsc::RecvTimeoutError::Timeout) => log.flush(),
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        if stopped.is_none() {
-            if let Some(reason) = stop_reason(cancel, shutdown) {
-                kill_group(&mut child);
-                stopped = Some(Err(StepFailure::Stopped(reason)));
-            } else if Instant::now() >= deadline {
-                kill_group(&mut child);
-                stopped = Some(Err(StepFailure::Failed(format!(
-                    "timed out after {} s",
-                    step.timeout_seconds
-                ))));
-            }
-        }
-    }
-    for reader in readers {
-        let _ = reader.join();
-    }
-    let status = child
-        .wait()
-        .map_err(|e| StepFailure::Failed(format!("waiting for the script: {e}")))?;
-    if let Some(result) = stopped {
-        return result;
-    }
-    match status.code() {
-        Some(0) => Ok("exit code 0".to_owned()),
-        Some(code) => Err(StepFailure::Failed(format!("exit code {code}"))),
-        None => Err(StepFailure::Failed("killed by a signal".to_owned())),
     }
 }
 
