@@ -180,26 +180,14 @@ pub fn add(
             if start_time.is_some() && start_time == end_time {
                 errors.add("end_time", "It must not end when it starts.");
             }
-            for d in &input.days {
-                match d.parse::<i16>() {
-                    Ok(n) if (1..=7).contains(&n) => days.push(Some(n)),
-                    _ => errors.add("days", "Choose days of the week."),
-                }
-            }
+            days = super::weekdays::parse_days(&input.days, "days", &mut errors)
+                .into_iter()
+                .map(Some)
+                .collect();
         }
         _ => errors.add("kind", "Choose a one-off or a recurring freeze."),
     }
-    let zone = match input.time_zone.trim() {
-        "" => "UTC".to_owned(),
-        z => z.to_owned(),
-    };
-    let known = super::validation::time_zone_known(conn, &zone)?;
-    if !known {
-        errors.add(
-            "time_zone",
-            "Use a time zone name like Europe/Berlin or UTC.",
-        );
-    }
+    let zone = super::validation::time_zone(conn, &input.time_zone, "time_zone", &mut errors)?;
     errors.into_result().map_err(FreezeError::Invalid)?;
     conn.transaction(|conn| {
         let freeze = diesel::insert_into(freezes::table)
@@ -270,40 +258,30 @@ pub fn request_override(
         errors.add("reason", problem);
         return Err(FreezeError::Invalid(errors));
     }
-    conn.transaction(|conn| {
-        let d: Deployment = deployments::table
-            .find(deployment_id)
-            .select(Deployment::as_select())
-            .for_update()
-            .first(conn)?;
-        if !matches!(
-            d.status,
-            DeploymentStatus::AwaitingApproval | DeploymentStatus::Queued
-        ) {
-            return Err(FreezeError::Refused(
-                "Only a waiting deployment can be overridden.".to_owned(),
-            ));
-        }
-        diesel::update(deployments::table.find(deployment_id))
-            .set((
-                deployments::override_reason.eq(reason),
-                deployments::override_requested_by.eq(actor.user_id),
-                deployments::override_confirmed_by.eq(None::<i64>),
-            ))
-            .execute(conn)?;
-        let project_id: ProjectId = environments::table
-            .find(d.environment_id)
-            .select(environments::project_id)
-            .first(conn)?;
-        audit::record(
-            conn,
-            actor,
-            Event::new("deployment.override_requested", "deployment", deployment_id)
-                .in_project(project_id)
-                .details(json!({ "reason": reason })),
-        )?;
-        Ok(())
-    })
+    override_step(
+        conn,
+        actor,
+        deployment_id,
+        "deployment.override_requested",
+        |conn, d| {
+            if !matches!(
+                d.status,
+                DeploymentStatus::AwaitingApproval | DeploymentStatus::Queued
+            ) {
+                return Err(FreezeError::Refused(
+                    "Only a waiting deployment can be overridden.".to_owned(),
+                ));
+            }
+            diesel::update(deployments::table.find(deployment_id))
+                .set((
+                    deployments::override_reason.eq(reason),
+                    deployments::override_requested_by.eq(actor.user_id),
+                    deployments::override_confirmed_by.eq(None::<i64>),
+                ))
+                .execute(conn)?;
+            Ok(json!({ "reason": reason }))
+        },
+    )
 }
 
 /// A second approver confirms the override (never the one who asked: a
@@ -313,25 +291,47 @@ pub fn confirm_override(
     actor: &Actor,
     deployment_id: DeploymentId,
 ) -> Result<(), FreezeError> {
+    override_step(
+        conn,
+        actor,
+        deployment_id,
+        "deployment.override_confirmed",
+        |conn, d| {
+            let Some(requested_by) = d.override_requested_by else {
+                return Err(FreezeError::Refused(
+                    "No override was asked for.".to_owned(),
+                ));
+            };
+            if Some(requested_by) == actor.user_id {
+                return Err(FreezeError::Refused(
+                    "A second approver must confirm the override.".to_owned(),
+                ));
+            }
+            diesel::update(deployments::table.find(deployment_id))
+                .set(deployments::override_confirmed_by.eq(actor.user_id))
+                .execute(conn)?;
+            Ok(json!({ "reason": d.override_reason }))
+        },
+    )
+}
+
+/// One half of the break-glass override, in one transaction: the
+/// deployment locked, the change `step` makes (returning the audit
+/// event's details), and the event `action`.
+fn override_step(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    deployment_id: DeploymentId,
+    action: &'static str,
+    step: impl FnOnce(&mut PgConnection, &Deployment) -> Result<serde_json::Value, FreezeError>,
+) -> Result<(), FreezeError> {
     conn.transaction(|conn| {
         let d: Deployment = deployments::table
             .find(deployment_id)
             .select(Deployment::as_select())
             .for_update()
             .first(conn)?;
-        let Some(requested_by) = d.override_requested_by else {
-            return Err(FreezeError::Refused(
-                "No override was asked for.".to_owned(),
-            ));
-        };
-        if Some(requested_by) == actor.user_id {
-            return Err(FreezeError::Refused(
-                "A second approver must confirm the override.".to_owned(),
-            ));
-        }
-        diesel::update(deployments::table.find(deployment_id))
-            .set(deployments::override_confirmed_by.eq(actor.user_id))
-            .execute(conn)?;
+        let details = step(conn, &d)?;
         let project_id: ProjectId = environments::table
             .find(d.environment_id)
             .select(environments::project_id)
@@ -339,9 +339,9 @@ pub fn confirm_override(
         audit::record(
             conn,
             actor,
-            Event::new("deployment.override_confirmed", "deployment", deployment_id)
+            Event::new(action, "deployment", deployment_id)
                 .in_project(project_id)
-                .details(json!({ "reason": d.override_reason })),
+                .details(details),
         )?;
         Ok(())
     })

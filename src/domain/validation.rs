@@ -114,6 +114,24 @@ pub fn url_problem(value: &str) -> Option<&'static str> {
     }
 }
 
+/// A time-zone name from a form: UTC when left empty; refused on `field`
+/// when PostgreSQL does not know it.
+pub fn time_zone(
+    conn: &mut PgConnection,
+    value: &str,
+    field: &str,
+    errors: &mut FieldErrors,
+) -> QueryResult<String> {
+    let zone = match value.trim() {
+        "" => "UTC".to_owned(),
+        zone => zone.to_owned(),
+    };
+    if !time_zone_known(conn, &zone)? {
+        errors.add(field, "Use a time zone name like Europe/Berlin or UTC.");
+    }
+    Ok(zone)
+}
+
 /// Whether PostgreSQL knows the time zone `zone` (an IANA name such as
 /// Europe/Berlin): windows, schedules and freezes are judged there.
 pub fn time_zone_known(conn: &mut PgConnection, zone: &str) -> QueryResult<bool> {

@@ -52,7 +52,7 @@ pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<ProjectPage, AppE
         project,
         overview,
         pipeline,
-        recent,
+        rows: recent,
         can_create_release,
         audit: events,
     })

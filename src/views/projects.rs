@@ -14,7 +14,8 @@ pub struct ProjectPage {
     pub project: Project,
     pub overview: ProjectOverview,
     pub pipeline: Vec<Environment>,
-    pub recent: Vec<ReleaseRow>,
+    /// The newest releases, as the release list shows them.
+    pub rows: Vec<ReleaseRow>,
     pub can_create_release: bool,
     pub is_admin: bool,
     /// The project's recent audit trail.

@@ -2,6 +2,7 @@
 //! the deployment window, and what starts deployments (trigger, schedule).
 
 use super::*;
+use crate::domain::weekdays;
 
 /// The policy form as typed.
 #[derive(Debug, Clone, Default)]
@@ -105,16 +106,8 @@ pub fn set_policy(
         );
         168
     });
-    let mut days: Vec<i16> = Vec::new();
     // (stored as an array of nullable elements, see `Environment`)
-    for day in &input.window_days {
-        match day.parse::<i16>() {
-            Ok(d) if (1..=7).contains(&d) => days.push(d),
-            _ => errors.add("window_days", "Choose days of the week."),
-        }
-    }
-    days.sort();
-    days.dedup();
+    let days = weekdays::parse_days(&input.window_days, "window_days", &mut errors);
     let time = |value: &str, field: &str, errors: &mut FieldErrors| -> Option<chrono::NaiveTime> {
         match value.trim() {
             "" => None,
@@ -142,17 +135,12 @@ pub fn set_policy(
     if start.is_some() && start == end {
         errors.add("window_end", "The window must not close when it opens.");
     }
-    let zone = match input.window_time_zone.trim() {
-        "" => "UTC".to_owned(),
-        z => z.to_owned(),
-    };
-    let known = super::validation::time_zone_known(conn, &zone)?;
-    if !known {
-        errors.add(
-            "window_time_zone",
-            "Use a time zone name like Europe/Berlin or UTC.",
-        );
-    }
+    let zone = validation::time_zone(
+        conn,
+        &input.window_time_zone,
+        "window_time_zone",
+        &mut errors,
+    )?;
     let is_first = list(conn, environment.project_id)?
         .first()
         .is_some_and(|e| e.id == environment.id);
@@ -176,15 +164,7 @@ pub fn set_policy(
             None
         }
     };
-    let mut schedule_days: Vec<i16> = Vec::new();
-    for day in &input.schedule_days {
-        match day.parse::<i16>() {
-            Ok(d) if (1..=7).contains(&d) => schedule_days.push(d),
-            _ => errors.add("schedule_days", "Choose days of the week."),
-        }
-    }
-    schedule_days.sort();
-    schedule_days.dedup();
+    let schedule_days = weekdays::parse_days(&input.schedule_days, "schedule_days", &mut errors);
     let schedule_time = time(&input.schedule_time, "schedule_time", &mut errors);
     if trigger == Some(Trigger::Scheduled)
         && schedule_time.is_none()
@@ -192,17 +172,12 @@ pub fn set_policy(
     {
         errors.add("schedule_time", "Give the time the schedule runs.");
     }
-    let schedule_zone = match input.schedule_time_zone.trim() {
-        "" => "UTC".to_owned(),
-        z => z.to_owned(),
-    };
-    let schedule_zone_known = super::validation::time_zone_known(conn, &schedule_zone)?;
-    if !schedule_zone_known {
-        errors.add(
-            "schedule_time_zone",
-            "Use a time zone name like Europe/Berlin or UTC.",
-        );
-    }
+    let schedule_zone = validation::time_zone(
+        conn,
+        &input.schedule_time_zone,
+        "schedule_time_zone",
+        &mut errors,
+    )?;
     errors.into_result().map_err(EnvironmentError::Invalid)?;
     // Without errors the trigger was read.
     let trigger = trigger.unwrap_or(environment.trigger);
