@@ -1,5 +1,11 @@
-//! Moving a row of an ordered list (a pipeline's environments, an
-//! environment's steps) one place: which neighbour it swaps positions with.
+//! Ordered lists (a pipeline's environments, an environment's steps):
+//! which neighbour a moved row swaps positions with, and closing the gap a
+//! removed row leaves.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer};
+
+use crate::domain::ids::{EnvironmentId, ProjectId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -32,6 +38,40 @@ pub fn neighbours<T>(
         Direction::Later => rows.get(index + 1),
     };
     Some((&rows[index], other))
+}
+
+/// An ordered list, by its owner.
+#[derive(Debug, Clone, Copy)]
+pub enum OrderedList {
+    /// A project's environments.
+    Pipeline(ProjectId),
+    /// An environment's steps.
+    Steps(EnvironmentId),
+}
+
+/// After the row at `position` was removed from `list`, moves the rows
+/// after it up one, so positions stay dense. The unique position is
+/// checked at commit, not row by row, so the shift may pass through
+/// duplicates; call inside the removal's transaction.
+pub fn close_gap(conn: &mut PgConnection, list: OrderedList, position: i32) -> QueryResult<()> {
+    let (deferral, shift, owner) = match list {
+        OrderedList::Pipeline(project) => (
+            "SET CONSTRAINTS environments_position_key DEFERRED",
+            "UPDATE environments SET position = position - 1 WHERE project_id = $1 AND position > $2",
+            project.0,
+        ),
+        OrderedList::Steps(environment) => (
+            "SET CONSTRAINTS steps_position_key DEFERRED",
+            "UPDATE steps SET position = position - 1 WHERE environment_id = $1 AND position > $2",
+            environment.0,
+        ),
+    };
+    diesel::sql_query(deferral).execute(conn)?;
+    diesel::sql_query(shift)
+        .bind::<BigInt, _>(owner)
+        .bind::<Integer, _>(position)
+        .execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

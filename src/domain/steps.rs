@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::audit::{self, Actor, Event};
 use super::environments::Environment;
-use super::ordering::Direction;
+use super::ordering::{self, Direction, OrderedList};
 pub use super::states::StepKind;
 use super::validation::{self, FieldErrors};
 use crate::db::schema::steps;
@@ -229,14 +229,7 @@ pub fn remove(
 ) -> Result<(), StepError> {
     conn.transaction(|conn| {
         diesel::delete(steps::table.find(step.id)).execute(conn)?;
-        diesel::sql_query("SET CONSTRAINTS steps_position_key DEFERRED").execute(conn)?;
-        diesel::update(
-            steps::table
-                .filter(steps::environment_id.eq(environment.id))
-                .filter(steps::position.gt(step.position)),
-        )
-        .set(steps::position.eq(steps::position - 1))
-        .execute(conn)?;
+        ordering::close_gap(conn, OrderedList::Steps(environment.id), step.position)?;
         audit::record(
             conn,
             actor,

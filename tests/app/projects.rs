@@ -1,3 +1,4 @@
+use crate::helpers::fixtures::admin;
 use crate::helpers::{location, new_client, spawn_app};
 
 #[tokio::test]
@@ -211,4 +212,60 @@ async fn an_admin_edits_the_pipeline() {
     assert!(
         app.count("SELECT count(*) AS n FROM audit_events WHERE action LIKE 'environment.%'") >= 4
     );
+}
+
+#[tokio::test]
+async fn removing_from_the_middle_of_a_list_keeps_its_positions_dense() {
+    use stagecoach::domain::steps::{self, StepInput};
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Shop");
+    let positions = |sql: String| -> Vec<i64> {
+        let rows: Vec<Position> =
+            diesel::RunQueryDsl::load(diesel::sql_query(sql), &mut app.conn()).unwrap();
+        rows.into_iter().map(|r| r.n).collect()
+    };
+
+    stagecoach::domain::environments::remove(&mut app.conn(), &admin(), &pipeline[1]).unwrap();
+    assert_eq!(
+        positions(format!(
+            "SELECT position::bigint AS n FROM environments WHERE project_id = {} ORDER BY position",
+            project.id
+        )),
+        [0, 1, 2],
+        "QA gone, Staging and Production moved up"
+    );
+
+    let dev = &pipeline[0];
+    let added: Vec<_> = ["Build", "Check", "Ship"]
+        .into_iter()
+        .map(|name| {
+            steps::add(
+                &mut app.conn(),
+                &admin(),
+                dev,
+                &StepInput {
+                    kind: "script".into(),
+                    name: name.into(),
+                    script: "true".into(),
+                    timeout_seconds: "60".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    steps::remove(&mut app.conn(), &admin(), dev, &added[1]).unwrap();
+    assert_eq!(
+        positions(format!(
+            "SELECT position::bigint AS n FROM steps WHERE environment_id = {} ORDER BY position",
+            dev.id
+        )),
+        [0, 1]
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Position {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }

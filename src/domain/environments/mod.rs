@@ -290,6 +290,7 @@ pub fn update(
 }
 
 pub use crate::domain::ordering::Direction;
+use crate::domain::ordering::{self, OrderedList};
 
 /// Swaps an environment with its neighbour. The position constraint is
 /// deferred for the swap, and the pipeline rows are locked so two admins
@@ -371,15 +372,11 @@ pub fn remove(
             ));
         }
         diesel::delete(environments::table.find(environment.id)).execute(conn)?;
-        // Close the gap so positions stay dense.
-        diesel::sql_query("SET CONSTRAINTS environments_position_key DEFERRED").execute(conn)?;
-        diesel::update(
-            environments::table
-                .filter(environments::project_id.eq(environment.project_id))
-                .filter(environments::position.gt(environment.position)),
-        )
-        .set(environments::position.eq(environments::position - 1))
-        .execute(conn)?;
+        ordering::close_gap(
+            conn,
+            OrderedList::Pipeline(environment.project_id),
+            environment.position,
+        )?;
         audit::record(
             conn,
             actor,
