@@ -31,6 +31,10 @@ mod tests {
     }
 
     /// The layer of what `crate::top::next` names.
+    #[allow(
+        clippy::match_same_arms,
+        reason = "one arm per reason a module is where it is"
+    )]
     fn layer_of_module(top: &str, next: Option<&str>) -> u8 {
         match (top, next) {
             ("db" | "crypto" | "ranges" | "telemetry" | "memory" | "layers", _) => 0,

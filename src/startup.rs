@@ -98,7 +98,7 @@ async fn prepare_database(pool: &DbPool, settings: &Settings) -> anyhow::Result<
             println!();
         }
         AdminBootstrap::Created => {
-            tracing::info!("created user admin with STAGECOACH_ADMIN_PASSWORD")
+            tracing::info!("created user admin with STAGECOACH_ADMIN_PASSWORD");
         }
         AdminBootstrap::Existing => {}
     }

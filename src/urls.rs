@@ -9,8 +9,7 @@ pub fn login_url(next: &str) -> String {
         return "/login".to_owned();
     }
     serde_urlencoded::to_string([("next", next)])
-        .map(|q| format!("/login?{q}"))
-        .unwrap_or_else(|_| "/login".to_owned())
+        .map_or_else(|_| "/login".to_owned(), |q| format!("/login?{q}"))
 }
 
 /// Only a local path is a place to return to: no other site (`//host`,
@@ -19,7 +18,7 @@ pub fn safe_next(next: &str) -> &str {
     let local = next.starts_with('/')
         && !next.starts_with("//")
         && !next.starts_with("/\\")
-        && !next.chars().any(|c| c.is_control());
+        && !next.chars().any(char::is_control);
     if !local || next.starts_with("/login") || next.starts_with("/logout") {
         "/"
     } else {

@@ -2,6 +2,13 @@
 //! it found it (see `stagecoach::memory`). Its own test binary: the figure
 //! is the whole process's, which other tests would move.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    reason = "test code"
+)]
+
 fn resident_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("reading /proc/self/status");
     status

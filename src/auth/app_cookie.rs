@@ -125,6 +125,10 @@ mod tests {
         let removal = cookies(true).removal(NAME);
         assert_eq!(removal.name(), "__Host-test");
         assert_eq!(removal.path(), Some("/"));
-        assert!(removal.max_age().is_some_and(|age| age.is_zero()));
+        assert!(
+            removal
+                .max_age()
+                .is_some_and(actix_web::cookie::time::Duration::is_zero)
+        );
     }
 }

@@ -87,8 +87,7 @@ fn read_form<T: DeserializeOwned + 'static>(
         let sent = pairs
             .iter()
             .find(|(name, _)| name == "csrf_token")
-            .map(|(_, value)| value.as_str())
-            .unwrap_or("");
+            .map_or("", |(_, value)| value.as_str());
         let session = TypedSession::extract(&req)
             .await
             .map_err(|_| AppError::Csrf)?;
@@ -108,7 +107,7 @@ fn read_form<T: DeserializeOwned + 'static>(
 pub fn same_site(req: &HttpRequest) -> bool {
     if let Some(site) = req.headers().get("sec-fetch-site") {
         match site.to_str() {
-            Ok("same-origin") | Ok("none") => {}
+            Ok("same-origin" | "none") => {}
             _ => return false,
         }
     }

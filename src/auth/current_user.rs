@@ -67,8 +67,7 @@ impl FromRequest for CurrentUser {
                 next: req
                     .uri()
                     .path_and_query()
-                    .map(|pq| pq.as_str().to_owned())
-                    .unwrap_or_else(|| "/".to_owned()),
+                    .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned()),
             };
             let session = TypedSession::extract(&req)
                 .await

@@ -318,7 +318,7 @@ mod tests {
         assert!(err.to_string().starts_with(UNAVAILABLE));
         assert!(database.unavailable);
 
-        let (_, database) = request_scope(true, async {}).await;
+        let ((), database) = request_scope(true, async {}).await;
         assert!(!database.unavailable, "nothing ran, nothing was away");
     }
 }

@@ -74,7 +74,7 @@ impl Event {
             object_type,
             object_id: Some(object_id.to_string()),
             project_id: None,
-            details: Value::Object(Default::default()),
+            details: Value::Object(serde_json::Map::default()),
         }
     }
 

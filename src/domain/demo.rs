@@ -134,8 +134,7 @@ pub fn seed(conn: &mut PgConnection) -> QueryResult<bool> {
             let mut previous: Option<i64> = None;
             for (k, env_id) in env_ids.iter().take(*reached).enumerate() {
                 let label = match k {
-                    0 => version.clone(),
-                    3 => version.clone(),
+                    0 | 3 => version.clone(),
                     _ => format!("{version}-rc.1"),
                 };
                 let at = created_at + Duration::hours(6 * k as i64 + 1);

@@ -94,10 +94,10 @@ pub fn begin(
         let user = users::find_by_username(conn, &username)?;
 
         if let Some(until) = throttle::locked_until(&failures, now) {
-            record_attempt(conn, &username, "throttled", &client_addr)?;
+            record_attempt(conn, &username, "throttled", client_addr.as_deref())?;
             audit::record(
                 conn,
-                &actor(&username, user.as_ref(), &client_addr),
+                &actor(&username, user.as_ref(), client_addr.as_deref()),
                 Event::new("login.throttled", "user", &username)
                     .details(json!({ "locked_until": until.to_rfc3339() })),
             )?;
@@ -107,7 +107,7 @@ pub fn begin(
                 state: State::Throttled,
             });
         }
-        let attempt_id = record_attempt(conn, &username, "failure", &client_addr)?;
+        let attempt_id = record_attempt(conn, &username, "failure", client_addr.as_deref())?;
         Ok(Attempt {
             username,
             client_addr,
@@ -161,7 +161,11 @@ pub fn finish(
     let State::Reserved { attempt_id, user } = attempt.state else {
         return Ok(LoginOutcome::Refused);
     };
-    let actor = actor(&attempt.username, user.as_ref(), &attempt.client_addr);
+    let actor = actor(
+        &attempt.username,
+        user.as_ref(),
+        attempt.client_addr.as_deref(),
+    );
     conn.transaction(|conn| match (verdict.0, user) {
         (Ok(()), Some(user)) => {
             diesel::update(login_attempts::table.find(attempt_id))
@@ -187,12 +191,12 @@ pub fn finish(
     })
 }
 
-fn actor(username: &str, user: Option<&User>, client_addr: &Option<String>) -> Actor {
+fn actor(username: &str, user: Option<&User>, client_addr: Option<&str>) -> Actor {
     Actor {
         user_id: user.map(|u| u.id),
         name: username.to_owned(),
         is_admin: false,
-        client_addr: client_addr.clone(),
+        client_addr: client_addr.map(str::to_owned),
     }
 }
 
@@ -200,7 +204,7 @@ fn record_attempt(
     conn: &mut PgConnection,
     username: &str,
     outcome: &str,
-    client_addr: &Option<String>,
+    client_addr: Option<&str>,
 ) -> QueryResult<i64> {
     diesel::insert_into(login_attempts::table)
         .values((

@@ -52,7 +52,11 @@ pub fn for_release(
                     Offer::Nothing
                 };
             }
-            if stage.deployments.iter().any(|d| d.is_active()) {
+            if stage
+                .deployments
+                .iter()
+                .any(crate::domain::deployments::DeploymentView::is_active)
+            {
                 return Offer::Nothing;
             }
             let previous_label = timeline[..k]

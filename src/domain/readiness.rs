@@ -4,6 +4,7 @@
 //! not-before time, and the viewer's own right.
 
 use chrono::Utc;
+use std::fmt::Write as _;
 
 use super::access::{ProjectAccess, Role};
 use super::environments::Environment;
@@ -84,13 +85,13 @@ pub fn for_release(
                         .collect();
                     let mut text = format!("Approvals {} of {required}", decided.len());
                     if !by.is_empty() {
-                        text.push_str(&format!(": approved by {}", by.join(", ")));
+                        let _ = write!(text, ": approved by {}", by.join(", "));
                     }
-                    text.push_str(&if still.is_empty() {
-                        "; nobody else holds the approver role here".to_owned()
+                    if still.is_empty() {
+                        text.push_str("; nobody else holds the approver role here");
                     } else {
-                        format!("; may still approve: {}", still.join(", "))
-                    });
+                        let _ = write!(text, "; may still approve: {}", still.join(", "));
+                    }
                     checks.push(check(State::Waiting, text));
                 }
                 None if active.is_none() => checks.push(check(

@@ -31,6 +31,10 @@ pub struct Variable {
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    #[allow(
+        clippy::ref_option,
+        reason = "serde's `serialize_with` passes a reference"
+    )]
     pub fn serialize<S: Serializer>(value: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(bytes) => s.serialize_some(&hex::encode(bytes)),
@@ -94,7 +98,8 @@ pub fn effective(
     all: &[Variable],
     index: usize,
 ) -> Vec<Effective> {
-    let mut by_name: std::collections::BTreeMap<String, Effective> = Default::default();
+    let mut by_name: std::collections::BTreeMap<String, Effective> =
+        std::collections::BTreeMap::new();
     for (k, (env_id, env_name)) in pipeline.iter().enumerate().take(index + 1) {
         for variable in all.iter().filter(|v| v.environment_id == *env_id) {
             let earlier = by_name.contains_key(&variable.name);

@@ -93,7 +93,10 @@ pub async fn handle(
 /// Whether errors are answered as JSON: the API, and the JSON documents
 /// pages poll (the live log), whose script reads the answer.
 fn answers_json(path: &str) -> bool {
-    path.starts_with("/api/") || path.ends_with(".json")
+    path.starts_with("/api/")
+        || std::path::Path::new(path)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
 }
 
 fn finish_headers(headers: &mut header::HeaderMap, policy: HeaderPolicy, request_id: &str) {

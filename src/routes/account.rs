@@ -11,6 +11,7 @@ use crate::error::AppError;
 use crate::routes::context::Ctx;
 use crate::views::account::ChangePasswordPage;
 
+#[allow(clippy::struct_field_names, reason = "the form's own field names")]
 #[derive(Debug, Deserialize)]
 pub struct ChangePasswordForm {
     #[serde(default)]

@@ -84,7 +84,7 @@ async fn decide(
             format!("Approved ({n} of {of}): it waits for more approvers."),
         ),
         Ok(Decided::Rejected) => {
-            ctx.flash(FlashKind::Success, "Rejected: the deployment will not run.")
+            ctx.flash(FlashKind::Success, "Rejected: the deployment will not run.");
         }
         Err(ApprovalError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(ApprovalError::Db(err)) => return Err(err.into()),

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
+use std::fmt::Write as _;
 
 use super::context::open_project;
 use crate::auth::csrf::{CsrfForm, NoFields};
@@ -185,12 +186,14 @@ pub async fn log_text(ctx: Ctx, path: web::Path<DeploymentId>) -> Result<HttpRes
         .await?;
     let mut body = String::new();
     for line in lines {
-        body.push_str(&format!(
-            "{} [{}] {}\n",
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            body,
+            "{} [{}] {}",
             line.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
             line.stream,
             line.line
-        ));
+        );
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")

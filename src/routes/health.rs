@@ -15,7 +15,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
     let result = db::run(&pool, db::ping).await;
     match result {
-        Ok(_) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
+        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
         Err(err) => {
             tracing::warn!("readiness check failed: {err}");
             HttpResponse::ServiceUnavailable()

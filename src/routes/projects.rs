@@ -33,8 +33,14 @@ pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<ProjectPage, AppE
                 .iter()
                 .filter_map(|stage| Some((stage.id, stage.live.as_ref()?.release_id)))
                 .collect();
-            let (recent, _) =
-                releases::list(conn, project.id, &pipeline, &live, &Default::default(), 10)?;
+            let (recent, _) = releases::list(
+                conn,
+                project.id,
+                &pipeline,
+                &live,
+                &releases::ReleaseQuery::default(),
+                10,
+            )?;
             let trail = audit::AuditFilter {
                 project_id: Some(project.id),
                 ..Default::default()

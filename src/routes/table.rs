@@ -9,6 +9,7 @@ use actix_web::http::Method;
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{guard, web};
 
+#[allow(clippy::enum_glob_use, reason = "the table reads as a table")]
 use super::gate::{self, Gate, Gate::*, Needs::*};
 use super::{
     account, admin, approvals, dashboard, deployments, environments, health, login, logout,

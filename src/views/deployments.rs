@@ -7,6 +7,10 @@ use crate::domain::environments::Environment;
 use crate::domain::ids::UserId;
 use crate::domain::projects::Project;
 
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "what the page offers this user, one flag each"
+)]
 #[derive(Template, WebTemplate)]
 #[template(path = "deployments/show.html")]
 pub struct DeploymentPage {

@@ -104,8 +104,8 @@ pub async fn run(
                     }
                 };
                 tokio::select! {
-                    _ = tokio::time::sleep(config.poll_interval) => {}
-                    _ = woken => {}
+                    () = tokio::time::sleep(config.poll_interval) => {}
+                    () = woken => {}
                     _ = stop.changed() => {}
                 }
                 continue;
@@ -126,7 +126,7 @@ pub async fn run(
                 shutdown.clone(),
             );
             tokio::task::spawn_blocking(move || {
-                execute::execute(&pool, &config, &worker, deployment, &shutdown)
+                execute::execute(&pool, &config, &worker, deployment, &shutdown);
             })
         };
         tokio::pin!(job);

@@ -40,7 +40,7 @@ impl Resolver for PolicyResolver {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let addrs = self.inner.resolve(uri, config, timeout)?;
-        for addr in addrs.iter() {
+        for addr in &addrs {
             self.policy
                 .check(addr.ip())
                 .map_err(|refused| ureq::Error::Other(Box::new(refused)))?;

@@ -1,6 +1,15 @@
 //! One integration binary: the real app on a random port, against a real
 //! PostgreSQL, one fresh database per test.
 
+// A failing test is its panic, and pedantic's style rules for the app's
+// code would only add noise to its tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::pedantic,
+    reason = "test code"
+)]
+
 mod helpers;
 
 mod account;

@@ -99,6 +99,10 @@ impl StepRun {
     pub fn duration(&self) -> Option<String> {
         let start = self.started_at?;
         let end = self.finished_at.unwrap_or_else(Utc::now);
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a step's milliseconds fit f64's 52 bits"
+        )]
         let secs = (end - start).num_milliseconds() as f64 / 1000.0;
         Some(if secs < 60.0 {
             format!("{secs:.1} s")

@@ -175,7 +175,7 @@ fn validate(input: &EnvironmentInput, is_first: bool) -> Result<Trigger, FieldEr
             "Set a schedule on the environment's settings page.",
         ),
         Some(Trigger::AfterPrevious) => {
-            errors.add("trigger", "The first environment has no previous one.")
+            errors.add("trigger", "The first environment has no previous one.");
         }
         Some(Trigger::OnRelease) => errors.add(
             "trigger",

@@ -36,7 +36,7 @@ impl PolicyInput {
                 .window_days
                 .iter()
                 .flatten()
-                .map(|d| d.to_string())
+                .map(ToString::to_string)
                 .collect(),
             window_start: environment
                 .window_start
@@ -52,7 +52,7 @@ impl PolicyInput {
                 .schedule_days
                 .iter()
                 .flatten()
-                .map(|d| d.to_string())
+                .map(ToString::to_string)
                 .collect(),
             schedule_time: environment
                 .schedule_time
@@ -111,12 +111,13 @@ pub fn set_policy(
     let time = |value: &str, field: &str, errors: &mut FieldErrors| -> Option<chrono::NaiveTime> {
         match value.trim() {
             "" => None,
-            v => chrono::NaiveTime::parse_from_str(v, "%H:%M")
-                .map(Some)
-                .unwrap_or_else(|_| {
+            v => chrono::NaiveTime::parse_from_str(v, "%H:%M").map_or_else(
+                |_| {
                     errors.add(field, "Use a time like 09:00.");
                     None
-                }),
+                },
+                Some,
+            ),
         }
     };
     let start = time(&input.window_start, "window_start", &mut errors);

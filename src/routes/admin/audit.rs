@@ -69,7 +69,7 @@ fn filter_from(
         Ok(date) => {
             filter.from = date
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
+                .map(|t| t.and_utc());
         }
         Err(message) => errors.add("from", message),
     }
@@ -78,7 +78,7 @@ fn filter_from(
             filter.to = date
                 .and_then(|d| d.succ_opt())
                 .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
+                .map(|t| t.and_utc());
         }
         Err(message) => errors.add("to", message),
     }

@@ -283,7 +283,7 @@ async fn change_environment(
         Ok(message) => ctx.flash(FlashKind::Success, message),
         Err(EnvironmentError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(EnvironmentError::Invalid(_)) => {
-            ctx.flash(FlashKind::Error, "That change was not valid.")
+            ctx.flash(FlashKind::Error, "That change was not valid.");
         }
         Err(EnvironmentError::Db(err)) => return Err(err.into()),
     }

@@ -128,7 +128,7 @@ async fn change(
         Ok(message) => ctx.flash(FlashKind::Success, message),
         Err(AdminChangeError::Refused(message)) => ctx.flash(FlashKind::Error, message),
         Err(AdminChangeError::Password(problem)) => {
-            ctx.flash(FlashKind::Error, format!("Password not changed: {problem}"))
+            ctx.flash(FlashKind::Error, format!("Password not changed: {problem}"));
         }
         Err(AdminChangeError::Db(err)) => return Err(err.into()),
         Err(AdminChangeError::Hash(err)) => return Err(AppError::Internal(err)),

@@ -62,10 +62,10 @@ fn heartbeat(
                     )?)
                 });
             match renewed {
-                Ok(Some(true)) | Ok(None) => cancel.store(true, Ordering::SeqCst),
+                Ok(Some(true) | None) => cancel.store(true, Ordering::SeqCst),
                 Ok(Some(false)) => {}
                 Err(err) => {
-                    tracing::warn!(deployment = %deployment_id, "renewing the lease: {err}")
+                    tracing::warn!(deployment = %deployment_id, "renewing the lease: {err}");
                 }
             }
         }
