@@ -3,7 +3,8 @@
 //! [`ErrorInfo`]; the request middleware turns that into an HTML page, or
 //! JSON under `/api/`, in one place (`middleware::requests`).
 //!
-//! Domain code has its own error types; `From` impls below map them here.
+//! Domain code says no with `domain::rejection::Rejection` (and a few
+//! errors of their own); `From` impls below map them here.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -26,6 +27,9 @@ pub enum AppError {
     LoginRequired { next: String },
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The rules refused a change; the text says why.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("payload too large")]
     PayloadTooLarge,
     /// The database could not be reached in time.
@@ -75,6 +79,7 @@ impl AppError {
             ),
             Self::LoginRequired { .. } => ("Sign in required", "Sign in to continue.".to_owned()),
             Self::BadRequest(message) => ("Bad request", message.clone()),
+            Self::Refused(reason) => ("Not done", reason.clone()),
             Self::PayloadTooLarge => (
                 "Request too large",
                 "What you sent is larger than this server accepts, so nothing was changed.".to_owned(),
@@ -103,6 +108,7 @@ impl ResponseError for AppError {
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
             Self::LoginRequired { .. } => StatusCode::SEE_OTHER,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Refused(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -156,6 +162,19 @@ impl From<anyhow::Error> for AppError {
     }
 }
 
+/// A rejection a handler did not show itself (as a form or a message).
+impl From<crate::domain::rejection::Rejection> for AppError {
+    fn from(err: crate::domain::rejection::Rejection) -> Self {
+        use crate::domain::rejection::Rejection;
+        match err {
+            Rejection::Invalid(errors) => Self::BadRequest(errors.summary()),
+            Rejection::Refused(reason) => Self::Refused(reason),
+            Rejection::NotFound => Self::NotFound,
+            Rejection::Db(err) => err.into(),
+        }
+    }
+}
+
 impl From<crate::domain::users::ChangePasswordError> for AppError {
     fn from(err: crate::domain::users::ChangePasswordError) -> Self {
         use crate::domain::users::ChangePasswordError;
@@ -177,5 +196,37 @@ impl From<crate::domain::access::AccessError> for AppError {
             AccessError::Denied(Denied::Missing(missing)) => Self::Forbidden(missing),
             AccessError::Db(err) => err.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rejection::Rejection;
+    use crate::domain::validation::FieldErrors;
+
+    #[test]
+    fn a_rejection_no_handler_showed_becomes_the_matching_answer() {
+        let mut errors = FieldErrors::new();
+        errors.add("version", "Use letters, digits, dots and dashes.");
+        let invalid = AppError::from(Rejection::Invalid(errors)).public_info();
+        assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            invalid.message,
+            "version: Use letters, digits, dots and dashes."
+        );
+
+        let refused = AppError::from(Rejection::Refused("It is frozen.".into())).public_info();
+        assert_eq!(refused.status, StatusCode::CONFLICT);
+        assert_eq!(refused.message, "It is frozen.");
+
+        assert_eq!(
+            AppError::from(Rejection::NotFound).status_code(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            AppError::from(Rejection::Db(diesel::result::Error::NotFound)).status_code(),
+            StatusCode::NOT_FOUND
+        );
     }
 }

@@ -24,14 +24,8 @@ pub enum Decision {
     Defer(DateTime<Utc>),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApprovalError {
-    /// Not possible; the text says why.
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type ApprovalError = crate::domain::rejection::Rejection;
 
 /// What a decision led to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -106,15 +106,8 @@ pub struct FreezeInput {
     pub time_zone: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum FreezeError {
-    #[error("the freeze is not valid")]
-    Invalid(FieldErrors),
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type FreezeError = crate::domain::rejection::Rejection;
 
 /// A start or end, or the message for its field (`example` shows the format).
 fn utc(value: &str, example: &'static str) -> Result<DateTime<Utc>, &'static str> {

@@ -73,13 +73,8 @@ pub fn for_environments(
         .collect())
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GrantError {
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type GrantError = crate::domain::rejection::Rejection;
 
 /// Grants `role` on `environment` to a user or team (idempotent).
 pub fn add(

@@ -20,6 +20,7 @@ pub mod offers;
 pub mod ordering;
 pub mod projects;
 pub mod readiness;
+pub mod rejection;
 pub mod release_view;
 pub mod releases;
 pub mod retention;

@@ -37,13 +37,8 @@ pub struct ProjectInput {
     pub description: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectError {
-    #[error("the project is not valid")]
-    Invalid(FieldErrors),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type ProjectError = crate::domain::rejection::Rejection;
 
 pub fn validate(input: &ProjectInput) -> FieldErrors {
     let mut errors = FieldErrors::new();

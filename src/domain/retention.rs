@@ -130,13 +130,8 @@ pub fn sweep_due(conn: &mut PgConnection) -> QueryResult<usize> {
     Ok(removed)
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RetentionError {
-    #[error("the retention policy is not valid")]
-    Invalid(super::validation::FieldErrors),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type RetentionError = crate::domain::rejection::Rejection;
 
 /// Sets a project's retention, audited.
 pub fn set_policy(

@@ -59,15 +59,8 @@ pub struct StepInput {
     pub timeout_seconds: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StepError {
-    #[error("the step is not valid")]
-    Invalid(FieldErrors),
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type StepError = crate::domain::rejection::Rejection;
 
 /// Checks the form; on success gives (kind, name, script, url, timeout).
 fn validate(

@@ -32,15 +32,8 @@ pub struct Member {
     pub disabled: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum TeamError {
-    #[error("the team is not valid")]
-    Invalid(FieldErrors),
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type TeamError = crate::domain::rejection::Rejection;
 
 fn name_errors(name: &str) -> FieldErrors {
     let mut errors = FieldErrors::new();

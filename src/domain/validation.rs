@@ -35,6 +35,15 @@ impl FieldErrors {
         self.0.iter().map(|(f, m)| (f.as_str(), m.as_str()))
     }
 
+    /// Every message, each after its field's name: for an answer that has
+    /// no form to put them beside.
+    pub fn summary(&self) -> String {
+        self.iter()
+            .map(|(field, message)| format!("{field}: {message}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     pub fn into_result(self) -> Result<(), FieldErrors> {
         if self.is_empty() { Ok(()) } else { Err(self) }
     }

@@ -124,13 +124,8 @@ pub struct VariableInput {
     pub secret: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum VariableError {
-    #[error("the variable is not valid")]
-    Invalid(FieldErrors),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type VariableError = crate::domain::rejection::Rejection;
 
 pub const MAX_NAME_CHARS: usize = 128;
 pub const MAX_VALUE_CHARS: usize = 10_000;

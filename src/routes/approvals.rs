@@ -87,7 +87,7 @@ async fn decide(
             ctx.flash(FlashKind::Success, "Rejected: the deployment will not run.");
         }
         Err(ApprovalError::Refused(message)) => ctx.flash(FlashKind::Error, message),
-        Err(ApprovalError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     }
     Ok(super::see_other(&back))
 }
@@ -157,7 +157,7 @@ fn flash_override(
             errors.get("reason").unwrap_or("Give a reason.").to_owned(),
         ),
         Err(FreezeError::Refused(message)) => ctx.flash(FlashKind::Error, message),
-        Err(FreezeError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     }
     Ok(())
 }

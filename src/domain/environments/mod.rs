@@ -114,16 +114,8 @@ pub struct EnvironmentInput {
     pub trigger: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum EnvironmentError {
-    #[error("the environment is not valid")]
-    Invalid(FieldErrors),
-    /// The change is refused; the text says why.
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type EnvironmentError = crate::domain::rejection::Rejection;
 
 /// Where an environment is: its project (id and slug) and its own name.
 #[derive(Debug, Clone)]

@@ -82,15 +82,8 @@ pub struct ReleaseInput {
     pub artifacts: Vec<ArtifactInput>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReleaseError {
-    #[error("the release is not valid")]
-    Invalid(FieldErrors),
-    #[error("{0}")]
-    Refused(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How this area says no (see `rejection`).
+pub type ReleaseError = crate::domain::rejection::Rejection;
 
 pub const MAX_ARTIFACTS: usize = 20;
 pub const MAX_TITLE_CHARS: usize = 200;

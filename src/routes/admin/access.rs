@@ -138,7 +138,7 @@ pub async fn remove(
             "Grant removed. It takes effect on their next request.",
         ),
         Err(GrantError::Refused(message)) => ctx.flash(FlashKind::Error, message),
-        Err(GrantError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     }
     Ok(see_other(&url))
 }

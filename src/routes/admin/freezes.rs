@@ -103,7 +103,7 @@ pub async fn add(
             ctx.flash(FlashKind::Error, message);
             Ok(see_other(&format!("/admin/projects/{slug}/freezes")))
         }
-        Err(FreezeError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -82,7 +82,7 @@ pub async fn create_project(
             };
             crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
-        Err(ProjectError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -211,7 +211,7 @@ pub async fn add_environment(
             ctx.flash(FlashKind::Error, message);
             Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
-        Err(EnvironmentError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -249,7 +249,7 @@ pub async fn update_environment(
             ctx.flash(FlashKind::Error, message);
             Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
         }
-        Err(EnvironmentError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -285,7 +285,7 @@ async fn change_environment(
         Err(EnvironmentError::Invalid(_)) => {
             ctx.flash(FlashKind::Error, "That change was not valid.");
         }
-        Err(EnvironmentError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     }
     Ok(crate::routes::see_other(&pipeline_url(&project.slug)))
 }

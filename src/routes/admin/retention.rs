@@ -93,6 +93,6 @@ pub async fn save(
             )
             .await
         }
-        Err(RetentionError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }

@@ -59,7 +59,7 @@ pub async fn create(
             errors.add("name", message);
             errors
         }
-        Err(TeamError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     };
     let page = TeamsPage {
         page: ctx.page("Teams · Admin", "admin"),
@@ -141,7 +141,7 @@ async fn change(
             ctx.flash(FlashKind::Error, message);
             Ok(see_other(&format!("/admin/teams/{team_id}")))
         }
-        Err(TeamError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 

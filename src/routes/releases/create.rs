@@ -122,7 +122,7 @@ pub async fn create(
             errors.add("version", message);
             errors
         }
-        Some(Err(ReleaseError::Db(err))) => return Err(err.into()),
+        Some(Err(other)) => return Err(other.into()),
         None => FieldErrors::new(),
     };
     let mut artifacts = submitted.artifacts;

@@ -97,6 +97,6 @@ pub async fn delete(
         Err(ReleaseError::Invalid(_)) => Err(AppError::BadRequest(
             "The release could not be deleted.".to_owned(),
         )),
-        Err(ReleaseError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }

@@ -210,6 +210,6 @@ pub async fn policy(
             ctx.flash(FlashKind::Error, message);
             Ok(see_other(&settings_url(&slug, &env)))
         }
-        Err(EnvironmentError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }

@@ -75,7 +75,7 @@ async fn step_change(
             ctx.flash(FlashKind::Error, message);
             Ok(see_other(&settings_url(&slug, &env)))
         }
-        Err(StepError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 

@@ -64,7 +64,7 @@ pub async fn set_variable(
             )
             .await
         }
-        Err(VariableError::Db(err)) => Err(err.into()),
+        Err(other) => Err(other.into()),
     }
 }
 
