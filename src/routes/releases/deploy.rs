@@ -1,8 +1,9 @@
 //! Deploying and promoting a release from its page.
 
 use super::*;
+use crate::domain::environments::Environment;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct DeployForm {
     #[serde(default)]
     environment: String,
@@ -24,101 +25,37 @@ pub async fn deploy(
     CsrfForm(form): CsrfForm<DeployForm>,
 ) -> Result<HttpResponse, AppError> {
     let (slug, version) = path.into_inner();
-    let env_slug = form.environment.clone();
-    let (label, comment) = (form.version_label.clone(), form.comment.clone());
-    let (not_before, far) = (form.not_before.clone(), form.target.clone());
-    let result = ctx
+    let sent = form.clone();
+    let (project, release, target, outcome) = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
             let (project, pipeline, held, release) = open_release(conn, actor, &slug, &version)?;
-            let Some(target) = pipeline.iter().find(|e| e.slug == env_slug) else {
-                let mut errors = FieldErrors::new();
-                errors.add("environment", "Choose an environment of this project.");
-                return Ok((project, release, None, Err(DeployError::Invalid(errors))));
-            };
-            access::enforce(
-                conn,
-                actor,
-                project.id,
-                held,
-                Action::Deploy {
-                    environment_id: target.id,
-                    environment: &target.name,
-                },
-            )?;
-            let not_before = match dates::datetime_utc(&not_before) {
-                Ok(t) => Ok(t),
-                Err(DateProblem::Malformed) => {
-                    Err("Use a date and time like 2026-11-23T02:00 (UTC).")
-                }
-                Err(DateProblem::OutOfRange) => Err(dates::OUT_OF_RANGE),
-            };
-            let not_before = match not_before {
-                Ok(not_before) => not_before,
-                Err(problem) => {
-                    let mut errors = FieldErrors::new();
-                    errors.add("not_before", problem);
-                    return Ok((
-                        project,
-                        release,
-                        Some(target.clone()),
-                        Err(DeployError::Invalid(errors)),
-                    ));
+            let target = match find_target(&pipeline, &sent.environment, "environment") {
+                Ok(target) => target.clone(),
+                Err(errors) => {
+                    return Ok((project, release, None, Err(DeployError::Invalid(errors))));
                 }
             };
-            let target_environment_id = match far.as_str() {
-                "" => None,
-                slug => match pipeline.iter().find(|e| e.slug == slug) {
-                    Some(e) => Some(e.id),
-                    None => {
-                        let mut errors = FieldErrors::new();
-                        errors.add("target", "Choose an environment of this project.");
-                        return Ok((
-                            project,
-                            release,
-                            Some(target.clone()),
-                            Err(DeployError::Invalid(errors)),
-                        ));
-                    }
-                },
-            };
-            let input = DeployInput {
+            let deploy = Action::Deploy {
                 environment_id: target.id,
-                version_label: label,
-                comment,
-                not_before,
-                target_environment_id,
-                cause: deployments::Cause::Person,
+                environment: &target.name,
             };
-            let outcome = deployments::request(conn, actor, release.id, &input);
-            Ok((project, release, Some(target.clone()), outcome))
+            access::enforce(conn, actor, project.id, held, deploy)?;
+            let outcome = match read_request(&pipeline, &target, sent) {
+                Ok(input) => deployments::request(conn, actor, release.id, &input),
+                Err(errors) => Err(DeployError::Invalid(errors)),
+            };
+            Ok((project, release, Some(target), outcome))
         })
         .await?;
-    let (project, release, target, outcome) = result;
     let errors = match outcome {
         Ok(deployment) => {
             let target = target.map(|t| t.name).unwrap_or_default();
-            let what = if deployment.is_rollback {
-                "Rollback"
-            } else {
-                "Deployment"
-            };
-            let state = if deployment.status == DeploymentStatus::AwaitingApproval {
-                let n = deployment.required_approvals;
-                format!("waits for {n} approval{}", if n == 1 { "" } else { "s" })
-            } else {
-                "is queued".to_owned()
-            };
             ctx.flash(
                 FlashKind::Success,
-                format!(
-                    "{what} of {} to {target} {state} (attempt {}).",
-                    release.version, deployment.attempt
-                ),
+                requested_message(&release.version, &target, &deployment),
             );
-            return Ok(crate::routes::see_other(&release_url(
-                &project.slug,
-                &release.version,
-            )));
+            let page = release_url(&project.slug, &release.version);
+            return Ok(crate::routes::see_other(&page));
         }
         Err(DeployError::Invalid(errors)) => errors,
         Err(DeployError::Refused(message)) => {
@@ -144,4 +81,67 @@ pub async fn deploy(
     };
     let page = release_page(&ctx, data, form_state);
     crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
+}
+
+/// The environment of the pipeline the form's `field` names.
+fn find_target<'p>(
+    pipeline: &'p [Environment],
+    slug: &str,
+    field: &str,
+) -> Result<&'p Environment, FieldErrors> {
+    pipeline.iter().find(|e| e.slug == slug).ok_or_else(|| {
+        let mut errors = FieldErrors::new();
+        errors.add(field, "Choose an environment of this project.");
+        errors
+    })
+}
+
+/// The rest of the form, read once the person may deploy to `target`.
+fn read_request(
+    pipeline: &[Environment],
+    target: &Environment,
+    form: DeployForm,
+) -> Result<DeployInput, FieldErrors> {
+    let not_before = dates::datetime_utc(&form.not_before).map_err(|problem| {
+        let mut errors = FieldErrors::new();
+        errors.add(
+            "not_before",
+            match problem {
+                DateProblem::Malformed => "Use a date and time like 2026-11-23T02:00 (UTC).",
+                DateProblem::OutOfRange => dates::OUT_OF_RANGE,
+            },
+        );
+        errors
+    })?;
+    let target_environment_id = match form.target.as_str() {
+        "" => None,
+        slug => Some(find_target(pipeline, slug, "target")?.id),
+    };
+    Ok(DeployInput {
+        environment_id: target.id,
+        version_label: form.version_label,
+        comment: form.comment,
+        not_before,
+        target_environment_id,
+        cause: deployments::Cause::Person,
+    })
+}
+
+/// "Deployment of 1.4.0 to QA waits for 2 approvals (attempt 1)."
+fn requested_message(version: &str, target: &str, deployment: &deployments::Deployment) -> String {
+    let what = if deployment.is_rollback {
+        "Rollback"
+    } else {
+        "Deployment"
+    };
+    let state = if deployment.status == DeploymentStatus::AwaitingApproval {
+        let n = deployment.required_approvals;
+        format!("waits for {n} approval{}", if n == 1 { "" } else { "s" })
+    } else {
+        "is queued".to_owned()
+    };
+    format!(
+        "{what} of {version} to {target} {state} (attempt {}).",
+        deployment.attempt
+    )
 }
