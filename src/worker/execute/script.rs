@@ -52,7 +52,10 @@ pub(super) fn run_script(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the step, its place, its log and the two ways it may be stopped"
+)]
 fn run_in(
     plan: &Plan,
     step: &Step,

@@ -41,7 +41,6 @@ impl StepFormData {
 
 /// Runs a change to a step and answers: back to the page, or the page with
 /// the failed form.
-#[allow(clippy::too_many_arguments)]
 async fn step_change(
     ctx: Ctx,
     slug: String,

@@ -11,7 +11,6 @@ pub struct VariableForm {
     secret: Option<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
 pub async fn set_variable(
     ctx: Ctx,
     secrets: web::Data<SecretBox>,
