@@ -169,6 +169,7 @@ impl From<crate::domain::rejection::Rejection> for AppError {
         match err {
             Rejection::Invalid(errors) => Self::BadRequest(errors.summary()),
             Rejection::Refused(reason) => Self::Refused(reason),
+            Rejection::Denied(missing) => Self::Forbidden(missing),
             Rejection::NotFound => Self::NotFound,
             Rejection::Db(err) => err.into(),
         }
@@ -219,6 +220,15 @@ mod tests {
         let refused = AppError::from(Rejection::Refused("It is frozen.".into())).public_info();
         assert_eq!(refused.status, StatusCode::CONFLICT);
         assert_eq!(refused.message, "It is frozen.");
+
+        let denied = AppError::from(Rejection::Denied(
+            "You need the deployer role on QA.".into(),
+        ));
+        assert_eq!(denied.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            denied.public_info().message,
+            "You need the deployer role on QA."
+        );
 
         assert_eq!(
             AppError::from(Rejection::NotFound).status_code(),

@@ -229,9 +229,8 @@ pub async fn cancel(
     match outcome {
         Ok(message) => ctx.flash(FlashKind::Success, message),
         Err(DeployError::Refused(message)) => ctx.flash(FlashKind::Error, message),
-        Err(DeployError::Denied(message)) => return Err(AppError::Forbidden(message)),
         Err(DeployError::Invalid(_)) => ctx.flash(FlashKind::Error, "It could not be cancelled."),
-        Err(DeployError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     }
     Ok(super::see_other(&format!("/deployments/{id}")))
 }

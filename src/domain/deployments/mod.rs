@@ -114,19 +114,8 @@ pub struct DeployInput {
     pub cause: Cause,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum DeployError {
-    #[error("the deploy form is not valid")]
-    Invalid(FieldErrors),
-    /// Not possible now; the text says why.
-    #[error("{0}")]
-    Refused(String),
-    /// The person lacks a right this needs; the text names it.
-    #[error("{0}")]
-    Denied(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
+/// How a request for a deployment says no (see `rejection`).
+pub type DeployError = crate::domain::rejection::Rejection;
 
 fn project_of(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryResult<ProjectId> {
     environments_table::table

@@ -63,8 +63,7 @@ pub async fn deploy(
             errors.add("environment", message);
             errors
         }
-        Err(DeployError::Denied(message)) => return Err(AppError::Forbidden(message)),
-        Err(DeployError::Db(err)) => return Err(err.into()),
+        Err(other) => return Err(other.into()),
     };
     // Show the page again with what was typed and why it was refused.
     let (slug, version) = (project.slug.clone(), release.version.clone());
