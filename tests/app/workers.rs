@@ -33,6 +33,9 @@ impl Process {
             .env("STAGECOACH_SECRET_KEY", TEST_SECRET_KEY)
             .env("STAGECOACH_ADMIN_PASSWORD", "admin-password-for-tests")
             .env("STAGECOACH_DATA_DIR", data_dir)
+            // Step directories a killed worker cannot remove stay inside
+            // the test's own directory, which the test removes.
+            .env("TMPDIR", data_dir.join("tmp"))
             .env("STAGECOACH_LEASE_SECONDS", lease.to_string())
             .env("STAGECOACH_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
