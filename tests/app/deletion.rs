@@ -59,7 +59,10 @@ async fn a_promoted_release_can_never_be_deleted_by_any_path() {
     assert_eq!(response.status().as_u16(), 303);
     assert!(app.get_html(&page).await.contains("1.0.0 was not deleted."));
 
-    // The domain refuses, and so does the database itself.
+    // The domain refuses, and so does the database itself. (After the QA
+    // deployment has finished, so that no worker transaction holds a lock
+    // the raw statements below would wait on.)
+    app.wait_for(release.id, pipeline[1].id, "succeeded").await;
     assert!(matches!(
         releases::delete(&mut app.conn(), &admin(), release.id),
         Err(ReleaseError::Refused(_))
