@@ -5,20 +5,45 @@ use super::*;
 /// Collects log lines, masks secrets, enforces the cap, and writes them in
 /// batches so a chatty script costs few round trips.
 pub(super) struct LogSink {
-    pub(super) pool: DbPool,
-    pub(super) deployment_id: DeploymentId,
-    pub(super) secrets: Vec<String>,
-    pub(super) cap: u64,
-    pub(super) written: u64,
-    pub(super) truncated: bool,
-    pub(super) pending: Vec<(Option<i32>, &'static str, String)>,
-    pub(super) last_flush: Instant,
+    pool: DbPool,
+    deployment_id: DeploymentId,
+    secrets: Vec<String>,
+    cap: u64,
+    written: u64,
+    truncated: bool,
+    pending: Vec<(Option<i32>, &'static str, String)>,
+    last_flush: Instant,
 }
 
 /// Longest line kept; longer ones are cut with a note.
 const MAX_LINE: usize = 8 * 1024;
 
 impl LogSink {
+    /// An empty log for `deployment_id` that masks `secrets` and keeps at
+    /// most `cap` bytes.
+    pub(super) fn new(
+        pool: DbPool,
+        deployment_id: DeploymentId,
+        secrets: Vec<String>,
+        cap: u64,
+    ) -> Self {
+        Self {
+            pool,
+            deployment_id,
+            secrets,
+            cap,
+            written: 0,
+            truncated: false,
+            pending: Vec::new(),
+            last_flush: Instant::now(),
+        }
+    }
+
+    /// The lines not yet written, taken out (for the outcome's own write).
+    pub(super) fn take_pending(&mut self) -> Vec<(Option<i32>, &'static str, String)> {
+        std::mem::take(&mut self.pending)
+    }
+
     pub(super) fn push(&mut self, step: Option<i32>, stream: &'static str, line: &str) {
         if self.truncated {
             return;

@@ -149,16 +149,12 @@ fn run(
         Ok(plan) => plan,
         Err(err) => return failed(format!("Could not prepare the run: {err}")),
     };
-    let mut log = LogSink {
-        pool: pool.clone(),
-        deployment_id: deployment.id,
-        secrets: plan.secrets.clone(),
-        cap: config.log_cap,
-        written: 0,
-        truncated: false,
-        pending: Vec::new(),
-        last_flush: Instant::now(),
-    };
+    let mut log = LogSink::new(
+        pool.clone(),
+        deployment.id,
+        plan.secrets.clone(),
+        config.log_cap,
+    );
     let names: Vec<(String, StepKind)> = plan
         .steps
         .iter()
@@ -257,7 +253,7 @@ fn run(
     }
     Ran {
         outcome,
-        log: std::mem::take(&mut log.pending),
+        log: log.take_pending(),
         steps: !names.is_empty(),
     }
 }
