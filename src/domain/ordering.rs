@@ -54,23 +54,54 @@ pub enum OrderedList {
 /// checked at commit, not row by row, so the shift may pass through
 /// duplicates; call inside the removal's transaction.
 pub fn close_gap(conn: &mut PgConnection, list: OrderedList, position: i32) -> QueryResult<()> {
-    let (deferral, shift, owner) = match list {
+    let (shift, owner) = match list {
         OrderedList::Pipeline(project) => (
-            "SET CONSTRAINTS environments_position_key DEFERRED",
             "UPDATE environments SET position = position - 1 WHERE project_id = $1 AND position > $2",
             project.0,
         ),
         OrderedList::Steps(environment) => (
-            "SET CONSTRAINTS steps_position_key DEFERRED",
             "UPDATE steps SET position = position - 1 WHERE environment_id = $1 AND position > $2",
             environment.0,
         ),
     };
-    diesel::sql_query(deferral).execute(conn)?;
+    defer_positions(conn, list)?;
     diesel::sql_query(shift)
         .bind::<BigInt, _>(owner)
         .bind::<Integer, _>(position)
         .execute(conn)?;
+    Ok(())
+}
+
+/// Swaps the positions of two rows of `list`, each given as (id, position);
+/// call inside the move's transaction, with the list's rows locked.
+pub fn swap(
+    conn: &mut PgConnection,
+    list: OrderedList,
+    first: (i64, i32),
+    second: (i64, i32),
+) -> QueryResult<()> {
+    let set = match list {
+        OrderedList::Pipeline(_) => "UPDATE environments SET position = $2 WHERE id = $1",
+        OrderedList::Steps(_) => "UPDATE steps SET position = $2 WHERE id = $1",
+    };
+    defer_positions(conn, list)?;
+    for (id, position) in [(first.0, second.1), (second.0, first.1)] {
+        diesel::sql_query(set)
+            .bind::<BigInt, _>(id)
+            .bind::<Integer, _>(position)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Checks the list's unique position at commit rather than row by row, so
+/// a move may pass through a duplicate on the way.
+fn defer_positions(conn: &mut PgConnection, list: OrderedList) -> QueryResult<()> {
+    diesel::sql_query(match list {
+        OrderedList::Pipeline(_) => "SET CONSTRAINTS environments_position_key DEFERRED",
+        OrderedList::Steps(_) => "SET CONSTRAINTS steps_position_key DEFERRED",
+    })
+    .execute(conn)?;
     Ok(())
 }
 

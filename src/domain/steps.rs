@@ -196,13 +196,12 @@ pub fn shift(
         let Some(other) = other else {
             return Err(StepError::Refused("It is already at that end.".to_owned()));
         };
-        diesel::sql_query("SET CONSTRAINTS steps_position_key DEFERRED").execute(conn)?;
-        diesel::update(steps::table.find(step.id))
-            .set(steps::position.eq(other.position))
-            .execute(conn)?;
-        diesel::update(steps::table.find(other.id))
-            .set(steps::position.eq(this.position))
-            .execute(conn)?;
+        ordering::swap(
+            conn,
+            OrderedList::Steps(environment.id),
+            (this.id, this.position),
+            (other.id, other.position),
+        )?;
         audit::record(
             conn,
             actor,

@@ -269,3 +269,57 @@ struct Position {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
 }
+
+#[tokio::test]
+async fn moving_a_step_swaps_it_with_its_neighbour_and_not_past_the_end() {
+    use stagecoach::domain::ordering::Direction;
+    use stagecoach::domain::steps::{self, StepInput};
+    let app = spawn_app().await;
+    let (_, pipeline) = app.project("Shop");
+    let dev = &pipeline[0];
+    let added: Vec<_> = ["Build", "Check", "Ship"]
+        .into_iter()
+        .map(|name| {
+            steps::add(
+                &mut app.conn(),
+                &admin(),
+                dev,
+                &StepInput {
+                    kind: "script".into(),
+                    name: name.into(),
+                    script: "true".into(),
+                    timeout_seconds: "60".into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+        })
+        .collect();
+    let names = || -> Vec<String> {
+        steps::for_environments(&mut app.conn(), &[dev.id])
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    };
+    steps::shift(
+        &mut app.conn(),
+        &admin(),
+        dev,
+        &added[2],
+        Direction::Earlier,
+    )
+    .unwrap();
+    assert_eq!(names(), ["Build", "Ship", "Check"]);
+    assert!(
+        steps::shift(
+            &mut app.conn(),
+            &admin(),
+            dev,
+            &added[0],
+            Direction::Earlier
+        )
+        .is_err()
+    );
+    assert_eq!(names(), ["Build", "Ship", "Check"]);
+}

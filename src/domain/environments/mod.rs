@@ -308,13 +308,12 @@ pub fn reorder(
                 "It is already at that end of the pipeline.".to_owned(),
             ));
         };
-        diesel::sql_query("SET CONSTRAINTS environments_position_key DEFERRED").execute(conn)?;
-        diesel::update(environments::table.find(this.id))
-            .set(environments::position.eq(other.position))
-            .execute(conn)?;
-        diesel::update(environments::table.find(other.id))
-            .set(environments::position.eq(this.position))
-            .execute(conn)?;
+        ordering::swap(
+            conn,
+            OrderedList::Pipeline(environment.project_id),
+            (this.id.0, this.position),
+            (other.id.0, other.position),
+        )?;
         // "On release creation" belongs to the first environment only.
         diesel::sql_query(
             "UPDATE environments SET trigger = 'manual'
