@@ -632,7 +632,12 @@ fn is_connection_upkeep(query: &str) -> bool {
     query.starts_with("SET TIME ZONE")
         || query.starts_with("SET CLIENT_ENCODING")
         || query.contains(stagecoach::db::IDLE_CHECK_MARK)
-        || query.starts_with("SET plan_cache_mode")
+        || stagecoach::db::SESSION_SETTINGS.iter().any(|setting| {
+            setting
+                .split('=')
+                .next()
+                .is_some_and(|name| query.starts_with(name))
+        })
 }
 
 impl TestApp {

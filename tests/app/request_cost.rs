@@ -279,3 +279,24 @@ async fn probes_and_static_files_read_nothing_even_with_a_session_cookie() {
     let page = app.get_with(&client, "/approvals").await;
     assert_eq!(page.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn pooled_connections_plan_generically_and_never_in_parallel() {
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        value: String,
+    }
+    let app = quiet_app().await;
+    let mut conn = app.conn();
+    let mut show = |name: &str| {
+        diesel::sql_query(format!("SELECT current_setting('{name}') AS value"))
+            .get_result::<Setting>(&mut conn)
+            .unwrap()
+            .value
+    };
+    assert_eq!(show("plan_cache_mode"), "force_generic_plan");
+    // A parallel worker costs milliseconds to start; at 100,000 releases a
+    // generic plan chose one to read one index entry (bench/README.md).
+    assert_eq!(show("max_parallel_workers_per_gather"), "0");
+}
