@@ -52,6 +52,23 @@ impl std::fmt::Debug for AppError {
     }
 }
 
+/// The stable code a JSON error answer carries for its status (`"error"`),
+/// for clients to match on.
+pub fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        413 => "too_large",
+        422 => "invalid",
+        503 => "unavailable",
+        _ if status.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
 /// What the error page (or JSON body) says. Never contains internals.
 #[derive(Debug, Clone)]
 pub struct ErrorInfo {

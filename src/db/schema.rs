@@ -1,6 +1,25 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Bytea,
+        project_id -> Nullable<Int8>,
+        roles -> Nullable<Array<Text>>,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        last_used_from -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     approvals (id) {
         id -> Int8,
         deployment_id -> Int8,
@@ -217,6 +236,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    site_settings (id) {
+        id -> Bool,
+        token_max_lifetime_days -> Int4,
+    }
+}
+
+diesel::table! {
     steps (id) {
         id -> Int8,
         environment_id -> Int8,
@@ -257,6 +283,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         password_changed_at -> Timestamptz,
+        is_service -> Bool,
     }
 }
 
@@ -301,6 +328,7 @@ diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(variables -> environments (environment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    api_tokens,
     approvals,
     audit_actions,
     audit_events,
@@ -316,6 +344,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     release_artifacts,
     releases,
     sessions,
+    site_settings,
     steps,
     team_members,
     teams,

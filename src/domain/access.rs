@@ -35,6 +35,21 @@ impl ProjectAccess {
         Self { is_admin, roles }
     }
 
+    /// Cut to what the API token `actor` used reaches in `project_id`
+    /// (nothing outside its project, only its roles inside). A narrowed
+    /// token's actor is never an admin, so this works on grants alone.
+    #[must_use]
+    pub fn within(mut self, actor: &Actor, project_id: ProjectId) -> Self {
+        if let Some(scope) = &actor.scope {
+            self.is_admin = false;
+            self.roles.retain(|_, roles| {
+                roles.retain(|role| scope.allows(project_id, *role));
+                !roles.is_empty()
+            });
+        }
+        self
+    }
+
     pub fn can_view(&self) -> bool {
         self.is_admin || !self.roles.is_empty()
     }
@@ -96,7 +111,8 @@ pub fn project_access(
     Ok(ProjectAccess {
         is_admin: actor.is_admin,
         roles,
-    })
+    }
+    .within(actor, project_id))
 }
 
 /// The projects `actor` may see: `None` means all of them (admin).
@@ -110,13 +126,21 @@ pub fn visible_project_ids(
     let Some(user_id) = actor.user_id else {
         return Ok(Some(Vec::new()));
     };
-    let ids: Vec<i64> = grants::table
+    let mut query = grants::table
         .inner_join(environments::table)
         .filter(holds(user_id))
         .select(environments::project_id)
         .distinct()
-        .load(conn)?;
-    Ok(Some(ids))
+        .into_boxed();
+    if let Some(scope) = &actor.scope {
+        if let Some(project_id) = scope.project_id {
+            query = query.filter(environments::project_id.eq(project_id));
+        }
+        if let Some(roles) = &scope.roles {
+            query = query.filter(grants::role.eq_any(roles.clone()));
+        }
+    }
+    Ok(Some(query.load(conn)?))
 }
 
 /// What someone wants to do, with the names the refusal message needs.

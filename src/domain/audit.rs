@@ -21,6 +21,9 @@ pub struct Actor {
     pub name: String,
     pub is_admin: bool,
     pub client_addr: Option<String>,
+    /// The reach of the API token the actor used, when narrowed: every
+    /// right they hold is cut to it (`access::ProjectAccess`).
+    pub scope: Option<super::tokens::Scope>,
 }
 
 impl Actor {
@@ -31,6 +34,7 @@ impl Actor {
             name: "system".to_owned(),
             is_admin: false,
             client_addr: None,
+            scope: None,
         }
     }
 
@@ -53,6 +57,7 @@ impl Actor {
             name: name.into(),
             is_admin,
             client_addr,
+            scope: None,
         }
     }
 }

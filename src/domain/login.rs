@@ -197,6 +197,7 @@ fn actor(username: &str, user: Option<&User>, client_addr: Option<&str>) -> Acto
         name: username.to_owned(),
         is_admin: false,
         client_addr: client_addr.map(str::to_owned),
+        scope: None,
     }
 }
 

@@ -31,6 +31,7 @@ pub mod states;
 pub mod steps;
 pub mod teams;
 pub mod throttle;
+pub mod tokens;
 pub mod users;
 pub mod validation;
 pub mod variables;

@@ -172,7 +172,7 @@ pub fn open(
             pipeline.push(environment);
         }
     }
-    let access = ProjectAccess::from_grants(actor.is_admin, &held);
+    let access = ProjectAccess::from_grants(actor.is_admin, &held).within(actor, project.id);
     Ok(Some((project, pipeline, access)))
 }
 

@@ -45,6 +45,14 @@ pub fn json_config() -> web::JsonConfig {
                 | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
                     AppError::PayloadTooLarge
                 }
+                actix_web::error::JsonPayloadError::Deserialize(err) => AppError::BadRequest(
+                    // serde's words name the field and where ("missing
+                    // field `version` at line 1 column 2"), nothing internal.
+                    format!("The request body could not be read: {err}."),
+                ),
+                actix_web::error::JsonPayloadError::ContentType => AppError::BadRequest(
+                    "Send the request body as JSON (Content-Type: application/json).".to_owned(),
+                ),
                 _ => AppError::BadRequest("The request body could not be read.".to_owned()),
             }
             .into()

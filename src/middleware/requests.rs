@@ -165,7 +165,10 @@ fn error_body(
 ) -> HttpResponse {
     match page {
         None => builder.json(serde_json::json!({
-            "error": { "status": status.as_u16(), "message": info.message, "request_id": request_id }
+            "error": crate::error::code_for(status),
+            "message": info.message,
+            "field": null,
+            "request_id": request_id,
         })),
         Some(page) => {
             let html = ErrorPage {

@@ -123,7 +123,7 @@ pub struct OverrideForm {
 }
 
 /// Checks the approver role on the deployment's environment.
-fn open_as_approver(
+pub(crate) fn open_as_approver(
     conn: &mut diesel::PgConnection,
     actor: &crate::domain::audit::Actor,
     id: DeploymentId,

@@ -27,18 +27,22 @@ const PAGE_LINES: i64 = 5000;
 /// Lines one poll of the live log returns at most.
 const POLL_LINES: i64 = 2000;
 
-struct Loaded {
-    project: Project,
-    environment: Environment,
-    deployment: Deployment,
-    access: ProjectAccess,
-    version: String,
-    label: String,
-    requested_by: Option<String>,
+pub(crate) struct Loaded {
+    pub project: Project,
+    pub environment: Environment,
+    pub deployment: Deployment,
+    pub access: ProjectAccess,
+    pub version: String,
+    pub label: String,
+    pub requested_by: Option<String>,
 }
 
 /// The deployment, if the actor may see its project (404 otherwise).
-fn open(conn: &mut PgConnection, actor: &Actor, id: DeploymentId) -> Result<Loaded, AppError> {
+pub(crate) fn open(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: DeploymentId,
+) -> Result<Loaded, AppError> {
     // The deployment with the names it is shown by, then its project as
     // every project page opens it: two statements.
     let deployment_view::Named {

@@ -29,6 +29,10 @@ pub enum Gate {
     Project(Needs),
     /// Administrators only; what a refusal is audited and shown as.
     Admin(&'static str),
+    /// The API: a valid token in `Authorization: Bearer …` (401 otherwise,
+    /// whatever cookies come with it). Past it, the token's owner answers to
+    /// the same rules as on the pages, narrowed to the token's scope.
+    Token,
 }
 
 /// What a project route needs beyond seeing the project: the permission
@@ -49,6 +53,12 @@ pub fn check(gate: Gate, mut req: ServiceRequest, next: Next<BoxBody>) -> Checke
     Box::pin(async move {
         if gate == Gate::Public {
             return next.call(req).await;
+        }
+        if gate == Gate::Token {
+            return match super::api::caller::admit(&req).await {
+                Ok(()) => next.call(req).await,
+                Err(err) => Ok(req.error_response(err)),
+            };
         }
         let user = match req.extract::<CurrentUser>().await {
             Ok(user) => user,

@@ -12,7 +12,7 @@ use actix_web::{guard, web};
 #[allow(clippy::enum_glob_use, reason = "the table reads as a table")]
 use super::gate::{self, Gate, Gate::*, Needs::*};
 use super::{
-    account, admin, approvals, dashboard, deployments, environments, health, login, logout,
+    account, admin, api, approvals, dashboard, deployments, environments, health, login, logout,
     projects, releases, static_files,
 };
 use crate::input::limits;
@@ -59,6 +59,17 @@ macro_rules! route_table {
 // so a browser's cookie on them costs no database read.
 route_table! { SESSIONLESS, configure_sessionless;
     GET "/healthz" => health::healthz, Public;
+    // The API: tokens, never the session (see `api::caller`).
+    GET "/api/v1/projects" => api::projects::list, Token;
+    GET "/api/v1/projects/{project}" => api::projects::show, Token;
+    POST "/api/v1/projects/{project}/releases" [limits::RELEASE_FORM] => api::releases::create, Token;
+    GET "/api/v1/projects/{project}/releases/{version}" => api::releases::show, Token;
+    POST "/api/v1/projects/{project}/releases/{version}/deployments" => api::deployments::create, Token;
+    GET "/api/v1/deployments/{id}" => api::deployments::show, Token;
+    POST "/api/v1/deployments/{id}/approve" => api::deployments::approve, Token;
+    POST "/api/v1/deployments/{id}/reject" => api::deployments::reject, Token;
+    POST "/api/v1/deployments/{id}/defer" => api::deployments::defer, Token;
+    POST "/api/v1/deployments/{id}/cancel" => api::deployments::cancel, Token;
     GET "/readyz" => health::readyz, Public;
     GET "/static/{file}" => static_files::serve, Public;
 }

@@ -459,6 +459,7 @@ pub mod fixtures {
             name: "admin".to_owned(),
             is_admin: true,
             client_addr: None,
+            scope: None,
         }
     }
 

@@ -851,7 +851,7 @@ async fn extractor_failures_render_the_error_pages() {
         .await;
     assert_eq!(response.status().as_u16(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["status"], 400);
+    assert_eq!(body["error"], "bad_request");
     assert!(
         !body.to_string().contains("deserialize"),
         "no parser internals: {body}"

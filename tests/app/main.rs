@@ -14,6 +14,7 @@ mod helpers;
 
 mod account;
 mod admin;
+mod api;
 mod approvals;
 mod audit;
 mod browser;

@@ -308,6 +308,28 @@ pub fn find(
         .optional()
 }
 
+/// Whether `input` asks for exactly `release` (title, description and
+/// artifacts as creation would store them): a CI job's rerun of a create
+/// is then harmless.
+pub fn is_same(
+    conn: &mut PgConnection,
+    release: &Release,
+    input: &ReleaseInput,
+) -> QueryResult<bool> {
+    if release.title != input.title.trim() || release.description != input.description.trim_end() {
+        return Ok(false);
+    }
+    let stored = artifacts(conn, release.id)?;
+    let asked: Vec<_> = input.artifacts.iter().filter(|a| !a.is_blank()).collect();
+    Ok(stored.len() == asked.len()
+        && stored.iter().zip(asked).all(|(s, a)| {
+            s.name == a.name.trim()
+                && s.reference == a.reference.trim()
+                && s.url.as_deref().unwrap_or_default() == a.url.trim()
+                && s.sha256.as_deref().unwrap_or_default() == a.sha256.trim().to_lowercase()
+        }))
+}
+
 pub fn artifacts(conn: &mut PgConnection, release_id: ReleaseId) -> QueryResult<Vec<Artifact>> {
     release_artifacts::table
         .filter(release_artifacts::release_id.eq(release_id))

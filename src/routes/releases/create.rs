@@ -3,7 +3,7 @@
 use super::*;
 
 const ARTIFACT_ROWS: usize = 3;
-fn open_for_new_release(
+pub(crate) fn open_for_new_release(
     conn: &mut PgConnection,
     actor: &Actor,
     slug: &str,

@@ -83,7 +83,7 @@ pub async fn deploy(
 }
 
 /// The environment of the pipeline the form's `field` names.
-fn find_target<'p>(
+pub(crate) fn find_target<'p>(
     pipeline: &'p [Environment],
     slug: &str,
     field: &str,

@@ -32,11 +32,13 @@ mod create;
 mod delete;
 mod deploy;
 
+pub(crate) use create::open_for_new_release;
 pub use create::{create, new_form};
 pub use delete::{confirm_delete, delete};
 pub use deploy::deploy;
+pub(crate) use deploy::find_target;
 
-fn release_url(project: &str, version: &str) -> String {
+pub(crate) fn release_url(project: &str, version: &str) -> String {
     format!("/projects/{project}/releases/{version}")
 }
 

@@ -1,0 +1,220 @@
+//! Deployments through the API: request one of a release (as the release
+//! page's form does), read one, and approve, reject, defer or cancel it
+//! (as its page's buttons do), under the same checks.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::model::{self, DeploymentBody, Named};
+use super::{ApiCtx, ApiError};
+use crate::domain::access::{self, Action};
+use crate::domain::approvals::{self, Decided, Decision};
+use crate::domain::audit::Actor;
+use crate::domain::deployments::{self, Cause, DeployError, DeployInput};
+use crate::domain::ids::DeploymentId;
+use crate::routes::context::open_release;
+use crate::routes::releases::find_target;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDeployment {
+    /// The environment's slug.
+    environment: String,
+    #[serde(default)]
+    version_label: String,
+    #[serde(default)]
+    comment: String,
+    /// Start no earlier than this (RFC 3339).
+    #[serde(default)]
+    not_before: Option<DateTime<Utc>>,
+    /// Keep promoting after each success, up to this environment's slug.
+    #[serde(default)]
+    target_environment: Option<String>,
+}
+
+/// The deployment as the API shows it.
+fn body_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: DeploymentId,
+) -> Result<DeploymentBody, ApiError> {
+    let loaded = crate::routes::deployments::open(conn, actor, id)?;
+    Ok(model::deployment(
+        &loaded.deployment,
+        &Named {
+            project: &loaded.project.slug,
+            environment: &loaded.environment,
+            version: &loaded.version,
+            label: &loaded.label,
+            requested_by: loaded.requested_by.as_deref(),
+        },
+    ))
+}
+
+pub async fn create(
+    ctx: ApiCtx,
+    path: web::Path<(String, String)>,
+    body: web::Json<NewDeployment>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, version) = path.into_inner();
+    let body = body.into_inner();
+    let answer = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let (project, pipeline, held, release) = open_release(conn, actor, &slug, &version)?;
+            let target = find_target(&pipeline, &body.environment, "environment")
+                .map_err(|errors| ApiError::invalid(&errors))?
+                .clone();
+            let target_environment_id = match body.target_environment.as_deref() {
+                None | Some("") => None,
+                Some(slug) => Some(
+                    find_target(&pipeline, slug, "target_environment")
+                        .map_err(|errors| ApiError::invalid(&errors))?
+                        .id,
+                ),
+            };
+            let deploy = Action::Deploy {
+                environment_id: target.id,
+                environment: &target.name,
+            };
+            access::enforce(conn, actor, project.id, held, deploy)?;
+            let input = DeployInput {
+                environment_id: target.id,
+                version_label: body.version_label,
+                comment: body.comment,
+                not_before: body.not_before,
+                target_environment_id,
+                cause: Cause::Person,
+            };
+            match deployments::request(conn, actor, release.id, &input) {
+                Ok(deployment) => Ok(body_of(conn, actor, deployment.id)?),
+                Err(DeployError::Refused(message)) => {
+                    // Say why, with the checklist the release page shows.
+                    let (_, pipeline, access, release) =
+                        open_release(conn, actor, &project.slug, &release.version)?;
+                    let facts = crate::domain::release_view::facts(conn, release.id)?;
+                    let timeline =
+                        crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
+                    let checks = crate::domain::readiness::for_release(
+                        &release, &pipeline, &timeline, &access, &facts,
+                    );
+                    let readiness: Vec<model::ReadinessCheck> = timeline
+                        .iter()
+                        .zip(checks)
+                        .find(|(stage, _)| stage.environment.id == target.id)
+                        .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
+                        .unwrap_or_default();
+                    Err(ApiError::new(StatusCode::CONFLICT, "refused", message)
+                        .with_field("environment")
+                        .with_readiness(json!(readiness)))
+                }
+                Err(other) => Err(other.into()),
+            }
+        })
+        .await?;
+    Ok(super::json(StatusCode::CREATED, &answer))
+}
+
+pub async fn show(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionBody {
+    #[serde(default)]
+    comment: String,
+    /// For a deferral: start no earlier than this (RFC 3339).
+    #[serde(default)]
+    until: Option<DateTime<Utc>>,
+}
+
+async fn decide(
+    ctx: ApiCtx,
+    id: DeploymentId,
+    body: &[u8],
+    kind: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let body: DecisionBody = super::optional_json(body)?;
+    let answer = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            crate::routes::approvals::open_as_approver(conn, actor, id)?;
+            let decision = match (kind, body.until) {
+                ("approve", _) => Decision::Approve,
+                ("reject", _) => Decision::Reject,
+                (_, Some(until)) => Decision::Defer(until),
+                (_, None) => {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid",
+                        "To defer, give `until`: a date and time (RFC 3339).",
+                    )
+                    .with_field("until"));
+                }
+            };
+            let decided = approvals::decide(conn, actor, id, &decision, &body.comment)?;
+            let body = body_of(conn, actor, id)?;
+            let (approvals, required) = match decided {
+                Decided::Counted(n, of) => (Some(n), Some(of)),
+                Decided::Queued | Decided::Rejected => (None, None),
+            };
+            Ok(json!({
+                "deployment": body,
+                "approvals": approvals,
+                "required_approvals": required,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+pub async fn approve(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    decide(ctx, path.into_inner(), &body, "approve").await
+}
+
+pub async fn reject(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    decide(ctx, path.into_inner(), &body, "reject").await
+}
+
+pub async fn defer(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    decide(ctx, path.into_inner(), &body, "defer").await
+}
+
+pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let loaded = crate::routes::deployments::open(conn, actor, id)?;
+            access::enforce(
+                conn,
+                actor,
+                loaded.project.id,
+                loaded.access.clone(),
+                Action::Deploy {
+                    environment_id: loaded.environment.id,
+                    environment: &loaded.environment.name,
+                },
+            )?;
+            deployments::cancel(conn, actor, id)?;
+            body_of(conn, actor, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(body))
+}

@@ -1,0 +1,501 @@
+//! The JSON API under `/api/v1`: tokens (scope, expiry, revocation, the
+//! owner's grants of the moment), every endpoint's answer and refusals, and
+//! the error shape.
+
+use diesel::prelude::*;
+use serde_json::{Value, json};
+use stagecoach::domain::ids::UserId;
+use stagecoach::domain::projects::Project;
+use stagecoach::domain::tokens::{self, NewToken};
+
+use crate::helpers::{TestApp, fixtures::admin, spawn_app, spawn_app_with};
+
+/// A token for `owner`, made as the admin would make it.
+fn token(app: &TestApp, owner: UserId, project: &str, roles: &[&str]) -> String {
+    tokens::create(
+        &mut app.conn(),
+        &admin(),
+        owner,
+        &NewToken {
+            name: "ci".into(),
+            project: project.into(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            ..Default::default()
+        },
+    )
+    .expect("a token")
+    .secret
+}
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, app.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON, not {text}"));
+    (status, body)
+}
+
+async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
+    call(app, reqwest::Method::GET, path, token, None).await
+}
+
+async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
+    call(app, reqwest::Method::POST, path, token, Some(body)).await
+}
+
+/// A project whose first environment does not deploy on creation, and a
+/// user who deploys and approves everywhere in it.
+fn world(app: &TestApp) -> (Project, UserId) {
+    let (project, pipeline) = app.project("Shop");
+    crate::helpers::fixtures::policy(app, &pipeline[0], |p| p.trigger = "manual".into());
+    let user = app.create_user("ci-bot", "ci-bot-password-1", false);
+    for env in &pipeline {
+        app.grant(user.id, env.id, "deployer");
+        app.grant(user.id, env.id, "approver");
+    }
+    (project, user.id)
+}
+
+#[tokio::test]
+async fn without_a_valid_token_every_endpoint_answers_401_json() {
+    let app = spawn_app().await;
+    // Signed in: the session cookie counts for nothing under /api.
+    app.login_admin().await;
+    let response = app.get("/api/v1/projects").await;
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.headers().get("www-authenticate").unwrap(),
+        "Bearer"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized");
+    assert!(body["field"].is_null());
+    for bad in ["", "stgc_0000", "not-a-token", "stgc_' OR 1=1 --"] {
+        let (status, body) = get(&app, "/api/v1/projects", bad).await;
+        assert_eq!(status, 401, "{bad:?}");
+        assert_eq!(body["error"], "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn a_token_lists_projects_and_shows_a_pipeline_with_what_is_live() {
+    let app = spawn_app().await;
+    let (project, user) = world(&app);
+    let (_other, _) = app.project("Hidden");
+    let secret = token(&app, user, "", &[]);
+    assert!(secret.starts_with("stgc_") && secret.len() == 5 + 64);
+
+    let (status, body) = get(&app, "/api/v1/projects", &secret).await;
+    assert_eq!(status, 200, "{body}");
+    let slugs: Vec<&str> = body["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        slugs,
+        [project.slug.as_str()],
+        "only what the owner may see"
+    );
+
+    let (status, body) = get(&app, &format!("/api/v1/projects/{}", project.slug), &secret).await;
+    assert_eq!(status, 200, "{body}");
+    let envs: Vec<&str> = body["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(envs, ["development", "qa", "staging", "production"]);
+    assert!(body["environments"][0]["live"].is_null());
+
+    let (status, body) = get(&app, "/api/v1/projects/hidden", &secret).await;
+    assert_eq!(status, 404, "a project the owner may not see is not found");
+    assert_eq!(body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn ci_creates_a_release_deploys_it_and_reads_the_deployment() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    let releases = format!("/api/v1/projects/{}/releases", project.slug);
+
+    let (status, body) = post(
+        &app,
+        &releases,
+        &secret,
+        json!({
+            "version": "2.0.0",
+            "title": "Checkout",
+            "description": "Faster checkout",
+            "artifacts": [{"name": "web", "reference": "registry/web:2.0.0", "sha256": "a".repeat(64)}],
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["version"], "2.0.0");
+    assert_eq!(body["artifacts"][0]["reference"], "registry/web:2.0.0");
+    assert_eq!(body["environments"][0]["environment"], "development");
+    assert_eq!(body["links"]["page"], "/projects/shop/releases/2.0.0");
+
+    // The same release again (a CI rerun) answers 200 with it, making
+    // nothing; the same version with other content is a conflict.
+    let same = json!({
+        "version": "2.0.0",
+        "title": "Checkout",
+        "description": "Faster checkout",
+        "artifacts": [{"name": "web", "reference": "registry/web:2.0.0", "sha256": "A".repeat(64)}],
+    });
+    let (status, body) = post(&app, &releases, &secret, same).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], "2.0.0");
+    let (status, body) = post(
+        &app,
+        &releases,
+        &secret,
+        json!({"version": "2.0.0", "title": "Something else"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "conflict");
+    assert_eq!(body["field"], "version");
+
+    // A body that is not valid: 422 with every field's message.
+    let (status, body) = post(
+        &app,
+        &releases,
+        &secret,
+        json!({"version": "not a version!", "title": "x"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"], "invalid");
+    assert_eq!(body["field"], "version");
+    // Malformed JSON, an unknown field, a missing one: 400, nothing made.
+    for bad in [
+        json!({"title": "no version"}),
+        json!({"version": "2.1.0", "colour": "red"}),
+    ] {
+        let (status, body) = post(&app, &releases, &secret, bad).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"], "bad_request");
+    }
+    let response = reqwest::Client::new()
+        .post(app.url(&releases))
+        .bearer_auth(&secret)
+        .header("content-type", "application/json")
+        .body("{\"version\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 1);
+
+    // Deploy it to Development.
+    let (status, body) = post(
+        &app,
+        &format!("{releases}/2.0.0/deployments"),
+        &secret,
+        json!({"environment": "development", "comment": "from CI"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["state"], "queued");
+    assert_eq!(body["environment"], "development");
+    assert_eq!(body["requested_by"], "ci-bot");
+    let id = body["id"].as_i64().unwrap();
+
+    let (status, body) = get(&app, &format!("/api/v1/deployments/{id}"), &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], id);
+    assert_eq!(body["comment"], "from CI");
+
+    // Promoting before it succeeded is refused by the rules: 409 with the
+    // checklist that says why.
+    let (status, body) = post(
+        &app,
+        &format!("{releases}/2.0.0/deployments"),
+        &secret,
+        json!({"environment": "qa"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "refused");
+    let readiness = body["readiness"].as_array().expect("a checklist");
+    assert!(
+        readiness
+            .iter()
+            .any(|c| c["state"] == "unmet" && c["text"].as_str().unwrap().contains("Development")),
+        "{body}"
+    );
+
+    // Cancel it.
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/cancel"),
+        &secret,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "cancelled");
+    // Every change is audited under the token's owner.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_events a JOIN users u ON u.id = a.actor_id \
+             WHERE u.username = 'ci-bot' AND a.action IN ('release.created', 'deployment.requested', 'deployment.cancelled')"
+        ),
+        3
+    );
+}
+
+#[tokio::test]
+async fn approvals_through_the_api_follow_the_same_rules() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let requester = app.create_user("dev", "dev-password-123", false);
+    let approver = app.create_user("lead", "lead-password-123", false);
+    let qa = &pipeline[1];
+    app.grant(requester.id, qa.id, "deployer");
+    app.grant(approver.id, qa.id, "approver");
+    crate::helpers::fixtures::policy(&app, qa, |p| {
+        p.required_approvals = "1".into();
+    });
+    let release = app.release(&project, "1.0.0");
+    let first = stagecoach::domain::deployments::claim_next(
+        &mut app.conn(),
+        "test",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap()
+    .expect("the release's deployment to Development");
+    stagecoach::domain::deployments::finish(
+        &mut app.conn(),
+        "test",
+        first.id,
+        &stagecoach::domain::deployments::Outcome::Succeeded,
+    )
+    .unwrap();
+    let waiting = stagecoach::domain::deployments::request(
+        &mut app.conn(),
+        &crate::helpers::fixtures::person(&requester),
+        release.id,
+        &stagecoach::domain::deployments::DeployInput {
+            environment_id: qa.id,
+            ..Default::default()
+        },
+    );
+    let id = match waiting {
+        Ok(d) => d.id,
+        Err(err) => panic!("requesting: {err}"),
+    };
+    let requester_token = token(&app, requester.id, "", &[]);
+    let approver_token = token(&app, approver.id, "", &[]);
+
+    // The requester may not approve here: 403, nothing recorded.
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/approve"),
+        &requester_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"], "forbidden");
+    // Deferring needs `until`.
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/defer"),
+        &approver_token,
+        json!({"comment": "later"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["field"], "until");
+    // The approver approves with a comment; the deployment is queued.
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/approve"),
+        &approver_token,
+        json!({"comment": "ship it"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deployment"]["state"], "queued");
+    // A second decision is refused by the rules.
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/reject"),
+        &approver_token,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test]
+async fn a_scoped_token_holds_no_more_than_its_scope_and_its_owner() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let (other, other_pipeline) = app.project("Other");
+    for env in &other_pipeline {
+        app.grant(user, env.id, "deployer");
+    }
+    app.release(&project, "1.0.0");
+    app.release(&other, "1.0.0");
+
+    // Scoped to Shop: Other does not exist for it.
+    let shop_only = token(&app, user, &project.slug, &[]);
+    let (_, body) = get(&app, "/api/v1/projects", &shop_only).await;
+    assert_eq!(body["projects"].as_array().unwrap().len(), 1, "{body}");
+    let (status, _) = get(&app, "/api/v1/projects/other/releases/1.0.0", &shop_only).await;
+    assert_eq!(status, 404);
+
+    // Deploy only: may deploy, may not approve.
+    let deploy_only = token(&app, user, &project.slug, &["deployer"]);
+    let (status, body) = post(
+        &app,
+        "/api/v1/projects/shop/releases/1.0.0/deployments",
+        &deploy_only,
+        json!({"environment": "development"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    let approve_only = token(&app, user, &project.slug, &["approver"]);
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/cancel"),
+        &approve_only,
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 403, "an approver-only token may not cancel: {body}");
+
+    // An admin's scoped token is not an admin: it holds the admin's grants
+    // (none) within the scope.
+    let admin_scoped = token(
+        &app,
+        crate::helpers::fixtures::ADMIN_ID,
+        &project.slug,
+        &["deployer"],
+    );
+    let (_, body) = get(&app, "/api/v1/projects", &admin_scoped).await;
+    assert_eq!(body["projects"].as_array().unwrap().len(), 0, "{body}");
+    let admin_all = token(&app, crate::helpers::fixtures::ADMIN_ID, "", &[]);
+    let (_, body) = get(&app, "/api/v1/projects", &admin_all).await;
+    assert_eq!(body["projects"].as_array().unwrap().len(), 2, "{body}");
+
+    // The owner loses a right: the token loses it at once.
+    diesel::delete(
+        stagecoach::db::schema::grants::table
+            .filter(stagecoach::db::schema::grants::user_id.eq(user)),
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    let (status, _) = get(&app, "/api/v1/projects/shop", &shop_only).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn revoked_expired_and_disabled_tokens_get_401_and_an_audit_event() {
+    let app = spawn_app().await;
+    let (_, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    let (status, _) = get(&app, "/api/v1/projects", &secret).await;
+    assert_eq!(status, 200);
+    // Its first use from an address is audited, and recorded on the token.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM audit_events WHERE action = 'token.used_from_new_address'"
+        ),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM api_tokens WHERE last_used_from = '127.0.0.1' AND last_used_at IS NOT NULL"),
+        1
+    );
+    // A second use from the same address within the minute writes nothing.
+    let before = app.count("SELECT count(*) AS n FROM audit_events");
+    get(&app, "/api/v1/projects", &secret).await;
+    assert_eq!(app.count("SELECT count(*) AS n FROM audit_events"), before);
+
+    let id = app.count("SELECT max(id) AS n FROM api_tokens");
+    tokens::revoke(&mut app.conn(), &admin(), id).unwrap();
+    let (status, body) = get(&app, "/api/v1/projects", &secret).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["message"], "This token was revoked.");
+
+    let expiring = token(&app, user, "", &[]);
+    diesel::sql_query(
+        "UPDATE api_tokens SET created_at = now() - interval '2 days', expires_at = now() - interval '1 day' \
+         WHERE revoked_at IS NULL",
+    )
+    .execute(&mut app.conn())
+    .unwrap();
+    let (status, body) = get(&app, "/api/v1/projects", &expiring).await;
+    assert_eq!(status, 401);
+    assert!(body["message"].as_str().unwrap().contains("expired"));
+
+    let live = token(&app, user, "", &[]);
+    stagecoach::domain::users::set_disabled(&mut app.conn(), &admin(), user, true).unwrap();
+    let (status, _) = get(&app, "/api/v1/projects", &live).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'token.refused'"),
+        3
+    );
+}
+
+#[tokio::test]
+async fn no_token_outlives_the_sites_maximum_whatever_path_makes_it() {
+    let app = spawn_app().await;
+    let (_, user) = world(&app);
+    let make = |days: &str| {
+        tokens::create(
+            &mut app.conn(),
+            &admin(),
+            user,
+            &NewToken {
+                name: "ci".into(),
+                lifetime_days: days.into(),
+                ..Default::default()
+            },
+        )
+    };
+    assert!(make("").is_ok(), "the default, 90 days");
+    assert!(make("365").is_ok());
+    match make("366") {
+        Err(stagecoach::domain::rejection::Rejection::Invalid(errors)) => {
+            assert!(errors.has("lifetime_days"));
+        }
+        other => panic!("a year and a day: {other:?}"),
+    }
+    tokens::set_max_lifetime_days(&mut app.conn(), &admin(), "30").unwrap();
+    assert!(make("31").is_err());
+    // The database holds the cap even for a raw insert.
+    let raw = diesel::sql_query(format!(
+        "INSERT INTO api_tokens (user_id, name, prefix, secret_hash, expires_at) \
+         VALUES ({user}, 'raw', 'stgc_x', decode(repeat('ab', 32), 'hex'), now() + interval '31 days')"
+    ))
+    .execute(&mut app.conn());
+    let err = raw.expect_err("the trigger refuses");
+    assert_eq!(
+        stagecoach::db::violated_check(&err),
+        Some("api_tokens_max_lifetime")
+    );
+}
