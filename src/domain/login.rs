@@ -131,6 +131,13 @@ pub fn check_password(attempt: &Attempt, password_plain: &str) -> Verdict {
     match &attempt.state {
         State::Reserved {
             user: Some(user), ..
+        } if user.is_service => {
+            // Holds tokens, never a session: no password can open it.
+            password::verify_dummy(password_plain);
+            Verdict(Err("service_account"))
+        }
+        State::Reserved {
+            user: Some(user), ..
         } => {
             if !password::verify(password_plain, &user.password_hash) {
                 Verdict(Err("wrong_password"))

@@ -23,6 +23,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub password_changed_at: DateTime<Utc>,
+    /// A service account: holds API tokens and grants, never signs in.
+    pub is_service: bool,
 }
 
 #[derive(Debug, Insertable)]
@@ -88,6 +90,9 @@ pub enum CreateUserError {
     Username(&'static str),
     #[error("username is taken")]
     UsernameTaken,
+    /// A combination the rules refuse; the text says which.
+    #[error("{0}")]
+    Refused(&'static str),
     #[error("display name: {0}")]
     DisplayName(&'static str),
     #[error("password: {0}")]
@@ -143,6 +148,54 @@ pub fn create(
             actor,
             Event::new("user.created", "user", user.id)
                 .details(json!({ "username": user.username, "admin": is_admin })),
+        )?;
+        Ok(user)
+    })
+}
+
+/// Creates a service account: a user for CI that holds grants and API
+/// tokens and cannot sign in (no password; the database refuses it a
+/// session). Audited.
+pub fn create_service(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    username: &str,
+    display_name: &str,
+) -> Result<User, CreateUserError> {
+    let username = normalize_username(username);
+    if let Some(problem) = username_problem(&username) {
+        return Err(CreateUserError::Username(problem));
+    }
+    if let Some(problem) = super::validation::line_problem(display_name) {
+        return Err(CreateUserError::DisplayName(problem));
+    }
+    let display_name = match display_name.trim() {
+        "" => username.as_str(),
+        name => name,
+    };
+    conn.transaction(|conn| {
+        let user = diesel::insert_into(users::table)
+            .values((
+                users::username.eq(&username),
+                users::display_name.eq(display_name),
+                // Not a hash any password verifies against.
+                users::password_hash.eq("!service-account"),
+                users::is_service.eq(true),
+            ))
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => CreateUserError::UsernameTaken,
+                other => other.into(),
+            })?;
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.created", "user", user.id)
+                .details(json!({ "username": user.username, "service_account": true })),
         )?;
         Ok(user)
     })
@@ -295,6 +348,9 @@ fn last_admin(err: diesel::result::Error) -> AdminChangeError {
         Some("users_keep_an_admin") => AdminChangeError::Refused(
             "This is the last active administrator: make someone else an administrator first."
                 .to_owned(),
+        ),
+        Some("users_service_not_admin") => AdminChangeError::Refused(
+            "A service account cannot be an administrator: give it grants instead.".to_owned(),
         ),
         _ => err.into(),
     }

@@ -18,6 +18,7 @@ pub mod projects;
 pub mod releases;
 pub mod static_files;
 pub mod table;
+pub mod tokens;
 
 pub use table::{configure, configure_sessionless};
 

@@ -13,7 +13,7 @@ use actix_web::{guard, web};
 use super::gate::{self, Gate, Gate::*, Needs::*};
 use super::{
     account, admin, api, approvals, dashboard, deployments, environments, health, login, logout,
-    projects, releases, static_files,
+    projects, releases, static_files, tokens,
 };
 use crate::input::limits;
 
@@ -82,6 +82,9 @@ route_table! { SESSIONED, configure;
     GET "/" => dashboard::show, SignedIn;
     GET "/account/password" => account::password_form, SignedIn;
     POST "/account/password" => account::change_password, SignedIn;
+    GET "/account/tokens" => tokens::mine, SignedIn;
+    POST "/account/tokens" => tokens::create_mine, SignedIn;
+    POST "/account/tokens/{token}/revoke" => tokens::revoke_mine, SignedIn;
     GET "/approvals" => approvals::inbox, SignedIn;
 
     GET "/projects/{project}" => projects::show, Project(View);
@@ -136,6 +139,11 @@ route_table! { SESSIONED, configure;
     POST "/admin/users/{user}/admin" => admin::users::set_admin, Admin("manage users");
     POST "/admin/users/{user}/password" => admin::users::reset_password, Admin("manage users");
     POST "/admin/users/{user}/sessions/end" => admin::users::end_sessions, Admin("manage users");
+    POST "/admin/users/{user}/tokens" => tokens::create_for_service, Admin("manage users");
+    POST "/admin/users/{user}/tokens/{token}/revoke" => tokens::revoke_for_service, Admin("manage users");
+    GET "/admin/tokens" => tokens::everyone, Admin("manage API tokens");
+    POST "/admin/tokens/settings" => tokens::set_lifetime, Admin("manage API tokens");
+    POST "/admin/tokens/{token}/revoke" => tokens::revoke_any, Admin("manage API tokens");
     GET "/admin/teams" => admin::teams::list, Admin("manage teams");
     POST "/admin/teams" => admin::teams::create, Admin("manage teams");
     GET "/admin/teams/{team}" => admin::teams::show, Admin("manage teams");

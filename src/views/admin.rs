@@ -58,6 +58,7 @@ pub struct UsersPage {
     pub username: String,
     pub display_name: String,
     pub is_admin: bool,
+    pub is_service: bool,
     pub errors: FieldErrors,
 }
 
@@ -69,6 +70,8 @@ pub struct UserPage {
     pub teams: Vec<Team>,
     pub sessions: i64,
     pub errors: FieldErrors,
+    /// A service account's tokens, with the form to make one.
+    pub tokens: Option<super::tokens::TokenPanel>,
 }
 
 #[derive(Template, WebTemplate)]

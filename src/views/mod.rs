@@ -12,6 +12,7 @@ pub mod login;
 pub mod projects;
 pub mod releases;
 pub mod states;
+pub mod tokens;
 
 use actix_web::{HttpMessage, HttpRequest};
 

@@ -904,3 +904,104 @@ async fn deploy_as_far_as_offers_only_what_the_user_may_reach_and_logs_stay_with
     browser.screenshot("deployment-log-hidden").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_user_makes_an_api_token_in_the_browser_uses_it_and_revokes_it() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    let user = app.create_user("casey", "casey-password-123", false);
+    app.grant(user.id, pipeline[0].id, "deployer");
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "casey", "casey-password-123").await;
+
+    // From the account menu to the tokens tab.
+    c.find(Locator::Css(".usermenu a.user"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::LinkText("API tokens"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("GitHub Actions")
+        .await
+        .unwrap();
+    choose(c, "project", "Storefront").await;
+    c.find(Locator::Css("input[name=roles][value=deployer]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action='/account/tokens'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let secret = c
+        .wait()
+        .for_element(Locator::Id("issued-secret"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .expect("a value");
+    assert!(secret.starts_with("stgc_"));
+    browser.screenshot("account-token-created").await;
+    let row = c
+        .find(Locator::Css(".table tbody tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(row.contains("project storefront, deployer only"), "{row}");
+
+    // The token works for what it may do.
+    let api = reqwest::Client::new();
+    let answer = api
+        .get(app.url(&format!("/api/v1/projects/{}", project.slug)))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+
+    // Revoking asks first (the page's confirm), then it stops working.
+    c.find(Locator::Css("form[action$='/revoke'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if c.accept_alert().await.is_err() {
+        // No dialog: the form was sent straight away.
+    }
+    reload_until(c, ".badge-disabled").await;
+    assert!(c.source().await.unwrap().contains("revoked"));
+    assert!(
+        c.find(Locator::Id("issued-secret")).await.is_err(),
+        "shown once only"
+    );
+    browser.screenshot("account-token-revoked").await;
+    let answer = api
+        .get(app.url("/api/v1/projects"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+    browser.close().await;
+}

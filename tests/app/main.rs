@@ -42,6 +42,7 @@ mod sessions;
 mod site;
 mod states;
 mod throttle;
+mod tokens;
 mod wake;
 mod webhooks;
 mod workers;

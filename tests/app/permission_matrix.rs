@@ -88,6 +88,7 @@ struct World {
     grant: i64,
     user: UserId,
     team: i64,
+    token: i64,
 }
 
 impl World {
@@ -174,6 +175,17 @@ impl World {
             grant,
             user: target.id,
             team: team.id,
+            token: stagecoach::domain::tokens::create(
+                &mut app.conn(),
+                &admin(),
+                target.id,
+                &stagecoach::domain::tokens::NewToken {
+                    name: "ci".into(),
+                    ..Default::default()
+                },
+            )
+            .expect("a token")
+            .id,
         }
     }
 
@@ -190,6 +202,7 @@ impl World {
             ("grant", self.grant.to_string()),
             ("user", self.user.to_string()),
             ("team", self.team.to_string()),
+            ("token", self.token.to_string()),
             ("file", "app.css".to_owned()),
         ] {
             path = path.replace(&format!("{{{name}}}"), &value);

@@ -28,6 +28,7 @@ pub async fn list(ctx: Ctx) -> Result<UsersPage, AppError> {
         username: String::new(),
         display_name: String::new(),
         is_admin: false,
+        is_service: false,
         errors: FieldErrors::new(),
     })
 }
@@ -42,6 +43,8 @@ pub struct NewUserForm {
     password: String,
     /// A checkbox: present when ticked.
     is_admin: Option<String>,
+    /// A checkbox: a service account (no password, tokens only).
+    is_service: Option<String>,
 }
 
 pub async fn create(
@@ -49,6 +52,7 @@ pub async fn create(
     CsrfForm(form): CsrfForm<NewUserForm>,
 ) -> Result<HttpResponse, AppError> {
     let is_admin = form.is_admin.is_some();
+    let is_service = form.is_service.is_some();
     let (username, display_name, password) = (
         form.username.clone(),
         form.display_name.clone(),
@@ -56,7 +60,15 @@ pub async fn create(
     );
     let (outcome, all) = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
-            let outcome = users::create(conn, actor, &username, &display_name, &password, is_admin);
+            let outcome = if is_service && is_admin {
+                Err(CreateUserError::Refused(
+                    "A service account cannot be an administrator: give it grants instead.",
+                ))
+            } else if is_service {
+                users::create_service(conn, actor, &username, &display_name)
+            } else {
+                users::create(conn, actor, &username, &display_name, &password, is_admin)
+            };
             Ok((outcome, users::list(conn)?))
         })
         .await?;
@@ -73,6 +85,7 @@ pub async fn create(
         Err(CreateUserError::UsernameTaken) => errors.add("username", "This username is taken."),
         Err(CreateUserError::DisplayName(problem)) => errors.add("display_name", problem),
         Err(CreateUserError::Password(problem)) => errors.add("password", problem.to_string()),
+        Err(CreateUserError::Refused(problem)) => errors.add("is_service", problem),
         Err(CreateUserError::Db(err)) => return Err(err.into()),
         Err(CreateUserError::Hash(err)) => return Err(AppError::Internal(err)),
     }
@@ -82,34 +95,71 @@ pub async fn create(
         username: form.username,
         display_name: form.display_name,
         is_admin,
+        is_service,
         errors,
     };
     render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 
+/// What a user's page shows.
+pub(crate) struct UserData {
+    user: users::User,
+    teams: Vec<teams::Team>,
+    sessions: i64,
+    tokens: Option<crate::views::tokens::TokenPanel>,
+}
+
 fn load_user_page(
     conn: &mut PgConnection,
-    _actor: &Actor,
+    actor: &Actor,
     user_id: UserId,
-) -> Result<(users::User, Vec<teams::Team>, i64), AppError> {
+) -> Result<UserData, AppError> {
     let user = users::find(conn, user_id)?.ok_or(AppError::NotFound)?;
     let teams = teams::of_user(conn, user_id)?;
     let sessions = crate::domain::sessions::open_count(conn, user_id)?;
-    Ok((user, teams, sessions))
+    let tokens = crate::routes::tokens::service_panel(conn, actor, &user)?;
+    Ok(UserData {
+        user,
+        teams,
+        sessions,
+        tokens,
+    })
+}
+
+/// Reads a user's page (404 for no such user).
+pub(crate) async fn load_user(ctx: &Ctx, user_id: UserId) -> Result<UserData, AppError> {
+    ctx.run(move |conn, actor| load_user_page(conn, actor, user_id))
+        .await
+        .map_err(AppError::from)
+}
+
+impl UserData {
+    pub(crate) fn is_service(&self) -> bool {
+        self.user.is_service
+    }
+
+    /// The page, with `errors` beside the password form and, for a
+    /// service account, `tokens` in place of what was read.
+    pub(crate) fn page(
+        self,
+        ctx: &Ctx,
+        errors: FieldErrors,
+        tokens: Option<crate::views::tokens::TokenPanel>,
+    ) -> UserPage {
+        UserPage {
+            page: ctx.page(format!("{} · Users", self.user.username), "admin"),
+            user: self.user,
+            teams: self.teams,
+            sessions: self.sessions,
+            errors,
+            tokens: tokens.or(self.tokens),
+        }
+    }
 }
 
 pub async fn show(ctx: Ctx, path: web::Path<UserId>) -> Result<UserPage, AppError> {
-    let user_id = path.into_inner();
-    let (shown, teams, sessions) = ctx
-        .run(move |conn, actor| load_user_page(conn, actor, user_id))
-        .await?;
-    Ok(UserPage {
-        page: ctx.page(format!("{} · Users", shown.username), "admin"),
-        user: shown,
-        teams,
-        sessions,
-        errors: FieldErrors::new(),
-    })
+    let data = load_user(&ctx, path.into_inner()).await?;
+    Ok(data.page(&ctx, FieldErrors::new(), None))
 }
 
 /// Runs one admin change to a user, then back to their page with a flash.
@@ -223,16 +273,10 @@ pub async fn reset_password(
             );
             Ok(see_other(&format!("/admin/users/{id}")))
         }
-        (Err(AdminChangeError::Password(problem)), (shown, teams, sessions)) => {
+        (Err(AdminChangeError::Password(problem)), data) => {
             let mut errors = FieldErrors::new();
             errors.add("password", problem.to_string());
-            let page = UserPage {
-                page: ctx.page(format!("{} · Users", shown.username), "admin"),
-                user: shown,
-                teams,
-                sessions,
-                errors,
-            };
+            let page = data.page(&ctx, errors, None);
             render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
         }
         (Err(AdminChangeError::Refused(message)), _) => {
