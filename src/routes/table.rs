@@ -62,14 +62,18 @@ route_table! { SESSIONLESS, configure_sessionless;
     // The API: tokens, never the session (see `api::caller`).
     GET "/api/v1/projects" => api::projects::list, Token;
     GET "/api/v1/projects/{project}" => api::projects::show, Token;
+    GET "/api/v1/projects/{project}/releases" => api::releases::list, Token;
     POST "/api/v1/projects/{project}/releases" [limits::RELEASE_FORM] => api::releases::create, Token;
     GET "/api/v1/projects/{project}/releases/{version}" => api::releases::show, Token;
+    DELETE "/api/v1/projects/{project}/releases/{version}" => api::releases::delete, Token;
+    GET "/api/v1/projects/{project}/environments/{environment}/deployments" => api::deployments::list, Token;
     POST "/api/v1/projects/{project}/releases/{version}/deployments" => api::deployments::create, Token;
     GET "/api/v1/deployments/{id}" => api::deployments::show, Token;
     POST "/api/v1/deployments/{id}/approve" => api::deployments::approve, Token;
     POST "/api/v1/deployments/{id}/reject" => api::deployments::reject, Token;
     POST "/api/v1/deployments/{id}/defer" => api::deployments::defer, Token;
     POST "/api/v1/deployments/{id}/cancel" => api::deployments::cancel, Token;
+    POST "/api/v1/deployments/{id}/redeploy" => api::deployments::redeploy, Token;
     GET "/readyz" => health::readyz, Public;
     GET "/static/{file}" => static_files::serve, Public;
 }

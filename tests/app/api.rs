@@ -499,3 +499,165 @@ async fn no_token_outlives_the_sites_maximum_whatever_path_makes_it() {
         Some("api_tokens_max_lifetime")
     );
 }
+
+#[tokio::test]
+async fn releases_and_deployments_are_listed_newest_first_through_the_cursor() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    let count = stagecoach::domain::releases::PAGE_SIZE + 5;
+    for n in 0..count {
+        app.release(&project, &format!("1.{n}.0"));
+    }
+    let first = format!("/api/v1/projects/{}/releases", project.slug);
+    let response = reqwest::Client::new()
+        .get(app.url(&first))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    let link = response
+        .headers()
+        .get("link")
+        .expect("a Link to the next page")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    let page = body["releases"].as_array().unwrap();
+    assert_eq!(page.len() as i64, stagecoach::domain::releases::PAGE_SIZE);
+    assert_eq!(
+        page[0]["version"],
+        format!("1.{}.0", count - 1),
+        "newest first"
+    );
+    assert_eq!(page[0]["environments"][0]["environment"], "development");
+    let next = body["next"].as_str().expect("a next cursor");
+    assert!(
+        link.contains(&format!("before={next}")) && link.ends_with("rel=\"next\""),
+        "{link}"
+    );
+    let (status, body) = get(&app, &format!("{first}?before={next}"), &secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["releases"].as_array().unwrap().len(), 5);
+    assert!(body["next"].is_null());
+    // Search, and a cursor that is not one.
+    let (_, body) = get(&app, &format!("{first}?q=1.3.0"), &secret).await;
+    assert_eq!(body["releases"].as_array().unwrap().len(), 1);
+    let (status, body) = get(&app, &format!("{first}?before=yesterday"), &secret).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["field"], "before");
+
+    // Deploy one, list Development's deployments, redeploy it.
+    let (status, body) = post(
+        &app,
+        &format!("{first}/1.3.0/deployments"),
+        &secret,
+        json!({"environment": "development"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_i64().unwrap();
+    stagecoach::domain::deployments::cancel(
+        &mut app.conn(),
+        &admin(),
+        stagecoach::domain::ids::DeploymentId(id),
+    )
+    .unwrap();
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/deployments/{id}/redeploy"),
+        &secret,
+        json!({"comment": "again"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["attempt"], 2);
+    let (status, body) = get(
+        &app,
+        &format!(
+            "/api/v1/projects/{}/environments/development/deployments",
+            project.slug
+        ),
+        &secret,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let states: Vec<&str> = body["deployments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["queued", "cancelled"]);
+}
+
+#[tokio::test]
+async fn a_release_is_deleted_through_the_api_until_it_is_promoted() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    app.release(&project, "1.0.0");
+    let path = format!("/api/v1/projects/{}/releases/1.0.0", project.slug);
+    let delete = || async {
+        reqwest::Client::new()
+            .delete(app.url(&path))
+            .bearer_auth(&secret)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(delete().await, 204);
+    assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 0);
+    assert_eq!(delete().await, 404);
+    // A promoted release stays (rule 1): 409 with the reason.
+    let pipeline = stagecoach::domain::environments::list(&mut app.conn(), project.id).unwrap();
+    let release = app.release(&project, "2.0.0");
+    let first = stagecoach::domain::deployments::request(
+        &mut app.conn(),
+        &admin(),
+        release.id,
+        &stagecoach::domain::deployments::DeployInput {
+            environment_id: pipeline[0].id,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let claimed = stagecoach::domain::deployments::claim_next(
+        &mut app.conn(),
+        "test",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(claimed.id, first.id);
+    stagecoach::domain::deployments::finish(
+        &mut app.conn(),
+        "test",
+        first.id,
+        &stagecoach::domain::deployments::Outcome::Succeeded,
+    )
+    .unwrap();
+    stagecoach::domain::deployments::request(
+        &mut app.conn(),
+        &admin(),
+        release.id,
+        &stagecoach::domain::deployments::DeployInput {
+            environment_id: pipeline[1].id,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (status, body) = call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/projects/{}/releases/2.0.0", project.slug),
+        &secret,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 1);
+}

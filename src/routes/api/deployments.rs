@@ -218,3 +218,98 @@ pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpRe
         .await?;
     Ok(HttpResponse::Ok().json(body))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    before: Option<String>,
+}
+
+/// An environment's deployments, newest first, keyset-paginated.
+pub async fn list(
+    ctx: ApiCtx,
+    path: web::Path<(String, String)>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, env_slug) = path.into_inner();
+    let before = super::releases::cursor(query.before.as_deref(), "before")?;
+    let (project_slug, env_slug, history, next) = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let (project, pipeline, _) = crate::routes::context::open_project(conn, actor, &slug)?;
+            let environment = pipeline
+                .into_iter()
+                .find(|e| e.slug == env_slug)
+                .ok_or_else(ApiError::not_found)?;
+            let (history, next) = deployments::history(conn, environment.id, before, HISTORY_PAGE)?;
+            Ok((project.slug, environment.slug, history, next))
+        })
+        .await?;
+    let next = next.map(|c| c.encode());
+    let items: Vec<serde_json::Value> = history
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "state": d.status.as_str(),
+                "version": d.version,
+                "label": d.label,
+                "attempt": d.attempt,
+                "rollback": d.is_rollback,
+                "requested_by": d.requested_by,
+                "created_at": d.created_at,
+                "finished_at": d.finished_at,
+            })
+        })
+        .collect();
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = &next {
+        let path = format!("/api/v1/projects/{project_slug}/environments/{env_slug}/deployments");
+        response.insert_header(("Link", super::releases::next_link(&path, &[], next)));
+    }
+    Ok(response.json(json!({ "deployments": items, "next": next })))
+}
+
+/// How many deployments a page of an environment's list holds.
+const HISTORY_PAGE: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    #[serde(default)]
+    comment: String,
+}
+
+/// Deploys the deployment's release to its environment again.
+pub async fn redeploy(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body: CommentBody = super::optional_json(&body)?;
+    let answer = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let loaded = crate::routes::deployments::open(conn, actor, id)?;
+            access::enforce(
+                conn,
+                actor,
+                loaded.project.id,
+                loaded.access.clone(),
+                Action::Deploy {
+                    environment_id: loaded.environment.id,
+                    environment: &loaded.environment.name,
+                },
+            )?;
+            let input = DeployInput {
+                environment_id: loaded.environment.id,
+                comment: body.comment,
+                cause: Cause::Person,
+                ..DeployInput::default()
+            };
+            let deployment =
+                deployments::request(conn, actor, loaded.deployment.release_id, &input)?;
+            body_of(conn, actor, deployment.id)
+        })
+        .await?;
+    Ok(super::json(StatusCode::CREATED, &answer))
+}

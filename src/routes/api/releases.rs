@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::model::{self, ArtifactBody, Links, ReleaseBody};
 use super::{ApiCtx, ApiError};
 use crate::domain::audit::Actor;
+use crate::domain::keyset::Cursor;
 use crate::domain::releases::{self, ArtifactInput, ReleaseInput};
 use crate::domain::{readiness, release_view};
 use crate::routes::context::open_release;
@@ -143,4 +144,126 @@ pub async fn create(
         })
         .await?;
     Ok(super::json(status, &body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Matches version or title.
+    #[serde(default)]
+    q: String,
+    /// Only releases that succeeded in this environment (its slug).
+    #[serde(default)]
+    env: String,
+    /// The `next` of the page before.
+    before: Option<String>,
+    /// At most this many (default and most: a page of the release list).
+    limit: Option<i64>,
+}
+
+/// The cursor a client sent back, or a 400 naming `field`.
+pub fn cursor(raw: Option<&str>, field: &str) -> Result<Option<Cursor>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => Cursor::decode(raw).map(Some).ok_or_else(|| {
+            ApiError::bad_request("Use the `next` cursor of the previous page.").with_field(field)
+        }),
+    }
+}
+
+/// The `Link` header of a page with a next one.
+pub fn next_link(path: &str, params: &[(&str, &str)], next: &str) -> String {
+    let mut all: Vec<(&str, &str)> = params
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .copied()
+        .collect();
+    all.push(("before", next));
+    let query = serde_urlencoded::to_string(&all).unwrap_or_default();
+    format!("<{path}?{query}>; rel=\"next\"")
+}
+
+/// Releases newest first, with the page's filters and keyset cursor.
+pub async fn list(
+    ctx: ApiCtx,
+    path: web::Path<String>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = path.into_inner();
+    let query = query.into_inner();
+    let before = cursor(query.before.as_deref(), "before")?;
+    let limit = query
+        .limit
+        .unwrap_or(releases::PAGE_SIZE)
+        .clamp(1, releases::PAGE_SIZE);
+    let (search, env) = (query.q.clone(), query.env.clone());
+    let (project_slug, slugs, rows, next) = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let (project, pipeline, _) = crate::routes::context::open_project(conn, actor, &slug)?;
+            let environment_id = match query.env.as_str() {
+                "" => None,
+                env => Some(
+                    pipeline
+                        .iter()
+                        .find(|e| e.slug == env)
+                        .ok_or_else(|| {
+                            ApiError::bad_request("No such environment in this project.")
+                                .with_field("env")
+                        })?
+                        .id,
+                ),
+            };
+            let filter = releases::ReleaseQuery {
+                search: query.q,
+                environment_id,
+                before,
+            };
+            let live = releases::live_by_environment(conn, &pipeline)?;
+            let (rows, next) = releases::list(conn, project.id, &pipeline, &live, &filter, limit)?;
+            let slugs: Vec<String> = pipeline.into_iter().map(|e| e.slug).collect();
+            Ok((project.slug, slugs, rows, next))
+        })
+        .await?;
+    let next = next.map(|c| c.encode());
+    let body: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|row| {
+            serde_json::json!({
+                "version": row.release.version,
+                "title": row.release.title,
+                "created_at": row.release.created_at,
+                // The stages come in pipeline order.
+                "environments": row.stages.iter().zip(&slugs).map(|(s, slug)| serde_json::json!({
+                    "environment": slug,
+                    "state": s.status.map(crate::domain::states::DeploymentStatus::as_str),
+                    "label": s.label,
+                    "live": s.live,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut response = HttpResponse::Ok();
+    if let Some(next) = &next {
+        let path = format!("/api/v1/projects/{project_slug}/releases");
+        response.insert_header((
+            "Link",
+            next_link(&path, &[("q", &search), ("env", &env)], next),
+        ));
+    }
+    Ok(response.json(serde_json::json!({ "releases": body, "next": next })))
+}
+
+/// Deletes a release that never left its first environment (rule 1).
+pub async fn delete(
+    ctx: ApiCtx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, version) = path.into_inner();
+    ctx.run(move |conn, actor| -> Result<_, ApiError> {
+        let (_, release) = crate::routes::releases::open_for_delete(conn, actor, &slug, &version)?;
+        releases::delete(conn, actor, release.id)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

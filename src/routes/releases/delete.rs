@@ -3,7 +3,7 @@
 use super::*;
 
 /// Checks the right to delete the release; returns project and release.
-fn open_for_delete(
+pub(crate) fn open_for_delete(
     conn: &mut PgConnection,
     actor: &Actor,
     slug: &str,

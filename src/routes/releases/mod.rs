@@ -34,6 +34,7 @@ mod deploy;
 
 pub(crate) use create::open_for_new_release;
 pub use create::{create, new_form};
+pub(crate) use delete::open_for_delete;
 pub use delete::{confirm_delete, delete};
 pub use deploy::deploy;
 pub(crate) use deploy::find_target;
