@@ -122,6 +122,9 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
     let secrets = web::Data::new(settings.worker.secrets.clone());
     let site = web::Data::new(settings.site.clone());
     let app_cookies = web::Data::new(AppCookies::new(key.clone(), secure));
+    let changes = web::Data::from(crate::routes::api::changes::DeploymentChanges::start(
+        settings.database_url.clone(),
+    ));
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
     let mut server = HttpServer::new(move || {
@@ -154,6 +157,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
             .app_data(secrets.clone())
             .app_data(site.clone())
             .app_data(app_cookies.clone())
+            .app_data(changes.clone())
             .app_data(pool.clone())
             // Routes with longer fields set their own PayloadConfig.
             .app_data(web::PayloadConfig::new(limits::FORM))

@@ -3,6 +3,7 @@
 
 pub mod constant;
 mod limit;
+pub mod listen;
 pub mod local_pg;
 pub mod migrations;
 mod prepared;

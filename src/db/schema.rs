@@ -60,6 +60,7 @@ diesel::table! {
         stream -> Text,
         at -> Timestamptz,
         line -> Text,
+        end_offset -> Int8,
     }
 }
 

@@ -70,7 +70,11 @@ pub(crate) fn open(
 
 /// The deployment, if the actor may read its log: that needs a role on
 /// its environment, since logs carry what scripts and webhooks answered.
-fn open_log(conn: &mut PgConnection, actor: &Actor, id: DeploymentId) -> Result<Loaded, AppError> {
+pub(crate) fn open_log(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: DeploymentId,
+) -> Result<Loaded, AppError> {
     let loaded = open(conn, actor, id)?;
     if loaded.access.holds_any(loaded.environment.id) {
         Ok(loaded)

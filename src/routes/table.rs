@@ -69,6 +69,7 @@ route_table! { SESSIONLESS, configure_sessionless;
     GET "/api/v1/projects/{project}/environments/{environment}/deployments" => api::deployments::list, Token;
     POST "/api/v1/projects/{project}/releases/{version}/deployments" => api::deployments::create, Token;
     GET "/api/v1/deployments/{id}" => api::deployments::show, Token;
+    GET "/api/v1/deployments/{id}/log" => api::deployments::log, Token;
     POST "/api/v1/deployments/{id}/approve" => api::deployments::approve, Token;
     POST "/api/v1/deployments/{id}/reject" => api::deployments::reject, Token;
     POST "/api/v1/deployments/{id}/defer" => api::deployments::defer, Token;

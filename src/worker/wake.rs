@@ -8,73 +8,26 @@
 //! Polling stays as the fallback: a lost listener connection (the database
 //! restarting) only makes workers as slow as before until it reconnects.
 
-use std::time::Duration;
-
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use tokio::sync::watch;
 
-/// How often the listener reads its socket for notifications.
-const CHECK_EVERY: Duration = Duration::from_millis(10);
-/// Pause before reconnecting after the connection failed.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+use crate::db::listen::{self, Heard};
 
-/// Starts the listener on its own thread; the receiver's value changes
-/// whenever deployments were queued. It stops when `stop` turns true.
+/// Starts the listener; the receiver's value changes whenever deployments
+/// were queued (or the listener reconnected and may have missed some). It
+/// stops when `stop` turns true or the workers are gone.
 pub fn listen(database_url: String, stop: watch::Receiver<bool>) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(0u64);
-    let started = std::thread::Builder::new()
-        .name("deployment-wake".to_owned())
-        .spawn(move || run(&database_url, &tx, &stop));
-    if let Err(err) = started {
-        // The workers still poll; they only lose the prompt start.
-        tracing::error!("starting the wake listener thread: {err}");
-    }
-    rx
-}
-
-/// Stop when asked, or when nobody waits any more (the workers are gone).
-fn done(tx: &watch::Sender<u64>, stop: &watch::Receiver<bool>) -> bool {
-    *stop.borrow() || stop.has_changed().is_err() || tx.is_closed()
-}
-
-fn run(database_url: &str, tx: &watch::Sender<u64>, stop: &watch::Receiver<bool>) {
-    while !done(tx, stop) {
-        let mut conn = match connect(database_url) {
-            Ok(conn) => conn,
-            Err(err) => {
-                tracing::debug!("wake listener cannot connect: {err}");
-                std::thread::sleep(RETRY_AFTER);
-                continue;
-            }
-        };
-        // Anything queued while there was no listener is found by a poll.
-        tx.send_modify(|n| *n += 1);
-        while !done(tx, stop) {
-            let mut woke = false;
-            let mut broken = false;
-            for notification in conn.notifications_iter() {
-                match notification {
-                    Ok(_) => woke = true,
-                    Err(_) => {
-                        broken = true;
-                        break;
-                    }
-                }
-            }
-            if woke {
-                tx.send_modify(|n| *n += 1);
-            }
-            if broken {
-                break;
-            }
-            std::thread::sleep(CHECK_EVERY);
+    listen::spawn(database_url, "deployments_queued", move |heard| {
+        if *stop.borrow() || stop.has_changed().is_err() || tx.is_closed() {
+            return false;
         }
-    }
-}
-
-fn connect(database_url: &str) -> diesel::QueryResult<PgConnection> {
-    let mut conn = PgConnection::establish(database_url)
-        .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
-    diesel::sql_query("LISTEN deployments_queued").execute(&mut conn)?;
-    Ok(conn)
+        match heard {
+            // Anything queued while there was no listener is found by a poll.
+            Heard::Connected => tx.send_modify(|n| *n += 1),
+            Heard::Payloads([]) => {}
+            Heard::Payloads(_) => tx.send_modify(|n| *n += 1),
+        }
+        true
+    });
+    rx
 }

@@ -661,3 +661,153 @@ async fn a_release_is_deleted_through_the_api_until_it_is_promoted() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 1);
 }
+
+#[tokio::test]
+async fn a_long_poll_answers_within_200_ms_of_the_change_and_not_before() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    app.release(&project, "1.0.0");
+    let (_, body) = post(
+        &app,
+        "/api/v1/projects/shop/releases/1.0.0/deployments",
+        &secret,
+        json!({"environment": "development"}),
+    )
+    .await;
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(body["state"], "queued");
+    assert_eq!(body["active"], true);
+
+    // Nothing changes: the poll holds for its time, then answers as is.
+    let started = std::time::Instant::now();
+    let (status, body) = get(&app, &format!("/api/v1/deployments/{id}?wait=1"), &secret).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"], "queued");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(950));
+
+    // A change from another path (a worker claims it) answers the poll.
+    let poll = {
+        let url = app.url(&format!("/api/v1/deployments/{id}?wait=30"));
+        let secret = secret.clone();
+        tokio::spawn(async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(secret)
+                .send()
+                .await
+                .unwrap();
+            (
+                std::time::Instant::now(),
+                response.json::<Value>().await.unwrap(),
+            )
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let changed_at = std::time::Instant::now();
+    stagecoach::domain::deployments::claim_next(
+        &mut app.conn(),
+        "test",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap()
+    .expect("the queued deployment");
+    let (answered_at, body) = poll.await.unwrap();
+    assert_eq!(body["state"], "running");
+    let took = answered_at.duration_since(changed_at);
+    assert!(
+        took < std::time::Duration::from_millis(200),
+        "answered {took:?} after the change"
+    );
+
+    // A finished deployment answers at once, whatever the wait.
+    stagecoach::domain::deployments::finish(
+        &mut app.conn(),
+        "test",
+        stagecoach::domain::ids::DeploymentId(id),
+        &stagecoach::domain::deployments::Outcome::Succeeded,
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (_, body) = get(&app, &format!("/api/v1/deployments/{id}?wait=60"), &secret).await;
+    assert_eq!(body["state"], "succeeded");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let (status, body) = get(
+        &app,
+        &format!("/api/v1/deployments/{id}?wait=soon"),
+        &secret,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn a_job_follows_the_log_by_byte_offset_until_it_is_complete() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    app.release(&project, "1.0.0");
+    let (_, body) = post(
+        &app,
+        "/api/v1/projects/shop/releases/1.0.0/deployments",
+        &secret,
+        json!({"environment": "development"}),
+    )
+    .await;
+    let id = stagecoach::domain::ids::DeploymentId(body["id"].as_i64().unwrap());
+    stagecoach::domain::deployments::claim_next(
+        &mut app.conn(),
+        "test",
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap()
+    .unwrap();
+    let append = |lines: &[&str]| {
+        let lines: Vec<(Option<i32>, &'static str, String)> = lines
+            .iter()
+            .map(|l| (None, "stdout", (*l).to_owned()))
+            .collect();
+        stagecoach::domain::deployments::append_log(&mut app.conn(), id, &lines).unwrap();
+    };
+    append(&["héllo", "world"]);
+    let log = |offset: &str| format!("/api/v1/deployments/{id}/log?offset={offset}");
+
+    let (status, body) = get(&app, &log("0"), &secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["text"], "héllo\nworld\n");
+    assert_eq!(body["next_offset"], 13, "bytes, not characters");
+    assert_eq!(body["complete"], false);
+    // From where it stopped: nothing new yet.
+    let (_, body) = get(&app, &log("13"), &secret).await;
+    assert_eq!(body["text"], "");
+    assert_eq!(body["next_offset"], 13);
+    // From inside a line, and inside a character: from the next character.
+    let (_, body) = get(&app, &log("7"), &secret).await;
+    assert_eq!(body["text"], "world\n");
+    let (_, body) = get(&app, &log("2"), &secret).await;
+    assert_eq!(body["text"], "llo\nworld\n");
+
+    append(&["done"]);
+    stagecoach::domain::deployments::finish(
+        &mut app.conn(),
+        "test",
+        id,
+        &stagecoach::domain::deployments::Outcome::Succeeded,
+    )
+    .unwrap();
+    let (_, body) = get(&app, &log("13"), &secret).await;
+    assert_eq!(body["text"], "done\n");
+    assert_eq!(body["next_offset"], 18);
+    assert_eq!(body["complete"], true);
+    assert_eq!(body["state"], "succeeded");
+    // The offsets agree with the size the deployment keeps.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT log_bytes AS n FROM deployments WHERE id = {id}"
+        )),
+        18
+    );
+    let (status, body) = get(&app, &log("-1"), &secret).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["field"], "offset");
+}

@@ -594,7 +594,7 @@ async fn logs_and_variable_values_are_for_those_with_a_role_on_the_environment()
         release.id, pipeline[1].id
     ));
     diesel::sql_query(format!(
-        "INSERT INTO deployment_logs (deployment_id, stream, line) VALUES ({in_qa}, 'stdout', 'internal answer 42')"
+        "INSERT INTO deployment_logs (deployment_id, stream, line, end_offset) VALUES ({in_qa}, 'stdout', 'internal answer 42', 19)"
     ))
     .execute(&mut app.conn())
     .unwrap();

@@ -9,6 +9,7 @@ use diesel::PgConnection;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::changes::DeploymentChanges;
 use super::model::{self, DeploymentBody, Named};
 use super::{ApiCtx, ApiError};
 use crate::domain::access::{self, Action};
@@ -118,10 +119,41 @@ pub async fn create(
     Ok(super::json(StatusCode::CREATED, &answer))
 }
 
-pub async fn show(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpResponse, ApiError> {
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShowQuery {
+    /// Seconds to hold the request until the state changes (at most 60).
+    #[serde(default)]
+    wait: u64,
+}
+
+/// A deployment; with `?wait=N`, answered when its state changes or after
+/// N seconds, whichever comes first (at once if it has finished).
+pub async fn show(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    query: web::Query<ShowQuery>,
+    changes: web::Data<DeploymentChanges>,
+) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let body = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
-    Ok(HttpResponse::Ok().json(body))
+    let wait = std::time::Duration::from_secs(query.wait).min(super::changes::MAX_WAIT);
+    // Listening starts before the first read, so a change in between is heard.
+    let mut heard = changes.subscribe();
+    let first = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
+    if wait.is_zero() || !first.active {
+        return Ok(HttpResponse::Ok().json(first));
+    }
+    let until = tokio::time::Instant::now() + wait;
+    while super::changes::announced(&mut heard, id.0, until).await {
+        let now = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
+        if now.state != first.state {
+            return Ok(HttpResponse::Ok().json(now));
+        }
+    }
+    // Time is up: where it stands now (a change may have slipped past a
+    // lost listener).
+    let now = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
+    Ok(HttpResponse::Ok().json(now))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -312,4 +344,49 @@ pub async fn redeploy(
         })
         .await?;
     Ok(super::json(StatusCode::CREATED, &answer))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Bytes of the log already read (the `next_offset` of the last answer).
+    #[serde(default)]
+    offset: i64,
+}
+
+/// The most bytes of log one answer carries.
+const LOG_PIECE: i64 = 256 * 1024;
+
+/// The log from a byte offset, so a job can follow it: it asks again from
+/// `next_offset` until `complete`.
+pub async fn log(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let offset = query.offset;
+    if offset < 0 {
+        return Err(
+            ApiError::bad_request("The offset is a number of bytes, 0 or more.")
+                .with_field("offset"),
+        );
+    }
+    let (loaded, piece) = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let loaded = crate::routes::deployments::open_log(conn, actor, id)?;
+            let piece = deployments::log_from(conn, id, offset, LOG_PIECE)?;
+            Ok((loaded, piece))
+        })
+        .await?;
+    let active = loaded.deployment.status.is_active();
+    Ok(HttpResponse::Ok().json(json!({
+        "id": id,
+        "state": loaded.deployment.status.as_str(),
+        "offset": offset,
+        "next_offset": piece.next_offset,
+        "text": piece.text,
+        // Finished, and nothing more to read: stop following.
+        "complete": !active && !piece.more,
+    })))
 }

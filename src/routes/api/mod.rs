@@ -6,6 +6,7 @@
 //! JSON (`model`, `error`).
 
 pub mod caller;
+pub mod changes;
 pub mod deployments;
 pub mod error;
 pub mod model;

@@ -173,6 +173,8 @@ pub struct DeploymentBody {
     /// One of the states of PRODUCT.md: awaiting_approval, queued, running,
     /// succeeded, failed, rejected, cancelled.
     pub state: &'static str,
+    /// Still waiting, queued or running: its state may change.
+    pub active: bool,
     pub project: String,
     pub environment: String,
     pub version: String,
@@ -203,6 +205,7 @@ pub fn deployment(d: &Deployment, named: &Named<'_>) -> DeploymentBody {
     DeploymentBody {
         id: d.id,
         state: d.status.as_str(),
+        active: d.status.is_active(),
         project: named.project.to_owned(),
         environment: named.environment.slug.clone(),
         version: named.version.to_owned(),
