@@ -123,7 +123,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
     let site = web::Data::new(settings.site.clone());
     let app_cookies = web::Data::new(AppCookies::new(key.clone(), secure));
     let changes = web::Data::from(crate::routes::api::changes::DeploymentChanges::start(
-        settings.database_url.clone(),
+        pool.clone(),
     ));
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
@@ -190,6 +190,12 @@ fn spawn_session_sweeper(pool: DbPool) {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!("swept {n} expired sessions"),
                 Err(err) => tracing::warn!("sweeping sessions: {err}"),
+            }
+            // API idempotency keys past the day they are kept.
+            match db::run(&pool, crate::domain::idempotency::sweep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("swept {n} idempotency keys"),
+                Err(err) => tracing::warn!("sweeping idempotency keys: {err}"),
             }
         }
     });

@@ -175,6 +175,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    idempotency_keys (token_id, key) {
+        token_id -> Int8,
+        key -> Text,
+        request_hash -> Bytea,
+        status -> Nullable<Int2>,
+        response -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_attempts (id) {
         id -> Int8,
         username -> Text,
@@ -340,6 +351,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     environments,
     freezes,
     grants,
+    idempotency_keys,
     login_attempts,
     projects,
     release_artifacts,

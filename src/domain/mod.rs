@@ -13,6 +13,7 @@ pub mod deployments;
 pub mod environments;
 pub mod freezes;
 pub mod grants;
+pub mod idempotency;
 pub mod ids;
 pub mod keyset;
 pub mod login;

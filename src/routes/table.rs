@@ -88,6 +88,7 @@ route_table! { SESSIONED, configure;
     GET "/account/password" => account::password_form, SignedIn;
     POST "/account/password" => account::change_password, SignedIn;
     GET "/account/tokens" => tokens::mine, SignedIn;
+    GET "/api" => api::docs::show, SignedIn;
     POST "/account/tokens" => tokens::create_mine, SignedIn;
     POST "/account/tokens/{token}/revoke" => tokens::revoke_mine, SignedIn;
     GET "/approvals" => approvals::inbox, SignedIn;

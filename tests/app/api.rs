@@ -811,3 +811,208 @@ async fn a_job_follows_the_log_by_byte_offset_until_it_is_complete() {
     assert_eq!(status, 400);
     assert_eq!(body["field"], "offset");
 }
+
+async fn post_keyed(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, Value, bool) {
+    let response = reqwest::Client::new()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let replayed = response.headers().contains_key("idempotent-replayed");
+    (status, response.json().await.unwrap(), replayed)
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_idempotency_key_creates_nothing_more() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    let releases = format!("/api/v1/projects/{}/releases", project.slug);
+    let body = json!({"version": "3.0.0", "title": "Search"});
+
+    let (status, first, replayed) = post_keyed(&app, &releases, &secret, "build-41", &body).await;
+    assert_eq!((status, replayed), (201, false), "{first}");
+    let (status, again, replayed) = post_keyed(&app, &releases, &secret, "build-41", &body).await;
+    assert_eq!((status, replayed), (201, true), "the first answer, again");
+    assert_eq!(again, first);
+    assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 1);
+
+    // The same key with another body is refused, naming the header.
+    let (status, refused, _) = post_keyed(
+        &app,
+        &releases,
+        &secret,
+        "build-41",
+        &json!({"version": "3.0.1", "title": "Search"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"], "idempotency_key_reused");
+    assert_eq!(refused["field"], "Idempotency-Key");
+    // A key is the token's own: another token's same key is a new request.
+    let other = token(&app, user, "", &[]);
+    let (status, _, replayed) = post_keyed(
+        &app,
+        &format!("{releases}/3.0.0/deployments"),
+        &other,
+        "build-41",
+        &json!({"environment": "development"}),
+    )
+    .await;
+    assert_eq!((status, replayed), (201, false));
+    // A refused request leaves its key free: once the rule allows, the
+    // same key works.
+    let deploy = format!("{releases}/3.0.0/deployments");
+    let (status, _, _) = post_keyed(
+        &app,
+        &deploy,
+        &secret,
+        "deploy-1",
+        &json!({"environment": "development"}),
+    )
+    .await;
+    assert_eq!(status, 409, "already queued there");
+    let queued = app.count("SELECT max(id) AS n FROM deployments");
+    stagecoach::domain::deployments::cancel(
+        &mut app.conn(),
+        &admin(),
+        stagecoach::domain::ids::DeploymentId(queued),
+    )
+    .unwrap();
+    let (status, _, replayed) = post_keyed(
+        &app,
+        &deploy,
+        &secret,
+        "deploy-1",
+        &json!({"environment": "development"}),
+    )
+    .await;
+    assert_eq!((status, replayed), (201, false));
+    // A key that is not one.
+    let (status, body, _) = post_keyed(
+        &app,
+        &deploy,
+        &secret,
+        "has space",
+        &json!({"environment": "development"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn racing_retries_with_one_key_make_one_release() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    let releases = format!("/api/v1/projects/{}/releases", project.slug);
+    for round in 0..5 {
+        let body = json!({"version": format!("4.{round}.0"), "title": "Race"});
+        let key = format!("race-{round}");
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (url, secret, key, body) = (
+                    app.url(&releases),
+                    secret.clone(),
+                    key.clone(),
+                    body.clone(),
+                );
+                tokio::spawn(async move {
+                    let response = reqwest::Client::new()
+                        .post(url)
+                        .bearer_auth(secret)
+                        .header("Idempotency-Key", key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = response.status().as_u16();
+                    let replayed = response.headers().contains_key("idempotent-replayed");
+                    (status, response.text().await.unwrap(), replayed)
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        let created = answers
+            .iter()
+            .filter(|(s, _, replayed)| *s == 201 && !replayed)
+            .count();
+        let replayed = answers
+            .iter()
+            .filter(|(s, _, replayed)| *s == 201 && *replayed)
+            .count();
+        assert_eq!(created, 1, "round {round}: {answers:?}");
+        assert_eq!(replayed, 7, "round {round}: {answers:?}");
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM releases WHERE version = '4.{round}.0'"
+            )),
+            1
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'release.created'"),
+        5
+    );
+}
+
+#[tokio::test]
+async fn twenty_waiting_clients_cost_the_database_what_one_does() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    app.release(&project, "1.0.0");
+    let (_, body) = post(
+        &app,
+        "/api/v1/projects/shop/releases/1.0.0/deployments",
+        &secret,
+        json!({"environment": "development"}),
+    )
+    .await;
+    let id = body["id"].as_i64().unwrap();
+    let Some((_, statements)) = app
+        .statements_during(|| async {
+            let polls: Vec<_> = (0..20)
+                .map(|_| {
+                    let url = app.url(&format!("/api/v1/deployments/{id}?wait=2"));
+                    let secret = secret.clone();
+                    tokio::spawn(async move {
+                        reqwest::Client::new()
+                            .get(url)
+                            .bearer_auth(secret)
+                            .send()
+                            .await
+                            .unwrap()
+                            .status()
+                    })
+                })
+                .collect();
+            for poll in polls {
+                assert_eq!(poll.await.unwrap().as_u16(), 200);
+            }
+        })
+        .await
+    else {
+        return; // This server does not count statements.
+    };
+    // One watcher query every 50 ms for about 2 s, whatever the number of
+    // waiters; polling per client would be 20 times that.
+    let watcher = statements.matching("\"deployments\".\"id\" = ANY");
+    assert!(
+        (10..=80).contains(&watcher),
+        "{watcher} watcher queries for 20 clients over 2 s"
+    );
+}

@@ -996,6 +996,22 @@ async fn a_user_makes_an_api_token_in_the_browser_uses_it_and_revokes_it() {
         "shown once only"
     );
     browser.screenshot("account-token-revoked").await;
+    // The page the tokens page points to lists every endpoint.
+    c.find(Locator::LinkText("the API"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let docs = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(docs.contains("/api/v1/deployments/{id}/log"), "{docs}");
+    browser.screenshot("api-docs").await;
     let answer = api
         .get(app.url("/api/v1/projects"))
         .bearer_auth(&secret)

@@ -196,3 +196,20 @@ pub fn history(
     };
     Ok((rows.into_iter().map(to_view).collect(), next))
 }
+
+/// The states of these deployments (those that exist): what the API's long
+/// poll watches, in one indexed read however many wait.
+pub fn states_of(
+    conn: &mut PgConnection,
+    ids: &[DeploymentId],
+) -> QueryResult<Vec<(DeploymentId, String)>> {
+    deployments::table
+        .filter(deployments::id.eq_any(ids))
+        .select((deployments::id, deployments::status))
+        .load::<(DeploymentId, DeploymentStatus)>(conn)
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(id, status)| (id, status.as_str().to_owned()))
+                .collect()
+        })
+}

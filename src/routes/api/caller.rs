@@ -71,6 +71,8 @@ pub async fn admit(req: &ServiceRequest) -> Result<(), ApiError> {
 /// What an API handler works with: the caller and the database.
 pub struct ApiCtx {
     pub actor: Actor,
+    /// The token the request came with (idempotency keys belong to it).
+    pub token_id: i64,
     pool: web::Data<DbPool>,
 }
 
@@ -99,6 +101,7 @@ impl FromRequest for ApiCtx {
         ready(match (caller, pool) {
             (Some(caller), Some(pool)) => Ok(ApiCtx {
                 actor: caller.actor,
+                token_id: caller.token_id,
                 pool,
             }),
             // Only a route without `Gate::Token` gets here without a caller.

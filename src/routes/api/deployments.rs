@@ -58,65 +58,69 @@ fn body_of(
 
 pub async fn create(
     ctx: ApiCtx,
+    req: actix_web::HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Json<NewDeployment>,
+    raw: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, version) = path.into_inner();
-    let body = body.into_inner();
-    let answer = ctx
-        .run(move |conn, actor| -> Result<_, ApiError> {
-            let (project, pipeline, held, release) = open_release(conn, actor, &slug, &version)?;
-            let target = find_target(&pipeline, &body.environment, "environment")
-                .map_err(|errors| ApiError::invalid(&errors))?
-                .clone();
-            let target_environment_id = match body.target_environment.as_deref() {
-                None | Some("") => None,
-                Some(slug) => Some(
-                    find_target(&pipeline, slug, "target_environment")
-                        .map_err(|errors| ApiError::invalid(&errors))?
-                        .id,
-                ),
-            };
-            let deploy = Action::Deploy {
-                environment_id: target.id,
-                environment: &target.name,
-            };
-            access::enforce(conn, actor, project.id, held, deploy)?;
-            let input = DeployInput {
-                environment_id: target.id,
-                version_label: body.version_label,
-                comment: body.comment,
-                not_before: body.not_before,
-                target_environment_id,
-                cause: Cause::Person,
-            };
-            match deployments::request(conn, actor, release.id, &input) {
-                Ok(deployment) => Ok(body_of(conn, actor, deployment.id)?),
-                Err(DeployError::Refused(message)) => {
-                    // Say why, with the checklist the release page shows.
-                    let (_, pipeline, access, release) =
-                        open_release(conn, actor, &project.slug, &release.version)?;
-                    let facts = crate::domain::release_view::facts(conn, release.id)?;
-                    let timeline =
-                        crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
-                    let checks = crate::domain::readiness::for_release(
-                        &release, &pipeline, &timeline, &access, &facts,
-                    );
-                    let readiness: Vec<model::ReadinessCheck> = timeline
-                        .iter()
-                        .zip(checks)
-                        .find(|(stage, _)| stage.environment.id == target.id)
-                        .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
-                        .unwrap_or_default();
-                    Err(ApiError::new(StatusCode::CONFLICT, "refused", message)
-                        .with_field("environment")
-                        .with_readiness(json!(readiness)))
-                }
-                Err(other) => Err(other.into()),
+    let body: NewDeployment = super::once::parse(&raw)?;
+    super::once::once(&ctx, &req, &raw, move |conn, actor| {
+        let (project, pipeline, held, release) = open_release(conn, actor, &slug, &version)?;
+        let target = find_target(&pipeline, &body.environment, "environment")
+            .map_err(|errors| ApiError::invalid(&errors))?
+            .clone();
+        let target_environment_id = match body.target_environment.as_deref() {
+            None | Some("") => None,
+            Some(slug) => Some(
+                find_target(&pipeline, slug, "target_environment")
+                    .map_err(|errors| ApiError::invalid(&errors))?
+                    .id,
+            ),
+        };
+        let deploy = Action::Deploy {
+            environment_id: target.id,
+            environment: &target.name,
+        };
+        access::enforce(conn, actor, project.id, held, deploy)?;
+        let input = DeployInput {
+            environment_id: target.id,
+            version_label: body.version_label,
+            comment: body.comment,
+            not_before: body.not_before,
+            target_environment_id,
+            cause: Cause::Person,
+        };
+        match deployments::request(conn, actor, release.id, &input) {
+            Ok(deployment) => {
+                let body = body_of(conn, actor, deployment.id)?;
+                let body = serde_json::to_value(body)
+                    .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))?;
+                Ok((StatusCode::CREATED, body))
             }
-        })
-        .await?;
-    Ok(super::json(StatusCode::CREATED, &answer))
+            Err(DeployError::Refused(message)) => {
+                // Say why, with the checklist the release page shows.
+                let (_, pipeline, access, release) =
+                    open_release(conn, actor, &project.slug, &release.version)?;
+                let facts = crate::domain::release_view::facts(conn, release.id)?;
+                let timeline =
+                    crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
+                let checks = crate::domain::readiness::for_release(
+                    &release, &pipeline, &timeline, &access, &facts,
+                );
+                let readiness: Vec<model::ReadinessCheck> = timeline
+                    .iter()
+                    .zip(checks)
+                    .find(|(stage, _)| stage.environment.id == target.id)
+                    .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
+                    .unwrap_or_default();
+                Err(ApiError::new(StatusCode::CONFLICT, "refused", message)
+                    .with_field("environment")
+                    .with_readiness(json!(readiness)))
+            }
+            Err(other) => Err(other.into()),
+        }
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,21 +141,19 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let wait = std::time::Duration::from_secs(query.wait).min(super::changes::MAX_WAIT);
-    // Listening starts before the first read, so a change in between is heard.
-    let mut heard = changes.subscribe();
     let first = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
     if wait.is_zero() || !first.active {
         return Ok(HttpResponse::Ok().json(first));
     }
+    let mut waiting = changes.into_inner().wait_on(id, first.state);
     let until = tokio::time::Instant::now() + wait;
-    while super::changes::announced(&mut heard, id.0, until).await {
+    while waiting.changed(until).await {
         let now = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
         if now.state != first.state {
             return Ok(HttpResponse::Ok().json(now));
         }
     }
-    // Time is up: where it stands now (a change may have slipped past a
-    // lost listener).
+    // Time is up: where it stands now.
     let now = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
     Ok(HttpResponse::Ok().json(now))
 }

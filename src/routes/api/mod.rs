@@ -8,8 +8,10 @@
 pub mod caller;
 pub mod changes;
 pub mod deployments;
+pub mod docs;
 pub mod error;
 pub mod model;
+pub mod once;
 pub mod projects;
 pub mod releases;
 

@@ -106,44 +106,45 @@ impl From<NewRelease> for ReleaseInput {
 
 pub async fn create(
     ctx: ApiCtx,
+    req: actix_web::HttpRequest,
     path: web::Path<String>,
-    body: web::Json<NewRelease>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let slug = path.into_inner();
-    let input = ReleaseInput::from(body.into_inner());
-    let (status, body) = ctx
-        .run(move |conn, actor| -> Result<_, ApiError> {
-            let (project, _, _) = open_for_new_release(conn, actor, &slug)?;
-            let outcome = releases::create(conn, actor, &project, &input);
-            let created = match outcome {
-                Ok(release) => release,
-                Err(err) => {
-                    // The version exists (before, or made by a request racing
-                    // this one): the same release again is its answer.
-                    let Some(existing) = releases::find(conn, project.id, input.version.trim())?
-                    else {
-                        return Err(err.into());
-                    };
-                    if !releases::is_same(conn, &existing, &input)? {
-                        return Err(ApiError::new(
-                            StatusCode::CONFLICT,
-                            "conflict",
-                            format!(
-                                "{} already has a release {} with other content.",
-                                project.name, existing.version
-                            ),
-                        )
-                        .with_field("version"));
-                    }
-                    let body = release_body(conn, actor, &project.slug, &existing.version)?;
-                    return Ok((StatusCode::OK, body));
+    let input = ReleaseInput::from(super::once::parse::<NewRelease>(&body)?);
+    super::once::once(&ctx, &req, &body, move |conn, actor| {
+        let (project, _, _) = open_for_new_release(conn, actor, &slug)?;
+        let outcome = releases::create(conn, actor, &project, &input);
+        let (status, version) = match outcome {
+            Ok(release) => (StatusCode::CREATED, release.version),
+            Err(err) => {
+                // The version exists (before, or made by a request racing
+                // this one): the same release again is its answer.
+                let Some(existing) = releases::find(conn, project.id, input.version.trim())? else {
+                    return Err(err.into());
+                };
+                if !releases::is_same(conn, &existing, &input)? {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "conflict",
+                        format!(
+                            "{} already has a release {} with other content.",
+                            project.name, existing.version
+                        ),
+                    )
+                    .with_field("version"));
                 }
-            };
-            let body = release_body(conn, actor, &project.slug, &created.version)?;
-            Ok((StatusCode::CREATED, body))
-        })
-        .await?;
-    Ok(super::json(status, &body))
+                (StatusCode::OK, existing.version)
+            }
+        };
+        let body = release_body(conn, actor, &project.slug, &version)?;
+        Ok((
+            status,
+            serde_json::to_value(body)
+                .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))?,
+        ))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,2 +1,0 @@
-DROP TRIGGER deployments_notify_changed ON deployments;
-DROP FUNCTION deployments_notify_changed();
