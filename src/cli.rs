@@ -33,6 +33,8 @@ pub enum Command {
     Demo(DatabaseArgs),
     /// Run deployment workers only (no web server) until SIGTERM.
     Worker(WorkerArgs),
+    /// Talk to a Stagecoach server's API, as a CI job does.
+    Client(crate::client::ClientArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -134,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Worker(args) => work(args),
+        Command::Client(args) => crate::client::run(args),
         Command::Migrate(args) => {
             let (url, local) = resolve_database(&args)?;
             let result = db::migrations::run_on_url(&url);

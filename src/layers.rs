@@ -12,7 +12,8 @@
 //!    `error`, `middleware`, `urls`, `input`'s extractors and limits, and
 //!    `routes`, which nothing else in the web layer reaches into; none of
 //!    it names a table (`db::schema`): it asks the domain;
-//! 4. the application — `startup`, `config`, `cli`, `main`, `lib`; only
+//! 4. the application — `startup`, `config`, `cli`, `client` (the API's
+//!    command-line client, which speaks HTTP only), `main`, `lib`; only
 //!    `main` and `lib` reach `cli`.
 
 #[cfg(test)]
@@ -44,7 +45,7 @@ mod tests {
             ("domain", _) => 1,
             ("worker", _) => 2,
             ("auth" | "views" | "error" | "middleware" | "urls" | "routes" | "input", _) => 3,
-            ("startup" | "config" | "cli" | "main" | "lib", _) => 4,
+            ("startup" | "config" | "cli" | "client" | "main" | "lib", _) => 4,
             (other, _) => panic!("crate::{other} has no layer: add it to src/layers.rs"),
         }
     }

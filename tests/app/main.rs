@@ -19,6 +19,7 @@ mod approvals;
 mod audit;
 mod browser;
 mod cli;
+mod client;
 mod csrf;
 mod dashboard;
 mod deletion;
