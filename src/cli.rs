@@ -52,6 +52,9 @@ pub struct WorkerArgs {
     pub lease_seconds: u32,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    /// The site's public URL, for links in event webhooks.
+    #[arg(long, env = "STAGECOACH_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// Which addresses webhook steps may reach; shared by `serve` and `worker`.
@@ -179,6 +182,7 @@ fn settings(args: &ServeArgs, database_url: String) -> anyhow::Result<Settings> 
     let mut worker = crate::worker::WorkerConfig::new(&secret_key);
     worker.lease = Duration::from_secs(u64::from(args.lease_seconds.max(1)));
     worker.webhook_policy = args.webhooks.policy()?;
+    worker.public_url = args.public_url.clone().filter(|u| !u.trim().is_empty());
     let site = crate::auth::site::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
     if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
         anyhow::bail!("session timeouts must be positive");
@@ -225,6 +229,7 @@ fn work(args: WorkerArgs) -> anyhow::Result<()> {
         config.lease = std::time::Duration::from_secs(u64::from(args.lease_seconds.max(1)));
         config.webhook_policy = args.webhooks.policy()?;
         config.listen_url = Some(database_url.clone());
+        config.public_url = args.public_url.clone().filter(|u| !u.trim().is_empty());
         let stop = crate::worker::spawn(&pool, &config, args.workers.max(1));
         wait_for_signal().await;
         tracing::info!("stopping workers");

@@ -300,6 +300,39 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        subscription_id -> Int8,
+        message_id -> Text,
+        event -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_status_code -> Nullable<Int4>,
+        last_response -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Int8,
+        project_id -> Int8,
+        url -> Text,
+        events -> Array<Text>,
+        format -> Text,
+        secret -> Bytea,
+        active -> Bool,
+        created_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     variables (id) {
         id -> Int8,
         environment_id -> Int8,
@@ -338,6 +371,8 @@ diesel::joinable!(steps -> environments (environment_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(variables -> environments (environment_id));
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_subscriptions -> projects (project_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
@@ -363,4 +398,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     teams,
     users,
     variables,
+    webhook_deliveries,
+    webhook_subscriptions,
 );

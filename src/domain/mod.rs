@@ -36,4 +36,5 @@ pub mod tokens;
 pub mod users;
 pub mod validation;
 pub mod variables;
+pub mod webhooks;
 pub mod weekdays;

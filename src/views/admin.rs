@@ -243,3 +243,35 @@ impl FreezesPage {
         self.form.days.iter().any(|d| d == &day.to_string())
     }
 }
+
+use crate::domain::webhooks::{Delivery, Subscription, SubscriptionInput};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/webhooks.html")]
+pub struct WebhooksPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub subscriptions: Vec<Subscription>,
+    pub form: SubscriptionInput,
+    pub errors: FieldErrors,
+}
+
+impl WebhooksPage {
+    pub fn events(&self) -> &'static [(&'static str, &'static str)] {
+        &crate::domain::webhooks::EVENTS
+    }
+
+    pub fn chosen(&self, event: &&str) -> bool {
+        self.form.events.iter().any(|e| e == event)
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/webhook.html")]
+pub struct WebhookPage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub subscription: Subscription,
+    pub secret: String,
+    pub deliveries: Vec<Delivery>,
+}

@@ -3,6 +3,7 @@
 //! keeps a lease on what it runs, and fails deployments whose worker died.
 
 pub mod address_policy;
+mod deliveries;
 mod execute;
 pub mod plan;
 mod wake;
@@ -34,6 +35,9 @@ pub struct WorkerConfig {
     /// Where to `LISTEN` for queued deployments, so idle workers start
     /// them at once; `None`: poll only.
     pub listen_url: Option<String>,
+    /// The site's public URL, for links in event webhooks; `None`: links
+    /// are paths.
+    pub public_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -46,6 +50,7 @@ impl WorkerConfig {
             secrets: SecretBox::from_secret_key(secret_key),
             webhook_policy: address_policy::AddressPolicy::default(),
             listen_url: None,
+            public_url: None,
         }
     }
 }
@@ -158,6 +163,10 @@ pub fn spawn(pool: &DbPool, config: &WorkerConfig, count: usize) -> watch::Sende
         .map(|url| wake::listen(url, rx.clone()));
     for _ in 0..count {
         tokio::spawn(run(pool.clone(), config.clone(), rx.clone(), wake.clone()));
+    }
+    if count > 0 {
+        // One sender of event webhooks per process.
+        tokio::spawn(deliveries::run(pool.clone(), config.clone(), rx.clone()));
     }
     tx
 }

@@ -217,6 +217,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             .expect("loopback ranges"),
             // The app sets its own database (startup listens on it).
             listen_url: None,
+            public_url: Some("https://stagecoach.test".to_owned()),
         },
         site: Default::default(),
     }

@@ -24,6 +24,7 @@ mod csrf;
 mod dashboard;
 mod deletion;
 mod errors;
+mod event_webhooks;
 mod execution;
 mod freezes;
 mod headers;

@@ -89,6 +89,8 @@ struct World {
     user: UserId,
     team: i64,
     token: i64,
+    webhook: i64,
+    delivery: i64,
 }
 
 impl World {
@@ -98,6 +100,19 @@ impl World {
             app.grant(viewer, environment.id, "viewer");
         }
         let qa = &pipeline[1];
+        // A subscription before the release, so it has a delivery.
+        let subscription = stagecoach::domain::webhooks::create(
+            &mut app.conn(),
+            &admin(),
+            &stagecoach::domain::secrets::SecretBox::from_secret_key("matrix"),
+            project.id,
+            &stagecoach::domain::webhooks::SubscriptionInput {
+                url: "https://hooks.example.com/x".into(),
+                events: vec!["release.created".into()],
+                format: String::new(),
+            },
+        )
+        .expect("a subscription");
         let release = app.release(&project, "1.0.0");
         let deployed = format!("FROM deployments WHERE release_id = {}", release.id);
         if app.count(&format!("SELECT count(*) AS n {deployed}")) == 0 {
@@ -186,6 +201,11 @@ impl World {
             )
             .expect("a token")
             .id,
+            webhook: subscription.id,
+            delivery: app.count(&format!(
+                "SELECT max(id) AS n FROM webhook_deliveries WHERE subscription_id = {}",
+                subscription.id
+            )),
         }
     }
 
@@ -203,6 +223,8 @@ impl World {
             ("user", self.user.to_string()),
             ("team", self.team.to_string()),
             ("token", self.token.to_string()),
+            ("webhook", self.webhook.to_string()),
+            ("delivery", self.delivery.to_string()),
             ("file", "app.css".to_owned()),
         ] {
             path = path.replace(&format!("{{{name}}}"), &value);

@@ -11,6 +11,7 @@ pub mod projects;
 pub mod retention;
 pub mod teams;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::HttpResponse;
 
