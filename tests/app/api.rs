@@ -316,6 +316,20 @@ async fn approvals_through_the_api_follow_the_same_rules() {
     .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "forbidden");
+    // What it waits for, as data.
+    let (status, body) = get(&app, &format!("/api/v1/deployments/{id}"), &requester_token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "awaiting_approval");
+    assert_eq!(body["may_still_approve"], json!(["lead"]));
+    assert_eq!(body["window_open"], true);
+    assert!(body["freeze"].is_null());
+    let readiness = body["readiness"].as_array().unwrap();
+    assert!(
+        readiness
+            .iter()
+            .any(|c| c["state"] == "waiting" && c["text"].as_str().unwrap().contains("lead")),
+        "{body}"
+    );
     // Deferring needs `until`.
     let (status, body) = post(
         &app,
@@ -336,6 +350,10 @@ async fn approvals_through_the_api_follow_the_same_rules() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["deployment"]["state"], "queued");
+    let (_, body) = get(&app, &format!("/api/v1/deployments/{id}"), &approver_token).await;
+    assert_eq!(body["approvals"][0]["approver"], "lead");
+    assert_eq!(body["approvals"][0]["comment"], "ship it");
+    assert_eq!(body["may_still_approve"], json!([]));
     // A second decision is refused by the rules.
     let (status, body) = post(
         &app,

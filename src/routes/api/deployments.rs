@@ -56,6 +56,94 @@ fn body_of(
     ))
 }
 
+/// A deployment with what surrounds it: its steps, the decisions on it,
+/// who may still approve, whether a freeze or a closed window holds its
+/// environment, and the readiness checklist of its release there.
+fn detail_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: DeploymentId,
+) -> Result<serde_json::Value, ApiError> {
+    let loaded = crate::routes::deployments::open(conn, actor, id)?;
+    let around = crate::domain::deployment_view::surroundings(conn, id, loaded.environment.id)?;
+    let (_, pipeline, access, release) =
+        open_release(conn, actor, &loaded.project.slug, &loaded.version)?;
+    let facts = crate::domain::release_view::facts(conn, release.id)?;
+    let timeline = crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
+    let checks =
+        crate::domain::readiness::for_release(&release, &pipeline, &timeline, &access, &facts);
+    let readiness: Vec<model::ReadinessCheck> = timeline
+        .iter()
+        .zip(checks)
+        .find(|(stage, _)| stage.environment.id == loaded.environment.id)
+        .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
+        .unwrap_or_default();
+    let may_still_approve: Vec<String> =
+        if loaded.deployment.status == crate::domain::states::DeploymentStatus::AwaitingApproval {
+            facts
+                .now(loaded.environment.id)
+                .map(|now| {
+                    now.approvers
+                        .iter()
+                        .filter(|a| !now.decided.iter().any(|d| d.id == a.id))
+                        .filter(|a| {
+                            loaded.environment.allow_self_approval
+                                || Some(a.id) != loaded.deployment.requested_by
+                        })
+                        .map(|a| a.name.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+    let body = model::deployment(
+        &loaded.deployment,
+        &Named {
+            project: &loaded.project.slug,
+            environment: &loaded.environment,
+            version: &loaded.version,
+            label: &loaded.label,
+            requested_by: loaded.requested_by.as_deref(),
+        },
+    );
+    let mut value = serde_json::to_value(&body)
+        .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))?;
+    value["steps"] = json!(
+        around
+            .steps
+            .iter()
+            .map(|s| json!({
+                "position": s.position,
+                "name": s.name,
+                "kind": s.kind.as_str(),
+                "state": s.status.as_str(),
+                "started_at": s.started_at,
+                "finished_at": s.finished_at,
+                "detail": s.detail,
+            }))
+            .collect::<Vec<_>>()
+    );
+    value["approvals"] = json!(
+        around
+            .approvals
+            .iter()
+            .map(|a| json!({
+                "approver": a.approver,
+                "decision": a.decision.as_str(),
+                "comment": a.comment,
+                "defer_until": a.defer_until,
+                "at": a.at,
+            }))
+            .collect::<Vec<_>>()
+    );
+    value["may_still_approve"] = json!(may_still_approve);
+    value["freeze"] = json!(around.freeze.map(|f| f.reason));
+    value["window_open"] = json!(!around.window_closed);
+    value["readiness"] = json!(readiness);
+    Ok(value)
+}
+
 pub async fn create(
     ctx: ApiCtx,
     req: actix_web::HttpRequest,
@@ -141,20 +229,27 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let wait = std::time::Duration::from_secs(query.wait).min(super::changes::MAX_WAIT);
-    let first = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
-    if wait.is_zero() || !first.active {
+    let first = ctx
+        .run(move |conn, actor| detail_of(conn, actor, id))
+        .await?;
+    let state = first["state"].as_str().unwrap_or_default().to_owned();
+    if wait.is_zero() || first["active"] != json!(true) {
         return Ok(HttpResponse::Ok().json(first));
     }
-    let mut waiting = changes.into_inner().wait_on(id, first.state);
+    let mut waiting = changes.into_inner().wait_on(id, &state);
     let until = tokio::time::Instant::now() + wait;
     while waiting.changed(until).await {
-        let now = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
-        if now.state != first.state {
+        let now = ctx
+            .run(move |conn, actor| detail_of(conn, actor, id))
+            .await?;
+        if now["state"].as_str() != Some(state.as_str()) {
             return Ok(HttpResponse::Ok().json(now));
         }
     }
     // Time is up: where it stands now.
-    let now = ctx.run(move |conn, actor| body_of(conn, actor, id)).await?;
+    let now = ctx
+        .run(move |conn, actor| detail_of(conn, actor, id))
+        .await?;
     Ok(HttpResponse::Ok().json(now))
 }
 
