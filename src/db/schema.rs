@@ -300,6 +300,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhook_attempts (id) {
+        id -> Int8,
+        delivery_id -> Int8,
+        at -> Timestamptz,
+        status_code -> Nullable<Int4>,
+        response -> Text,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     webhook_deliveries (id) {
         id -> Int8,
         subscription_id -> Int8,
@@ -371,6 +382,7 @@ diesel::joinable!(steps -> environments (environment_id));
 diesel::joinable!(team_members -> teams (team_id));
 diesel::joinable!(team_members -> users (user_id));
 diesel::joinable!(variables -> environments (environment_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
 diesel::joinable!(webhook_subscriptions -> projects (project_id));
 
@@ -398,6 +410,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     teams,
     users,
     variables,
+    webhook_attempts,
     webhook_deliveries,
     webhook_subscriptions,
 );

@@ -17,7 +17,7 @@ use super::audit::{self, Actor, Event};
 use super::rejection::Rejection;
 use super::secrets::SecretBox;
 use super::validation::{self, FieldErrors};
-use crate::db::schema::{webhook_deliveries, webhook_subscriptions};
+use crate::db::schema::{webhook_attempts, webhook_deliveries, webhook_subscriptions};
 use crate::domain::ids::ProjectId;
 
 /// The events a subscription may want, with what they are called on pages.
@@ -217,12 +217,27 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
+/// One attempt of a delivery.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhook_attempts)]
+pub struct AttemptRow {
+    pub delivery_id: i64,
+    pub at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub response: String,
+    pub error: Option<String>,
+}
+
 /// How many deliveries a subscription's page shows.
 pub const DELIVERIES_SHOWN: i64 = 50;
 
-/// A subscription's newest deliveries.
-pub fn deliveries(conn: &mut PgConnection, subscription_id: i64) -> QueryResult<Vec<Delivery>> {
-    crate::db::limited(
+/// A subscription's newest deliveries, each with its attempts (two reads,
+/// whatever the number of deliveries).
+pub fn deliveries(
+    conn: &mut PgConnection,
+    subscription_id: i64,
+) -> QueryResult<Vec<(Delivery, Vec<AttemptRow>)>> {
+    let deliveries: Vec<Delivery> = crate::db::limited(
         webhook_deliveries::table
             .filter(webhook_deliveries::subscription_id.eq(subscription_id))
             .order((
@@ -232,7 +247,24 @@ pub fn deliveries(conn: &mut PgConnection, subscription_id: i64) -> QueryResult<
             .select(Delivery::as_select()),
         DELIVERIES_SHOWN,
     )
-    .load(conn)
+    .load(conn)?;
+    let ids: Vec<i64> = deliveries.iter().map(|d| d.id).collect();
+    let attempts: Vec<AttemptRow> = webhook_attempts::table
+        .filter(webhook_attempts::delivery_id.eq_any(&ids))
+        .order((webhook_attempts::at.asc(), webhook_attempts::id.asc()))
+        .select(AttemptRow::as_select())
+        .load(conn)?;
+    Ok(deliveries
+        .into_iter()
+        .map(|d| {
+            let mine = attempts
+                .iter()
+                .filter(|a| a.delivery_id == d.id)
+                .cloned()
+                .collect();
+            (d, mine)
+        })
+        .collect())
 }
 
 /// Sends a delivery again (same message id, so a receiver that saw it can
@@ -365,6 +397,19 @@ pub fn backoff(attempts: i32) -> Duration {
 /// [`RETRY_FOR`].
 pub fn record(conn: &mut PgConnection, due: &Due, attempt: &Attempt) -> QueryResult<()> {
     let now = Utc::now();
+    let (code, body, error) = match attempt {
+        Attempt::Delivered { code, body } => (Some(*code), body, None),
+        Attempt::Failed { code, body, error } => (*code, body, Some(error)),
+    };
+    diesel::insert_into(webhook_attempts::table)
+        .values((
+            webhook_attempts::delivery_id.eq(due.id),
+            webhook_attempts::at.eq(now),
+            webhook_attempts::status_code.eq(code.map(i32::from)),
+            webhook_attempts::response.eq(body),
+            webhook_attempts::error.eq(error),
+        ))
+        .execute(conn)?;
     let attempts = due.attempts + 1;
     let target = webhook_deliveries::table.find(due.id);
     match attempt {

@@ -126,7 +126,11 @@ fn render_error(res: ServiceResponse<BoxBody>, request_id: &str) -> ServiceRespo
     let attached = res.response().extensions().get::<ErrorInfo>().cloned();
     let info = match attached {
         Some(info) => info,
-        None if status.is_server_error() => info_for_status(status),
+        // actix answers an oversized body (read as bytes) itself, in plain
+        // text: give it the page or the JSON like any other error.
+        None if status.is_server_error() || status == StatusCode::PAYLOAD_TOO_LARGE => {
+            info_for_status(status)
+        }
         None => return res,
     };
     let (req, response) = res.into_parts();

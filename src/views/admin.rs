@@ -244,7 +244,7 @@ impl FreezesPage {
     }
 }
 
-use crate::domain::webhooks::{Delivery, Subscription, SubscriptionInput};
+use crate::domain::webhooks::{AttemptRow, Delivery, Subscription, SubscriptionInput};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/webhooks.html")]
@@ -273,5 +273,5 @@ pub struct WebhookPage {
     pub project: Project,
     pub subscription: Subscription,
     pub secret: String,
-    pub deliveries: Vec<Delivery>,
+    pub deliveries: Vec<(Delivery, Vec<AttemptRow>)>,
 }

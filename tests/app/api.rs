@@ -1034,3 +1034,22 @@ async fn twenty_waiting_clients_cost_the_database_what_one_does() {
         "{watcher} watcher queries for 20 clients over 2 s"
     );
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_a_413_in_json_and_makes_nothing() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, user) = world(&app);
+    let secret = token(&app, user, "", &[]);
+    let huge =
+        json!({"version": "1.0.0", "title": "x", "description": "d".repeat(2 * 1024 * 1024)});
+    let (status, body) = post(
+        &app,
+        &format!("/api/v1/projects/{}/releases", project.slug),
+        &secret,
+        huge,
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "too_large");
+    assert_eq!(app.count("SELECT count(*) AS n FROM releases"), 0);
+}

@@ -1021,3 +1021,74 @@ async fn a_user_makes_an_api_token_in_the_browser_uses_it_and_revokes_it() {
     assert_eq!(answer.status().as_u16(), 401);
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_admin_subscribes_a_url_to_release_events_and_sees_the_delivery() {
+    let app = spawn_app().await;
+    let (project, _) = app.project("Storefront");
+    // A receiver that answers 200 to everything.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\nthank you",
+            );
+        }
+    });
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "admin", ADMIN_PASSWORD).await;
+    c.goto(&app.url(&format!("/admin/projects/{}", project.slug)))
+        .await
+        .unwrap();
+    c.find(Locator::LinkText("Webhooks"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Id("url"))
+        .await
+        .unwrap()
+        .send_keys(&url)
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=events][value='release.created']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "form[action$='/webhooks'] button[type=submit]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let secret = c
+        .wait()
+        .for_element(Locator::Css("input[aria-label='Signing secret']"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    app.release(&project, "1.0.0");
+    reload_until(c, ".badge-active").await;
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains("release.created") && page.contains("thank you"),
+        "{page}"
+    );
+    browser.screenshot("admin-webhook-deliveries").await;
+    browser.close().await;
+}
