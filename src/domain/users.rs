@@ -34,6 +34,7 @@ struct NewUser<'a> {
     display_name: &'a str,
     password_hash: &'a str,
     is_admin: bool,
+    is_service: bool,
 }
 
 pub const MAX_USERNAME_LEN: usize = 64;
@@ -103,6 +104,53 @@ pub enum CreateUserError {
     Hash(#[from] anyhow::Error),
 }
 
+/// A new user's name, checked: normalised username and display name (the
+/// username when left empty).
+fn names(username: &str, display_name: &str) -> Result<(String, String), CreateUserError> {
+    let username = normalize_username(username);
+    if let Some(problem) = username_problem(&username) {
+        return Err(CreateUserError::Username(problem));
+    }
+    if let Some(problem) = super::validation::line_problem(display_name) {
+        return Err(CreateUserError::DisplayName(problem));
+    }
+    let display_name = match display_name.trim() {
+        "" => username.clone(),
+        name => name.to_owned(),
+    };
+    Ok((username, display_name))
+}
+
+/// Inserts the user and its audit event, in one transaction.
+fn insert(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    new: &NewUser<'_>,
+    details: serde_json::Value,
+) -> Result<User, CreateUserError> {
+    conn.transaction(|conn| {
+        let user = diesel::insert_into(users::table)
+            .values(new)
+            .returning(User::as_returning())
+            .get_result(conn)
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => CreateUserError::UsernameTaken,
+                other => other.into(),
+            })?;
+        let mut details = details;
+        details["username"] = json!(user.username);
+        audit::record(
+            conn,
+            actor,
+            Event::new("user.created", "user", user.id).details(details),
+        )?;
+        Ok(user)
+    })
+}
+
 /// Creates a user with an argon2id hash of `password`. Slow: call on a
 /// blocking thread.
 pub fn create(
@@ -113,44 +161,17 @@ pub fn create(
     password_plain: &str,
     is_admin: bool,
 ) -> Result<User, CreateUserError> {
-    let username = normalize_username(username);
-    if let Some(problem) = username_problem(&username) {
-        return Err(CreateUserError::Username(problem));
-    }
-    if let Some(problem) = super::validation::line_problem(display_name) {
-        return Err(CreateUserError::DisplayName(problem));
-    }
+    let (username, display_name) = names(username, display_name)?;
     password::check_policy(password_plain)?;
     let hash = password::hash(password_plain)?;
-    let display_name = match display_name.trim() {
-        "" => username.as_str(),
-        name => name,
+    let new = NewUser {
+        username: &username,
+        display_name: &display_name,
+        password_hash: &hash,
+        is_admin,
+        is_service: false,
     };
-    conn.transaction(|conn| {
-        let user = diesel::insert_into(users::table)
-            .values(NewUser {
-                username: &username,
-                display_name,
-                password_hash: &hash,
-                is_admin,
-            })
-            .returning(User::as_returning())
-            .get_result(conn)
-            .map_err(|err| match err {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => CreateUserError::UsernameTaken,
-                other => other.into(),
-            })?;
-        audit::record(
-            conn,
-            actor,
-            Event::new("user.created", "user", user.id)
-                .details(json!({ "username": user.username, "admin": is_admin })),
-        )?;
-        Ok(user)
-    })
+    insert(conn, actor, &new, json!({ "admin": is_admin }))
 }
 
 /// Creates a service account: a user for CI that holds grants and API
@@ -162,43 +183,16 @@ pub fn create_service(
     username: &str,
     display_name: &str,
 ) -> Result<User, CreateUserError> {
-    let username = normalize_username(username);
-    if let Some(problem) = username_problem(&username) {
-        return Err(CreateUserError::Username(problem));
-    }
-    if let Some(problem) = super::validation::line_problem(display_name) {
-        return Err(CreateUserError::DisplayName(problem));
-    }
-    let display_name = match display_name.trim() {
-        "" => username.as_str(),
-        name => name,
+    let (username, display_name) = names(username, display_name)?;
+    let new = NewUser {
+        username: &username,
+        display_name: &display_name,
+        // Not a hash any password verifies against.
+        password_hash: "!service-account",
+        is_admin: false,
+        is_service: true,
     };
-    conn.transaction(|conn| {
-        let user = diesel::insert_into(users::table)
-            .values((
-                users::username.eq(&username),
-                users::display_name.eq(display_name),
-                // Not a hash any password verifies against.
-                users::password_hash.eq("!service-account"),
-                users::is_service.eq(true),
-            ))
-            .returning(User::as_returning())
-            .get_result(conn)
-            .map_err(|err| match err {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => CreateUserError::UsernameTaken,
-                other => other.into(),
-            })?;
-        audit::record(
-            conn,
-            actor,
-            Event::new("user.created", "user", user.id)
-                .details(json!({ "username": user.username, "service_account": true })),
-        )?;
-        Ok(user)
-    })
+    insert(conn, actor, &new, json!({ "service_account": true }))
 }
 
 /// Disables or re-enables a user. Disabling ends all their sessions (trigger).
