@@ -191,6 +191,12 @@ fn spawn_session_sweeper(pool: DbPool) {
                 Ok(n) => tracing::debug!("swept {n} expired sessions"),
                 Err(err) => tracing::warn!("sweeping sessions: {err}"),
             }
+            // Webhook deliveries that finished a month ago.
+            match db::run(&pool, crate::domain::webhooks::sweep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!("swept {n} webhook deliveries"),
+                Err(err) => tracing::warn!("sweeping webhook deliveries: {err}"),
+            }
             // API idempotency keys past the day they are kept.
             match db::run(&pool, crate::domain::idempotency::sweep).await {
                 Ok(0) => {}

@@ -447,6 +447,21 @@ pub fn record(conn: &mut PgConnection, due: &Due, attempt: &Attempt) -> QueryRes
     Ok(())
 }
 
+/// How long a finished delivery (and its attempts) stays on its page.
+pub const KEPT: Duration = Duration::days(30);
+
+/// Removes deliveries that finished (delivered or given up) more than
+/// [`KEPT`] ago, with their attempts: the tables hold a month of events,
+/// not the project's whole history.
+pub fn sweep(conn: &mut PgConnection) -> QueryResult<usize> {
+    diesel::delete(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::status.ne("pending"))
+            .filter(webhook_deliveries::created_at.lt(Utc::now() - KEPT)),
+    )
+    .execute(conn)
+}
+
 /// The Standard Webhooks signature of a message: `v1,` and the base64
 /// HMAC-SHA256, keyed by the secret's bytes, of `{id}.{timestamp}.{body}`.
 pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> String {

@@ -265,3 +265,41 @@ async fn a_slack_compatible_subscription_posts_a_line_with_a_link() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn finished_deliveries_are_swept_after_a_month_and_pending_ones_kept() {
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, _) = app.project("Shop");
+    let subscription = webhooks::create(
+        &mut app.conn(),
+        &admin(),
+        &stagecoach::domain::secrets::SecretBox::from_secret_key("test"),
+        project.id,
+        &webhooks::SubscriptionInput {
+            url: "https://hooks.example.com/x".into(),
+            events: vec!["release.created".into()],
+            format: String::new(),
+        },
+    )
+    .unwrap();
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        app.release(&project, version);
+    }
+    assert_eq!(app.count("SELECT count(*) AS n FROM webhook_deliveries"), 3);
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '31 days', \
+                    status = CASE WHEN id = (SELECT min(id) FROM webhook_deliveries) THEN 'pending' ELSE 'delivered' END \
+              WHERE subscription_id = {}",
+            subscription.id
+        )),
+        &mut app.conn(),
+    )
+    .unwrap();
+    assert_eq!(webhooks::sweep(&mut app.conn()).unwrap(), 2);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending'"),
+        1,
+        "a delivery still being tried stays"
+    );
+}
