@@ -56,6 +56,35 @@ fn body_of(
     ))
 }
 
+/// The release's facts and its readiness checklist in one environment, as
+/// its page reads them: what a refusal and a deployment's answer show.
+fn readiness_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    slug: &str,
+    version: &str,
+    environment_id: crate::domain::ids::EnvironmentId,
+) -> Result<
+    (
+        crate::domain::release_view::ReleaseFacts,
+        Vec<model::ReadinessCheck>,
+    ),
+    ApiError,
+> {
+    let (_, pipeline, access, release) = open_release(conn, actor, slug, version)?;
+    let facts = crate::domain::release_view::facts(conn, release.id)?;
+    let timeline = crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
+    let checks =
+        crate::domain::readiness::for_release(&release, &pipeline, &timeline, &access, &facts);
+    let readiness = timeline
+        .iter()
+        .zip(checks)
+        .find(|(stage, _)| stage.environment.id == environment_id)
+        .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
+        .unwrap_or_default();
+    Ok((facts, readiness))
+}
+
 /// A deployment with what surrounds it: its steps, the decisions on it,
 /// who may still approve, whether a freeze or a closed window holds its
 /// environment, and the readiness checklist of its release there.
@@ -66,18 +95,13 @@ fn detail_of(
 ) -> Result<serde_json::Value, ApiError> {
     let loaded = crate::routes::deployments::open(conn, actor, id)?;
     let around = crate::domain::deployment_view::surroundings(conn, id, loaded.environment.id)?;
-    let (_, pipeline, access, release) =
-        open_release(conn, actor, &loaded.project.slug, &loaded.version)?;
-    let facts = crate::domain::release_view::facts(conn, release.id)?;
-    let timeline = crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
-    let checks =
-        crate::domain::readiness::for_release(&release, &pipeline, &timeline, &access, &facts);
-    let readiness: Vec<model::ReadinessCheck> = timeline
-        .iter()
-        .zip(checks)
-        .find(|(stage, _)| stage.environment.id == loaded.environment.id)
-        .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
-        .unwrap_or_default();
+    let (facts, readiness) = readiness_in(
+        conn,
+        actor,
+        &loaded.project.slug,
+        &loaded.version,
+        loaded.environment.id,
+    )?;
     let may_still_approve: Vec<String> =
         if loaded.deployment.status == crate::domain::states::DeploymentStatus::AwaitingApproval {
             facts
@@ -187,20 +211,8 @@ pub async fn create(
             }
             Err(DeployError::Refused(message)) => {
                 // Say why, with the checklist the release page shows.
-                let (_, pipeline, access, release) =
-                    open_release(conn, actor, &project.slug, &release.version)?;
-                let facts = crate::domain::release_view::facts(conn, release.id)?;
-                let timeline =
-                    crate::domain::releases::timeline(conn, &release, &pipeline, &facts)?;
-                let checks = crate::domain::readiness::for_release(
-                    &release, &pipeline, &timeline, &access, &facts,
-                );
-                let readiness: Vec<model::ReadinessCheck> = timeline
-                    .iter()
-                    .zip(checks)
-                    .find(|(stage, _)| stage.environment.id == target.id)
-                    .map(|(_, checks)| checks.into_iter().map(Into::into).collect())
-                    .unwrap_or_default();
+                let (_, readiness) =
+                    readiness_in(conn, actor, &project.slug, &release.version, target.id)?;
                 Err(ApiError::new(StatusCode::CONFLICT, "refused", message)
                     .with_field("environment")
                     .with_readiness(json!(readiness)))
