@@ -5,7 +5,7 @@
 # Screenshots land in target/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh server browser
+scripts/ensure-deps.sh server browser schemathesis
 
 cluster=target/tmp/pg/postgres
 pg_ctl() {

@@ -60,6 +60,7 @@ macro_rules! route_table {
 route_table! { SESSIONLESS, configure_sessionless;
     GET "/healthz" => health::healthz, Public;
     // The API: tokens, never the session (see `api::caller`).
+    GET "/api/v1/openapi.json" => api::openapi::serve, Public;
     GET "/api/v1/projects" => api::projects::list, Token;
     GET "/api/v1/projects/{project}" => api::projects::show, Token;
     GET "/api/v1/projects/{project}/releases" => api::releases::list, Token;

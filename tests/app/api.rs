@@ -11,7 +11,7 @@ use stagecoach::domain::tokens::{self, NewToken};
 use crate::helpers::{TestApp, fixtures::admin, spawn_app, spawn_app_with};
 
 /// A token for `owner`, made as the admin would make it.
-fn token(app: &TestApp, owner: UserId, project: &str, roles: &[&str]) -> String {
+pub fn token(app: &TestApp, owner: UserId, project: &str, roles: &[&str]) -> String {
     tokens::create(
         &mut app.conn(),
         &admin(),
@@ -27,7 +27,8 @@ fn token(app: &TestApp, owner: UserId, project: &str, roles: &[&str]) -> String 
     .secret
 }
 
-async fn call(
+/// An API call, its answer checked against the OpenAPI document.
+pub async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -35,29 +36,37 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let mut request = reqwest::Client::new()
-        .request(method, app.url(path))
+        .request(method.clone(), app.url(path))
         .bearer_auth(token);
     if let Some(body) = body {
         request = request.json(&body);
     }
     let response = request.send().await.expect("an answer");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("a body");
-    let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON, not {text}"));
-    (status, body)
+    answer(method.as_str(), path, response).await
 }
 
-async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
+/// The status and JSON body (null when empty) of an API answer, after
+/// checking both against the OpenAPI document.
+async fn answer(method: &str, path: &str, response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let body: Option<Value> = (!text.is_empty())
+        .then(|| serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON, not {text}")));
+    crate::openapi::check(method, path, status, body.as_ref());
+    (status, body.unwrap_or(Value::Null))
+}
+
+pub async fn get(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
     call(app, reqwest::Method::GET, path, token, None).await
 }
 
-async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
+pub async fn post(app: &TestApp, path: &str, token: &str, body: Value) -> (u16, Value) {
     call(app, reqwest::Method::POST, path, token, Some(body)).await
 }
 
 /// A project whose first environment does not deploy on creation, and a
 /// user who deploys and approves everywhere in it.
-fn world(app: &TestApp) -> (Project, UserId) {
+pub fn world(app: &TestApp) -> (Project, UserId) {
     let (project, pipeline) = app.project("Shop");
     crate::helpers::fixtures::policy(app, &pipeline[0], |p| p.trigger = "manual".into());
     let user = app.create_user("ci-bot", "ci-bot-password-1", false);
@@ -830,7 +839,7 @@ async fn a_job_follows_the_log_by_byte_offset_until_it_is_complete() {
     assert_eq!(body["field"], "offset");
 }
 
-async fn post_keyed(
+pub async fn post_keyed(
     app: &TestApp,
     path: &str,
     token: &str,
@@ -845,9 +854,9 @@ async fn post_keyed(
         .send()
         .await
         .unwrap();
-    let status = response.status().as_u16();
     let replayed = response.headers().contains_key("idempotent-replayed");
-    (status, response.json().await.unwrap(), replayed)
+    let (status, body) = answer("POST", path, response).await;
+    (status, body, replayed)
 }
 
 #[tokio::test]

@@ -411,7 +411,11 @@ fn the_table_has_one_row_per_method_and_path() {
 fn each_part_of_the_site_has_the_gate_it_must_have() {
     for route in table::all() {
         let gate = route.gate;
-        let must = if route.path.starts_with("/api/") {
+        let must = if route.path == "/api/v1/openapi.json" {
+            // The description of the API holds no data: client generators
+            // and API tools read it before they hold a token.
+            gate == Gate::Public && route.method == "GET"
+        } else if route.path.starts_with("/api/") {
             gate == Gate::Token
         } else if route.path.starts_with("/admin") {
             matches!(gate, Gate::Admin(_))

@@ -7,10 +7,13 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::changes::DeploymentChanges;
-use super::model::{self, DeploymentBody, Named};
+use super::model::{
+    self, ApprovalBody, DecisionAnswer, DeploymentBody, DeploymentDetail, DeploymentList,
+    DeploymentRow, LogBody, Named, StepBody,
+};
 use super::{ApiCtx, ApiError};
 use crate::domain::access::{self, Action};
 use crate::domain::approvals::{self, Decided, Decision};
@@ -20,12 +23,15 @@ use crate::domain::ids::DeploymentId;
 use crate::routes::context::open_release;
 use crate::routes::releases::find_target;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDeployment {
     /// The environment's slug.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     environment: String,
+    /// The label it is known by there (default: the release's version).
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._+-]{0,64}$")]
     version_label: String,
     #[serde(default)]
     comment: String,
@@ -92,7 +98,7 @@ fn detail_of(
     conn: &mut PgConnection,
     actor: &Actor,
     id: DeploymentId,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<DeploymentDetail, ApiError> {
     let loaded = crate::routes::deployments::open(conn, actor, id)?;
     let around = crate::domain::deployment_view::surroundings(conn, id, loaded.environment.id)?;
     let (facts, readiness) = readiness_in(
@@ -121,53 +127,44 @@ fn detail_of(
         } else {
             Vec::new()
         };
-    let body = model::deployment(
-        &loaded.deployment,
-        &Named {
-            project: &loaded.project.slug,
-            environment: &loaded.environment,
-            version: &loaded.version,
-            label: &loaded.label,
-            requested_by: loaded.requested_by.as_deref(),
-        },
-    );
-    let mut value = serde_json::to_value(&body)
-        .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))?;
-    value["steps"] = json!(
-        around
-            .steps
-            .iter()
-            .map(|s| json!({
-                "position": s.position,
-                "name": s.name,
-                "kind": s.kind.as_str(),
-                "state": s.status.as_str(),
-                "started_at": s.started_at,
-                "finished_at": s.finished_at,
-                "detail": s.detail,
-            }))
-            .collect::<Vec<_>>()
-    );
-    value["approvals"] = json!(
-        around
-            .approvals
-            .iter()
-            .map(|a| json!({
-                "approver": a.approver,
-                "decision": a.decision.as_str(),
-                "comment": a.comment,
-                "defer_until": a.defer_until,
-                "at": a.at,
-            }))
-            .collect::<Vec<_>>()
-    );
-    value["may_still_approve"] = json!(may_still_approve);
-    value["freeze"] = json!(around.freeze.map(|f| f.reason));
-    value["window_open"] = json!(!around.window_closed);
-    value["readiness"] = json!(readiness);
-    Ok(value)
+    Ok(DeploymentDetail {
+        deployment: model::deployment(
+            &loaded.deployment,
+            &Named {
+                project: &loaded.project.slug,
+                environment: &loaded.environment,
+                version: &loaded.version,
+                label: &loaded.label,
+                requested_by: loaded.requested_by.as_deref(),
+            },
+        ),
+        steps: around.steps.iter().map(StepBody::from).collect(),
+        approvals: around.approvals.iter().map(ApprovalBody::from).collect(),
+        may_still_approve,
+        freeze: around.freeze.map(|f| f.reason),
+        window_open: !around.window_closed,
+        readiness,
+    })
 }
 
+/// Deploys a release
+///
+/// To an environment of its project, as the release page's form does;
+/// with `target_environment`, it keeps promoting after each success up to
+/// there. A rule that refuses it (a closed window, a freeze, a missing
+/// right, an earlier environment not passed) answers 409 with the
+/// readiness checklist that says why and when it could go.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/releases/{version}/deployments", operation_id = "createDeployment", tag = "deployments",
+    params(super::openapi::ReleasePath, super::openapi::IdempotencyKey),
+    request_body = NewDeployment,
+    responses(
+        (status = 201, description = "Requested: waiting for approval, or queued", body = DeploymentBody),
+        (status = 400, description = "The body is not JSON of this shape, or the key is not valid", body = ApiError),
+        (status = 403, description = "The token may not deploy there", body = ApiError),
+        (status = 404, description = "No such project or release, or the token may not see it", body = ApiError),
+        (status = 409, description = "A rule refused it; `readiness` says why", body = ApiError),
+        (status = 422, description = "A field is not valid, or the key was used for another body", body = ApiError),
+    ))]
 pub async fn create(
     ctx: ApiCtx,
     req: actix_web::HttpRequest,
@@ -204,10 +201,7 @@ pub async fn create(
         };
         match deployments::request(conn, actor, release.id, &input) {
             Ok(deployment) => {
-                let body = body_of(conn, actor, deployment.id)?;
-                let body = serde_json::to_value(body)
-                    .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))?;
-                Ok((StatusCode::CREATED, body))
+                super::stored(StatusCode::CREATED, &body_of(conn, actor, deployment.id)?)
             }
             Err(DeployError::Refused(message)) => {
                 // Say why, with the checklist the release page shows.
@@ -215,7 +209,7 @@ pub async fn create(
                     readiness_in(conn, actor, &project.slug, &release.version, target.id)?;
                 Err(ApiError::new(StatusCode::CONFLICT, "refused", message)
                     .with_field("environment")
-                    .with_readiness(json!(readiness)))
+                    .with_readiness(readiness))
             }
             Err(other) => Err(other.into()),
         }
@@ -223,16 +217,29 @@ pub async fn create(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ShowQuery {
-    /// Seconds to hold the request until the state changes (at most 60).
+    /// Seconds to hold the request until the state changes (at most 60;
+    /// more is read as 60).
     #[serde(default)]
     wait: u64,
 }
 
-/// A deployment; with `?wait=N`, answered when its state changes or after
-/// N seconds, whichever comes first (at once if it has finished).
+/// A deployment
+///
+/// Its state, steps, approvals (and who may still approve) and the
+/// readiness checklist. With `?wait=N` the answer comes when its state
+/// changes or after N seconds, whichever is first (at once if it has
+/// finished): a CI job follows a deployment with one open request.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}", operation_id = "getDeployment", tag = "deployments",
+    params(super::openapi::DeploymentPath, ShowQuery),
+    responses(
+        (status = 200, description = "The deployment", body = DeploymentDetail),
+        (status = 400, description = "A query parameter is not valid", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+    ))]
 pub async fn show(
     ctx: ApiCtx,
     path: web::Path<DeploymentId>,
@@ -244,17 +251,17 @@ pub async fn show(
     let first = ctx
         .run(move |conn, actor| detail_of(conn, actor, id))
         .await?;
-    let state = first["state"].as_str().unwrap_or_default().to_owned();
-    if wait.is_zero() || first["active"] != json!(true) {
+    let state = first.deployment.state;
+    if wait.is_zero() || !first.deployment.active {
         return Ok(HttpResponse::Ok().json(first));
     }
-    let mut waiting = changes.into_inner().wait_on(id, &state);
+    let mut waiting = changes.into_inner().wait_on(id, state.as_str());
     let until = tokio::time::Instant::now() + wait;
     while waiting.changed(until).await {
         let now = ctx
             .run(move |conn, actor| detail_of(conn, actor, id))
             .await?;
-        if now["state"].as_str() != Some(state.as_str()) {
+        if now.deployment.state != state {
             return Ok(HttpResponse::Ok().json(now));
         }
     }
@@ -265,7 +272,7 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(now))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     #[serde(default)]
@@ -304,16 +311,30 @@ async fn decide(
                 Decided::Counted(n, of) => (Some(n), Some(of)),
                 Decided::Queued | Decided::Rejected => (None, None),
             };
-            Ok(json!({
-                "deployment": body,
-                "approvals": approvals,
-                "required_approvals": required,
-            }))
+            Ok(DecisionAnswer {
+                deployment: body,
+                approvals,
+                required_approvals: required,
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
 
+/// Approves a deployment
+///
+/// As an approver of its environment; enough approvals queue it.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/approve", operation_id = "approveDeployment", tag = "approvals",
+    params(super::openapi::DeploymentPath),
+    request_body(content = Option<DecisionBody>, description = "May be left out"),
+    responses(
+        (status = 200, description = "Decided", body = DecisionAnswer),
+        (status = 400, description = "The body is not JSON of this shape", body = ApiError),
+        (status = 403, description = "The token's owner may not approve there, or asked for it", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+        (status = 409, description = "It is not waiting for approval, or was decided by this person already", body = ApiError),
+        (status = 422, description = "A field is not valid", body = ApiError),
+    ))]
 pub async fn approve(
     ctx: ApiCtx,
     path: web::Path<DeploymentId>,
@@ -322,6 +343,18 @@ pub async fn approve(
     decide(ctx, path.into_inner(), &body, "approve").await
 }
 
+/// Rejects a deployment
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/reject", operation_id = "rejectDeployment", tag = "approvals",
+    params(super::openapi::DeploymentPath),
+    request_body(content = Option<DecisionBody>, description = "May be left out"),
+    responses(
+        (status = 200, description = "Decided", body = DecisionAnswer),
+        (status = 400, description = "The body is not JSON of this shape", body = ApiError),
+        (status = 403, description = "The token's owner may not approve there, or asked for it", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+        (status = 409, description = "It is not waiting for approval, or was decided by this person already", body = ApiError),
+        (status = 422, description = "A field is not valid", body = ApiError),
+    ))]
 pub async fn reject(
     ctx: ApiCtx,
     path: web::Path<DeploymentId>,
@@ -330,6 +363,18 @@ pub async fn reject(
     decide(ctx, path.into_inner(), &body, "reject").await
 }
 
+/// Approves a deployment to start no earlier than `until`
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/defer", operation_id = "deferDeployment", tag = "approvals",
+    params(super::openapi::DeploymentPath),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "Decided", body = DecisionAnswer),
+        (status = 400, description = "The body is not JSON of this shape", body = ApiError),
+        (status = 403, description = "The token's owner may not approve there, or asked for it", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+        (status = 409, description = "It is not waiting for approval, or was decided by this person already", body = ApiError),
+        (status = 422, description = "A field is not valid", body = ApiError),
+    ))]
 pub async fn defer(
     ctx: ApiCtx,
     path: web::Path<DeploymentId>,
@@ -338,6 +383,15 @@ pub async fn defer(
     decide(ctx, path.into_inner(), &body, "defer").await
 }
 
+/// Cancels a deployment that waits, is queued or runs
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/cancel", operation_id = "cancelDeployment", tag = "deployments",
+    params(super::openapi::DeploymentPath),
+    responses(
+        (status = 200, description = "Cancelled", body = DeploymentBody),
+        (status = 403, description = "The token may not deploy there", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+        (status = 409, description = "It has finished", body = ApiError),
+    ))]
 pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let body = ctx
@@ -360,13 +414,26 @@ pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// The `next` of the page before.
     before: Option<String>,
 }
 
-/// An environment's deployments, newest first, keyset-paginated.
+/// An environment's deployments, newest first
+///
+/// Fifty to a page: `next` in the body and a `Link` header while there is
+/// another page.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/environments/{environment}/deployments", operation_id = "listDeployments", tag = "deployments",
+    params(super::openapi::EnvironmentPath, HistoryQuery),
+    responses(
+        (status = 200, description = "A page of deployments", body = DeploymentList,
+            headers(("Link" = String, description = "The next page, while there is one"))),
+        (status = 400, description = "A query parameter is not valid", body = ApiError),
+        (status = 404, description = "No such project or environment, or the token may not see it", body = ApiError),
+    ))]
 pub async fn list(
     ctx: ApiCtx,
     path: web::Path<(String, String)>,
@@ -386,41 +453,37 @@ pub async fn list(
         })
         .await?;
     let next = next.map(|c| c.encode());
-    let items: Vec<serde_json::Value> = history
-        .iter()
-        .map(|d| {
-            json!({
-                "id": d.id,
-                "state": d.status.as_str(),
-                "version": d.version,
-                "label": d.label,
-                "attempt": d.attempt,
-                "rollback": d.is_rollback,
-                "requested_by": d.requested_by,
-                "created_at": d.created_at,
-                "finished_at": d.finished_at,
-            })
-        })
-        .collect();
+    let deployments = history.iter().map(DeploymentRow::from).collect();
     let mut response = HttpResponse::Ok();
     if let Some(next) = &next {
         let path = format!("/api/v1/projects/{project_slug}/environments/{env_slug}/deployments");
         response.insert_header(("Link", super::releases::next_link(&path, &[], next)));
     }
-    Ok(response.json(json!({ "deployments": items, "next": next })))
+    Ok(response.json(DeploymentList { deployments, next }))
 }
 
 /// How many deployments a page of an environment's list holds.
 const HISTORY_PAGE: i64 = 50;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
     #[serde(default)]
     comment: String,
 }
 
-/// Deploys the deployment's release to its environment again.
+/// Deploys the deployment's release to its environment again
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/redeploy", operation_id = "redeployDeployment", tag = "deployments",
+    params(super::openapi::DeploymentPath),
+    request_body(content = Option<CommentBody>, description = "May be left out"),
+    responses(
+        (status = 201, description = "Requested", body = DeploymentBody),
+        (status = 400, description = "The body is not JSON of this shape", body = ApiError),
+        (status = 403, description = "The token may not deploy there", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+        (status = 409, description = "A rule refused it", body = ApiError),
+        (status = 422, description = "A field is not valid", body = ApiError),
+    ))]
 pub async fn redeploy(
     ctx: ApiCtx,
     path: web::Path<DeploymentId>,
@@ -455,19 +518,30 @@ pub async fn redeploy(
     Ok(super::json(StatusCode::CREATED, &answer))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Bytes of the log already read (the `next_offset` of the last answer).
     #[serde(default)]
+    #[param(minimum = 0)]
     offset: i64,
 }
 
 /// The most bytes of log one answer carries.
 const LOG_PIECE: i64 = 256 * 1024;
 
-/// The log from a byte offset, so a job can follow it: it asks again from
-/// `next_offset` until `complete`.
+/// A deployment's log from a byte offset
+///
+/// So a job can follow it: it asks again from `next_offset` until
+/// `complete`.
+#[utoipa::path(get, path = "/api/v1/deployments/{id}/log", operation_id = "getDeploymentLog", tag = "deployments",
+    params(super::openapi::DeploymentPath, LogQuery),
+    responses(
+        (status = 200, description = "A piece of the log", body = LogBody),
+        (status = 400, description = "A query parameter is not valid", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+    ))]
 pub async fn log(
     ctx: ApiCtx,
     path: web::Path<DeploymentId>,
@@ -488,14 +562,5 @@ pub async fn log(
             Ok((loaded, piece))
         })
         .await?;
-    let active = loaded.deployment.status.is_active();
-    Ok(HttpResponse::Ok().json(json!({
-        "id": id,
-        "state": loaded.deployment.status.as_str(),
-        "offset": offset,
-        "next_offset": piece.next_offset,
-        "text": piece.text,
-        // Finished, and nothing more to read: stop following.
-        "complete": !active && !piece.more,
-    })))
+    Ok(HttpResponse::Ok().json(LogBody::new(id, loaded.deployment.status, offset, piece)))
 }

@@ -8,34 +8,40 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use serde_json::Value;
+use utoipa::ToSchema;
 
+use super::model::ReadinessCheck;
 use crate::db::RunError;
 use crate::domain::access::{AccessError, Denied};
 use crate::domain::rejection::Rejection;
 use crate::domain::validation::FieldErrors;
 use crate::error::{AppError, code_for};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ApiError {
     #[serde(skip)]
     pub status: StatusCode,
-    /// A stable code a client can match on.
+    /// A stable code a client can match on: bad_request, unauthorized,
+    /// forbidden, not_found, conflict, refused, invalid,
+    /// idempotency_key_reused, too_large, unavailable, internal…
     pub error: &'static str,
     pub message: String,
-    /// The rest, boxed: an error travels through every `Result` of the API.
+    // The rest, boxed: an error travels through every `Result` of the API.
     #[serde(flatten)]
     detail: Box<Detail>,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[schema(as = ApiErrorDetail)]
 struct Detail {
     /// The field the message is about, when there is one.
     field: Option<String>,
+    /// Every field's message, when a body was not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<std::collections::BTreeMap<String, String>>,
+    /// When a rule refused a deployment: the checklist that says why.
     #[serde(skip_serializing_if = "Option::is_none")]
-    readiness: Option<Value>,
+    readiness: Option<Vec<ReadinessCheck>>,
     /// Kept for the logs, never sent.
     #[serde(skip)]
     cause: Option<String>,
@@ -109,7 +115,7 @@ impl ApiError {
         self
     }
 
-    pub fn with_readiness(mut self, readiness: Value) -> Self {
+    pub fn with_readiness(mut self, readiness: Vec<ReadinessCheck>) -> Self {
         self.detail.readiness = Some(readiness);
         self
     }

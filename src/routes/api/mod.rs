@@ -12,6 +12,7 @@ pub mod docs;
 pub mod error;
 pub mod model;
 pub mod once;
+pub mod openapi;
 pub mod projects;
 pub mod releases;
 
@@ -35,4 +36,14 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
 /// A JSON answer with `status`.
 pub fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     HttpResponse::build(status).json(body)
+}
+
+/// A keyed create's answer as `once` keeps it for retries.
+pub fn stored(
+    status: StatusCode,
+    body: &impl Serialize,
+) -> Result<(StatusCode, serde_json::Value), ApiError> {
+    serde_json::to_value(body)
+        .map(|value| (status, value))
+        .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))
 }

@@ -3,15 +3,18 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::domain::approvals::ApprovalView;
 use crate::domain::dashboard::StageOverview;
-use crate::domain::deployments::Deployment;
+use crate::domain::deployments::{Deployment, DeploymentView, LogPiece, StepRun};
 use crate::domain::environments::Environment;
 use crate::domain::ids::DeploymentId;
 use crate::domain::readiness::{Check, State};
 use crate::domain::releases::{Artifact, Release, TimelineStage};
+use crate::domain::states::{DecisionKind, DeploymentStatus, StepKind, StepStatus};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Project {
     pub slug: String,
     pub name: String,
@@ -20,7 +23,7 @@ pub struct Project {
 }
 
 /// An environment of a pipeline and what stands there now.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Stage {
     pub slug: String,
     pub name: String,
@@ -31,18 +34,18 @@ pub struct Stage {
     pub latest: Option<Latest>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Live {
     pub version: String,
     pub label: String,
     pub since: DateTime<Utc>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Latest {
     pub version: String,
     pub label: String,
-    pub state: &'static str,
+    pub state: DeploymentStatus,
 }
 
 impl From<StageOverview> for Stage {
@@ -59,13 +62,13 @@ impl From<StageOverview> for Stage {
             latest: stage.latest.map(|latest| Latest {
                 version: latest.version,
                 label: latest.label,
-                state: latest.status.as_str(),
+                state: latest.status,
             }),
         }
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReleaseBody {
     pub version: String,
     pub title: String,
@@ -80,12 +83,12 @@ pub struct ReleaseBody {
     pub links: Links,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Links {
     pub page: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ArtifactBody {
     pub name: String,
     pub reference: String,
@@ -104,39 +107,47 @@ impl From<Artifact> for ArtifactBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReleaseStage {
     pub environment: String,
     pub label: Option<String>,
     pub live: bool,
     /// The state of the newest deployment here, if any.
-    pub state: Option<&'static str>,
+    pub state: Option<DeploymentStatus>,
     pub deployments: Vec<DeploymentRef>,
     pub readiness: Vec<ReadinessCheck>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeploymentRef {
     pub id: DeploymentId,
     pub attempt: i32,
-    pub state: &'static str,
+    pub state: DeploymentStatus,
     pub created_at: DateTime<Utc>,
 }
 
-/// One condition of the readiness checklist: `met`, `unmet` or `waiting`.
-#[derive(Debug, Serialize)]
+/// One condition of the readiness checklist.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ReadinessCheck {
-    pub state: &'static str,
+    pub state: CheckState,
     pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    Met,
+    Unmet,
+    Waiting,
 }
 
 impl From<Check> for ReadinessCheck {
     fn from(check: Check) -> Self {
         ReadinessCheck {
             state: match check.state {
-                State::Met => "met",
-                State::Unmet => "unmet",
-                State::Waiting => "waiting",
+                State::Met => CheckState::Met,
+                State::Unmet => CheckState::Unmet,
+                State::Waiting => CheckState::Waiting,
             },
             text: check.text,
         }
@@ -146,7 +157,7 @@ impl From<Check> for ReadinessCheck {
 pub fn release_stage(stage: TimelineStage, readiness: Vec<Check>) -> ReleaseStage {
     ReleaseStage {
         environment: stage.environment.slug.clone(),
-        state: stage.latest().map(|d| d.status.as_str()),
+        state: stage.latest().map(|d| d.status),
         label: stage.label,
         live: stage.live,
         deployments: stage
@@ -155,7 +166,7 @@ pub fn release_stage(stage: TimelineStage, readiness: Vec<Check>) -> ReleaseStag
             .map(|d| DeploymentRef {
                 id: d.id,
                 attempt: d.attempt,
-                state: d.status.as_str(),
+                state: d.status,
                 created_at: d.created_at,
             })
             .collect(),
@@ -167,12 +178,11 @@ pub fn release_page(project: &str, release: &Release) -> String {
     crate::routes::releases::release_url(project, &release.version)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeploymentBody {
     pub id: DeploymentId,
-    /// One of the states of PRODUCT.md: awaiting_approval, queued, running,
-    /// succeeded, failed, rejected, cancelled.
-    pub state: &'static str,
+    /// One of the states of PRODUCT.md.
+    pub state: DeploymentStatus,
     /// Still waiting, queued or running: its state may change.
     pub active: bool,
     pub project: String,
@@ -204,7 +214,7 @@ pub struct Named<'a> {
 pub fn deployment(d: &Deployment, named: &Named<'_>) -> DeploymentBody {
     DeploymentBody {
         id: d.id,
-        state: d.status.as_str(),
+        state: d.status,
         active: d.status.is_active(),
         project: named.project.to_owned(),
         environment: named.environment.slug.clone(),
@@ -224,5 +234,175 @@ pub fn deployment(d: &Deployment, named: &Named<'_>) -> DeploymentBody {
         links: Links {
             page: format!("/deployments/{}", d.id),
         },
+    }
+}
+
+/// `GET /api/v1/projects`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectList {
+    pub projects: Vec<Project>,
+}
+
+/// A page of releases, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseList {
+    pub releases: Vec<ReleaseRow>,
+    /// Give it as `before` for the next page; null on the last one.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseRow {
+    pub version: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    /// Every environment of the pipeline, in order.
+    pub environments: Vec<ReleaseRowStage>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseRowStage {
+    pub environment: String,
+    /// The newest deployment's state here, if any.
+    pub state: Option<DeploymentStatus>,
+    pub label: Option<String>,
+    pub live: bool,
+}
+
+/// A deployment with its steps, the decisions on it, who may still
+/// approve, what holds its environment, and its release's readiness there.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentDetail {
+    #[serde(flatten)]
+    pub deployment: DeploymentBody,
+    pub steps: Vec<StepBody>,
+    pub approvals: Vec<ApprovalBody>,
+    /// Approvers of the environment who have not decided yet (while it
+    /// waits for approval).
+    pub may_still_approve: Vec<String>,
+    /// The reason of the freeze holding the environment now, if any.
+    pub freeze: Option<String>,
+    /// False when the environment has a deployment window and it is closed.
+    pub window_open: bool,
+    pub readiness: Vec<ReadinessCheck>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepBody {
+    pub position: i32,
+    pub name: String,
+    pub kind: StepKind,
+    pub state: StepStatus,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub detail: String,
+}
+
+impl From<&StepRun> for StepBody {
+    fn from(s: &StepRun) -> Self {
+        StepBody {
+            position: s.position,
+            name: s.name.clone(),
+            kind: s.kind,
+            state: s.status,
+            started_at: s.started_at,
+            finished_at: s.finished_at,
+            detail: s.detail.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalBody {
+    pub approver: String,
+    pub decision: DecisionKind,
+    pub comment: String,
+    pub defer_until: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<&ApprovalView> for ApprovalBody {
+    fn from(a: &ApprovalView) -> Self {
+        ApprovalBody {
+            approver: a.approver.clone(),
+            decision: a.decision,
+            comment: a.comment.clone(),
+            defer_until: a.defer_until,
+            at: a.at,
+        }
+    }
+}
+
+/// What an approval, rejection or deferral answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionAnswer {
+    pub deployment: DeploymentBody,
+    /// Distinct approvals so far, while more are needed; null once it is
+    /// queued or rejected.
+    pub approvals: Option<i64>,
+    pub required_approvals: Option<i32>,
+}
+
+/// A page of an environment's deployments, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentList {
+    pub deployments: Vec<DeploymentRow>,
+    /// Give it as `before` for the next page; null on the last one.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentRow {
+    pub id: DeploymentId,
+    pub state: DeploymentStatus,
+    pub version: String,
+    pub label: String,
+    pub attempt: i32,
+    pub rollback: bool,
+    pub requested_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<&DeploymentView> for DeploymentRow {
+    fn from(d: &DeploymentView) -> Self {
+        DeploymentRow {
+            id: d.id,
+            state: d.status,
+            version: d.version.clone(),
+            label: d.label.clone(),
+            attempt: d.attempt,
+            rollback: d.is_rollback,
+            requested_by: d.requested_by.clone(),
+            created_at: d.created_at,
+            finished_at: d.finished_at,
+        }
+    }
+}
+
+/// A piece of a deployment's log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogBody {
+    pub id: DeploymentId,
+    pub state: DeploymentStatus,
+    /// The byte offset asked for.
+    pub offset: i64,
+    /// Ask from here next.
+    pub next_offset: i64,
+    pub text: String,
+    /// Finished, and nothing more to read: stop following.
+    pub complete: bool,
+}
+
+impl LogBody {
+    pub fn new(id: DeploymentId, status: DeploymentStatus, offset: i64, piece: LogPiece) -> Self {
+        LogBody {
+            id,
+            state: status,
+            offset,
+            next_offset: piece.next_offset,
+            text: piece.text,
+            complete: !status.is_active() && !piece.more,
+        }
     }
 }

@@ -6,8 +6,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use diesel::PgConnection;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
-use super::model::{self, ArtifactBody, Links, ReleaseBody};
+use super::model::{
+    self, ArtifactBody, Links, ReleaseBody, ReleaseList, ReleaseRow, ReleaseRowStage,
+};
 use super::{ApiCtx, ApiError};
 use crate::domain::audit::Actor;
 use crate::domain::keyset::Cursor;
@@ -50,6 +53,16 @@ fn release_body(
     })
 }
 
+/// A release
+///
+/// Its artifacts, and per environment its label, deployments, whether it
+/// is live there and the readiness checklist for deploying it there.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/releases/{version}", operation_id = "getRelease", tag = "releases",
+    params(super::openapi::ReleasePath),
+    responses(
+        (status = 200, description = "The release", body = ReleaseBody),
+        (status = 404, description = "No such project or release, or the token may not see it", body = ApiError),
+    ))]
 pub async fn show(
     ctx: ApiCtx,
     path: web::Path<(String, String)>,
@@ -61,26 +74,40 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Debug, Deserialize)]
+/// A build output the release ships.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewArtifact {
+    /// What it is, e.g. `api-image`.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// Where it is: an image reference, a package version, a path.
+    #[schema(min_length = 1, max_length = 200)]
     reference: String,
+    /// An http(s) URL.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     url: Option<String>,
+    /// 64 hexadecimal digits.
     #[serde(default)]
+    #[schema(pattern = "^[0-9A-Fa-f]{64}$")]
     sha256: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRelease {
+    /// Unique in the project, e.g. `1.4.0`.
+    #[schema(pattern = "^[A-Za-z0-9._+-]{1,64}$")]
     version: String,
+    /// What it brings, in a line.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
     #[serde(default)]
     description: String,
     #[serde(default)]
+    #[schema(max_items = 20)]
     artifacts: Vec<NewArtifact>,
 }
 
@@ -104,6 +131,24 @@ impl From<NewRelease> for ReleaseInput {
     }
 }
 
+/// Creates a release
+///
+/// In the project's first environment, as the form does. Safe to retry:
+/// the same release again answers 200, other content under the same
+/// version 409; with an `Idempotency-Key` a retry gets the first answer.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/releases", operation_id = "createRelease", tag = "releases",
+    params(super::openapi::ProjectPath, super::openapi::IdempotencyKey),
+    request_body = NewRelease,
+    responses(
+        (status = 201, description = "Created", body = ReleaseBody),
+        (status = 200, description = "This release exists already, with this content", body = ReleaseBody),
+        (status = 400, description = "The body is not JSON of this shape, or the key is not valid", body = ApiError),
+        (status = 403, description = "The token may not create releases here", body = ApiError),
+        (status = 404, description = "No such project, or the token may not see it", body = ApiError),
+        (status = 409, description = "The version exists with other content", body = ApiError),
+        (status = 413, description = "The body is too large", body = ApiError),
+        (status = 422, description = "A field is not valid, or the key was used for another body", body = ApiError),
+    ))]
 pub async fn create(
     ctx: ApiCtx,
     req: actix_web::HttpRequest,
@@ -137,18 +182,14 @@ pub async fn create(
                 (StatusCode::OK, existing.version)
             }
         };
-        let body = release_body(conn, actor, &project.slug, &version)?;
-        Ok((
-            status,
-            serde_json::to_value(body)
-                .map_err(|e| ApiError::from(crate::error::AppError::internal(e)))?,
-        ))
+        super::stored(status, &release_body(conn, actor, &project.slug, &version)?)
     })
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Matches version or title.
     #[serde(default)]
@@ -159,6 +200,7 @@ pub struct ListQuery {
     /// The `next` of the page before.
     before: Option<String>,
     /// At most this many (default and most: a page of the release list).
+    #[param(minimum = 1)]
     limit: Option<i64>,
 }
 
@@ -184,7 +226,18 @@ pub fn next_link(path: &str, params: &[(&str, &str)], next: &str) -> String {
     format!("<{path}?{query}>; rel=\"next\"")
 }
 
-/// Releases newest first, with the page's filters and keyset cursor.
+/// Releases, newest first
+///
+/// With the release list's filters and keyset cursor: `next` in the body
+/// and a `Link` header while there is another page.
+#[utoipa::path(get, path = "/api/v1/projects/{project}/releases", operation_id = "listReleases", tag = "releases",
+    params(super::openapi::ProjectPath, ListQuery),
+    responses(
+        (status = 200, description = "A page of releases", body = ReleaseList,
+            headers(("Link" = String, description = "The next page, while there is one: `<…>; rel=\"next\"`"))),
+        (status = 400, description = "A query parameter is not valid", body = ApiError),
+        (status = 404, description = "No such project, or the token may not see it", body = ApiError),
+    ))]
 pub async fn list(
     ctx: ApiCtx,
     path: web::Path<String>,
@@ -226,21 +279,24 @@ pub async fn list(
         })
         .await?;
     let next = next.map(|c| c.encode());
-    let body: Vec<serde_json::Value> = rows
+    let releases: Vec<ReleaseRow> = rows
         .into_iter()
-        .map(|row| {
-            serde_json::json!({
-                "version": row.release.version,
-                "title": row.release.title,
-                "created_at": row.release.created_at,
-                // The stages come in pipeline order.
-                "environments": row.stages.iter().zip(&slugs).map(|(s, slug)| serde_json::json!({
-                    "environment": slug,
-                    "state": s.status.map(crate::domain::states::DeploymentStatus::as_str),
-                    "label": s.label,
-                    "live": s.live,
-                })).collect::<Vec<_>>(),
-            })
+        .map(|row| ReleaseRow {
+            version: row.release.version,
+            title: row.release.title,
+            created_at: row.release.created_at,
+            // The stages come in pipeline order.
+            environments: row
+                .stages
+                .iter()
+                .zip(&slugs)
+                .map(|(s, slug)| ReleaseRowStage {
+                    environment: slug.clone(),
+                    state: s.status,
+                    label: s.label.clone(),
+                    live: s.live,
+                })
+                .collect(),
         })
         .collect();
     let mut response = HttpResponse::Ok();
@@ -251,10 +307,20 @@ pub async fn list(
             next_link(&path, &[("q", &search), ("env", &env)], next),
         ));
     }
-    Ok(response.json(serde_json::json!({ "releases": body, "next": next })))
+    Ok(response.json(ReleaseList { releases, next }))
 }
 
-/// Deletes a release that never left its first environment (rule 1).
+/// Deletes a release
+///
+/// Only one that never left its first environment (rule 1).
+#[utoipa::path(delete, path = "/api/v1/projects/{project}/releases/{version}", operation_id = "deleteRelease", tag = "releases",
+    params(super::openapi::ReleasePath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "The token may not delete releases here", body = ApiError),
+        (status = 404, description = "No such project or release, or the token may not see it", body = ApiError),
+        (status = 409, description = "The release was promoted, or is being deployed", body = ApiError),
+    ))]
 pub async fn delete(
     ctx: ApiCtx,
     path: web::Path<(String, String)>,
