@@ -438,6 +438,34 @@ async fn a_scoped_token_holds_no_more_than_its_scope_and_its_owner() {
     assert_eq!(status, 404);
 }
 
+/// "As far as" is asked for with the token's rights: every environment
+/// of the chain is checked against the narrowed rights when it is asked
+/// for, so a scoped token cannot start a chain its scope would not allow,
+/// even for an owner (an admin) whose own rights would carry it.
+#[tokio::test]
+async fn a_chain_asked_for_with_a_scoped_token_needs_the_scope_all_the_way() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    crate::helpers::fixtures::policy(&app, &pipeline[0], |p| p.trigger = "manual".into());
+    app.release(&project, "1.0.0");
+    let admin = crate::helpers::fixtures::ADMIN_ID;
+    app.grant(admin, pipeline[0].id, "deployer");
+    let chain = json!({"environment": "development", "target_environment": "staging"});
+    let path = "/api/v1/projects/shop/releases/1.0.0/deployments";
+
+    let scoped = token(&app, admin, &project.slug, &["deployer"]);
+    let (status, body) = post(&app, path, &scoped, chain.clone()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("QA"), "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM deployments"), 0);
+
+    // The admin's own, unscoped token may.
+    let whole = token(&app, admin, "", &[]);
+    let (status, body) = post(&app, path, &whole, chain).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(app.count("SELECT count(*) AS n FROM deployments"), 1);
+}
+
 #[tokio::test]
 async fn revoked_expired_and_disabled_tokens_get_401_and_an_audit_event() {
     let app = spawn_app().await;
