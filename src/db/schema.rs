@@ -120,6 +120,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    release_blocks (release_id) {
+        release_id -> Int8,
+        reason -> Text,
+        blocked_by -> Int8,
+        blocked_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     environments (id) {
         id -> Int8,
         project_id -> Int8,
@@ -374,6 +383,7 @@ diesel::joinable!(grants -> teams (team_id));
 diesel::joinable!(grants -> users (user_id));
 diesel::joinable!(projects -> users (created_by));
 diesel::joinable!(release_artifacts -> releases (release_id));
+diesel::joinable!(release_blocks -> releases (release_id));
 diesel::joinable!(releases -> environments (first_environment_id));
 diesel::joinable!(releases -> projects (project_id));
 diesel::joinable!(releases -> users (created_by));
@@ -402,6 +412,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_attempts,
     projects,
     release_artifacts,
+    release_blocks,
     releases,
     sessions,
     site_settings,

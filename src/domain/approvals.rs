@@ -158,7 +158,8 @@ pub fn decide(
         }
         diesel::update(deployments::table.find(deployment_id))
             .set(deployments::status.eq(DeploymentStatus::Queued))
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(refusal_from_database)?;
         audit::record(
             conn,
             &Actor::system(),
@@ -178,6 +179,9 @@ fn refusal_from_database(err: diesel::result::Error) -> ApprovalError {
         ),
         Some("approvals_approver_holds_role") => ApprovalError::Refused(
             "You need the approver role on this environment to decide here.".to_owned(),
+        ),
+        Some("release_blocked") => ApprovalError::Refused(
+            "This release is blocked: it goes nowhere new until it is unblocked.".to_owned(),
         ),
         _ => ApprovalError::Db(err),
     }

@@ -39,6 +39,8 @@ pub struct LiveRelease {
     pub version: String,
     pub label: String,
     pub since: DateTime<Utc>,
+    /// Blocked from going further ("do not promote").
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ struct StateRow {
     live_label: Option<String>,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     live_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    live_blocked: bool,
     #[diesel(sql_type = Nullable<Text>)]
     latest_status: Option<DeploymentStatus>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -83,6 +87,7 @@ const STATES_SQL: &str = "
 SELECT e.id AS environment_id,
        l.release_id AS live_release_id, lr.version AS live_version,
        ler.version_label AS live_label, l.finished_at AS live_since,
+       EXISTS (SELECT 1 FROM release_blocks b WHERE b.release_id = l.release_id) AS live_blocked,
        n.status AS latest_status, nr.version AS latest_version,
        ner.version_label AS latest_label
   FROM unnest($1::bigint[]) AS e(id)
@@ -123,6 +128,7 @@ fn states(
                     version,
                     label,
                     since: row.live_since.unwrap_or_else(Utc::now),
+                    blocked: row.live_blocked,
                 }),
                 _ => None,
             };

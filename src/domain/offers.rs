@@ -4,6 +4,7 @@
 //! the same rules again when a form is posted.
 
 use super::access::{ProjectAccess, Role};
+use super::blocks::Block;
 use super::releases::{Release, TimelineStage};
 use super::states::DeploymentStatus;
 
@@ -33,6 +34,7 @@ pub fn for_release(
     release: &Release,
     timeline: &[TimelineStage],
     access: &ProjectAccess,
+    block: Option<&Block>,
 ) -> Vec<Offer> {
     timeline
         .iter()
@@ -93,6 +95,13 @@ pub fn for_release(
             };
             // Say what is missing only where there is something to do.
             match offer {
+                // Blocked: again only where it succeeded before.
+                Offer::Deploy { .. } if block.is_some() && !stage.succeeded() => {
+                    Offer::Why(format!(
+                        "Blocked by {}: nothing new until it is unblocked.",
+                        block.map_or("", |b| b.by.as_str())
+                    ))
+                }
                 Offer::Deploy { .. } if !access.has(env.id, Role::Deployer) => {
                     Offer::Why(format!("Needs the deployer role on {}.", env.name))
                 }
@@ -202,6 +211,7 @@ mod tests {
             &release(),
             &timeline,
             &ProjectAccess::from_grants(true, &[]),
+            None,
         );
         assert_eq!(offers[0], Offer::Nothing, "already live there");
         assert!(
@@ -220,6 +230,7 @@ mod tests {
             &release(),
             &timeline,
             &ProjectAccess::from_grants(true, &[]),
+            None,
         );
         assert!(
             matches!(&offers[0], Offer::Deploy { button, .. } if button == "Redeploy to Development")
@@ -237,7 +248,7 @@ mod tests {
             stage(1, "QA", None, &[], false),
         ];
         let viewer = ProjectAccess::from_grants(false, &[(EnvironmentId(1), Role::Viewer)]);
-        let offers = for_release(&release(), &timeline, &viewer);
+        let offers = for_release(&release(), &timeline, &viewer, None);
         assert_eq!(
             offers[1],
             Offer::Why("Needs the deployer role on QA.".to_owned())
@@ -257,6 +268,7 @@ mod tests {
             &release(),
             &timeline,
             &ProjectAccess::from_grants(true, &[]),
+            None,
         );
         assert_eq!(offers[0], Offer::Nothing);
     }
@@ -268,7 +280,7 @@ mod tests {
             stage(1, "QA", None, &[], false),
         ];
         let none = ProjectAccess::from_grants(false, &[(EnvironmentId(1), Role::Viewer)]);
-        let offers = for_release(&release(), &timeline, &none);
+        let offers = for_release(&release(), &timeline, &none, None);
         assert_eq!(
             offers[0],
             Offer::Nothing,

@@ -59,6 +59,12 @@ pub fn for_release(
         }
         let now = facts.now(env.id);
         let mut checks = Vec::new();
+        if let Some(block) = facts.block.as_ref().filter(|_| !stage.succeeded()) {
+            checks.push(check(
+                State::Unmet,
+                format!("Blocked by {}: {}", block.by, block.reason),
+            ));
+        }
         if k > 0 && env.id != release.first_environment_id {
             let prev = &timeline[k - 1].environment.name;
             checks.push(if prev_ok {

@@ -52,6 +52,8 @@ pub struct EnvironmentNow {
 #[derive(Debug, Clone)]
 pub struct ReleaseFacts {
     pub created_by: Option<String>,
+    /// "Do not promote", while it holds.
+    pub block: Option<super::blocks::Block>,
     pub artifacts: Vec<Artifact>,
     pub environment_releases: Vec<EnvironmentRelease>,
     pub environments: HashMap<EnvironmentId, EnvironmentNow>,
@@ -67,6 +69,8 @@ impl ReleaseFacts {
 struct Row {
     #[diesel(sql_type = Nullable<Text>)]
     created_by: Option<String>,
+    #[diesel(sql_type = Nullable<Json>)]
+    block: Option<serde_json::Value>,
     #[diesel(sql_type = Json)]
     artifacts: serde_json::Value,
     #[diesel(sql_type = Json)]
@@ -80,6 +84,10 @@ struct Row {
 /// to. Approvers: as `access` reads grants (own or through a team).
 const SQL: &str = "
 SELECT (SELECT u.display_name FROM users u WHERE u.id = r.created_by) AS created_by,
+       (SELECT json_build_object('reason', b.reason, 'by', u.display_name, 'by_id', u.id,
+                                 'at', b.blocked_at)
+          FROM release_blocks b JOIN users u ON u.id = b.blocked_by
+         WHERE b.release_id = r.id) AS block,
        coalesce((SELECT json_agg(json_build_object(
                           'name', a.name, 'reference', a.reference, 'url', a.url,
                           'sha256', a.sha256) ORDER BY a.position)
@@ -130,6 +138,7 @@ pub fn facts(conn: &mut PgConnection, release_id: ReleaseId) -> QueryResult<Rele
     let environments: Vec<EnvironmentNow> = crate::db::from_json(row.environments)?;
     Ok(ReleaseFacts {
         created_by: row.created_by,
+        block: row.block.map(crate::db::from_json).transpose()?,
         artifacts: crate::db::from_json(row.artifacts)?,
         environment_releases: crate::db::from_json(row.environment_releases)?,
         environments: environments

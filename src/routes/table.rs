@@ -100,6 +100,8 @@ route_table! { SESSIONED, configure;
     POST "/projects/{project}/releases/new" [limits::RELEASE_FORM] => releases::create, Project(Act);
     GET "/projects/{project}/releases/{version}" => releases::show, Project(View);
     POST "/projects/{project}/releases/{version}/deploy" => releases::deploy, Project(Act);
+    POST "/projects/{project}/releases/{version}/block" => releases::block, Project(Act);
+    POST "/projects/{project}/releases/{version}/unblock" => releases::unblock, Project(Act);
     GET "/projects/{project}/releases/{version}/delete" => releases::confirm_delete, Project(Act);
     POST "/projects/{project}/releases/{version}/delete" => releases::delete, Project(Act);
     GET "/projects/{project}/environments/{environment}" => environments::show, Project(View);

@@ -80,6 +80,18 @@ pub struct ReleasePage {
     pub stages: Vec<StageView>,
     pub delete_blocker: Option<String>,
     pub deploy_form: DeployFormState,
+    /// "Do not promote", while it holds.
+    pub block: Option<crate::domain::blocks::Block>,
+    /// The viewer may block or unblock it.
+    pub can_block: bool,
+    pub block_form: BlockFormState,
+}
+
+/// The block form as sent, when it comes back with an error.
+#[derive(Debug, Default)]
+pub struct BlockFormState {
+    pub reason: String,
+    pub errors: FieldErrors,
 }
 
 impl ReleasePage {

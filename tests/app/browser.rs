@@ -1092,3 +1092,61 @@ async fn an_admin_subscribes_a_url_to_release_events_and_sees_the_delivery() {
     browser.screenshot("admin-webhook-deliveries").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_deployer_blocks_a_release_from_its_page_and_unblocks_it() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    let user = app.create_user("casey", "casey-password-123", false);
+    app.grant(user.id, pipeline[0].id, "deployer");
+    app.grant(user.id, pipeline[1].id, "deployer");
+    let release = app.release(&project, "2.4.0");
+    app.wait_for(release.id, pipeline[0].id, "succeeded").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "casey", "casey-password-123").await;
+    c.goto(&app.url("/projects/storefront/releases/2.4.0"))
+        .await
+        .unwrap();
+    assert!(c.source().await.unwrap().contains("Promote to QA"));
+    c.find(Locator::Id("block-reason"))
+        .await
+        .unwrap()
+        .send_keys("Checkout fails for saved cards")
+        .await
+        .unwrap();
+    c.find(Locator::Id("block-release"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let banner = reload_until(c, "#release-blocked")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        banner.contains("Checkout fails for saved cards"),
+        "{banner}"
+    );
+    let page = c.source().await.unwrap();
+    assert!(!page.contains("Promote to QA"), "nothing new is offered");
+    assert!(page.contains("Blocked by casey"), "{page}");
+    browser.screenshot("release-blocked").await;
+
+    c.find(Locator::Id("unblock-release"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("block-release"))
+        .await
+        .unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Promote to QA"));
+    assert!(!page.contains("id=\"release-blocked\""));
+    browser.close().await;
+}

@@ -17,6 +17,7 @@ mod admin;
 mod api;
 mod approvals;
 mod audit;
+mod blocks;
 mod browser;
 mod cli;
 mod client;

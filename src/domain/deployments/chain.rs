@@ -46,17 +46,22 @@ pub(super) fn promote_onwards(
                         cause: Cause::Person,
                         ..Default::default()
                     };
-                    return settle(
-                        deployment_id,
-                        request(conn, &actor, done.release_id, &input),
-                    );
+                    match request(conn, &actor, done.release_id, &input) {
+                        // A rule stops the chain (the release was blocked,
+                        // say): said on this deployment, as a lost right is.
+                        Err(DeployError::Refused(reason)) => {
+                            format!("Stopped before {}: {reason}", next.name)
+                        }
+                        other => return settle(deployment_id, other),
+                    }
+                } else {
+                    format!(
+                        "Stopped before {}: {} no longer holds the deployer role on {}.",
+                        next.name,
+                        user.display_name,
+                        names(&lacking)
+                    )
                 }
-                format!(
-                    "Stopped before {}: {} no longer holds the deployer role on {}.",
-                    next.name,
-                    user.display_name,
-                    names(&lacking)
-                )
             }
             _ => format!(
                 "Stopped before {}: the account that asked for it is disabled.",

@@ -83,6 +83,9 @@ pub(super) fn refusal_from_database(
         Some("deployments_cause_matches_policy") => DeployError::Refused(format!(
             "{target} does not start deployments by itself that way."
         )),
+        Some("release_blocked") => DeployError::Refused(format!(
+            "{version} is blocked: it goes nowhere new until it is unblocked."
+        )),
         _ => err.into(),
     }
 }
@@ -110,6 +113,14 @@ pub fn entry_blocker(
     index: usize,
 ) -> QueryResult<Option<String>> {
     let target = &pipeline[index];
+    if let Some(block) = crate::domain::blocks::find(conn, release.id)?
+        && !succeeded_in(conn, release.id, target.id)?
+    {
+        return Ok(Some(crate::domain::blocks::refusal(
+            &release.version,
+            &block,
+        )));
+    }
     if index > 0 && target.id != release.first_environment_id {
         let previous = &pipeline[index - 1];
         if !succeeded_in(conn, release.id, previous.id)? {

@@ -19,6 +19,8 @@ pub struct StageState {
 pub struct ReleaseRow {
     pub release: ReleaseSummary,
     pub stages: Vec<StageState>,
+    /// Blocked from going further ("do not promote").
+    pub blocked: bool,
 }
 
 /// What a list row shows of a release: no snapshot or description.
@@ -56,6 +58,8 @@ pub(super) struct ListedRow {
     release: ReleaseSummary,
     #[diesel(sql_type = diesel::sql_types::Json)]
     states: serde_json::Value,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    blocked: bool,
 }
 
 /// Around one page of releases (the DSL query, with its filters and
@@ -70,7 +74,8 @@ pub(super) const LIST_BEFORE: &str = "SELECT p.id, p.version, p.title, p.created
                            FROM deployments d
                            JOIN environment_releases er ON er.id = d.environment_release_id
                           WHERE d.release_id = p.id
-                          ORDER BY d.environment_id, d.created_at DESC, d.id DESC) s), '[]') AS states
+                          ORDER BY d.environment_id, d.created_at DESC, d.id DESC) s), '[]') AS states,
+       EXISTS (SELECT 1 FROM release_blocks b WHERE b.release_id = p.id) AS blocked
   FROM (";
 pub(super) const LIST_AFTER: &str = ") p ORDER BY p.created_at DESC, p.id DESC";
 
@@ -263,24 +268,34 @@ pub(super) fn listed(
     };
     let rows = page
         .into_iter()
-        .map(|ListedRow { release, states }| {
-            let states: Vec<StateRow> = crate::db::from_json(states)?;
-            let mut state: HashMap<EnvironmentId, StateRow> =
-                states.into_iter().map(|s| (s.environment_id, s)).collect();
-            let stages = pipeline
-                .iter()
-                .map(|env| {
-                    let row = state.remove(&env.id);
-                    StageState {
-                        environment: env.name.clone(),
-                        status: row.as_ref().map(|r| r.status),
-                        label: row.map(|r| r.version_label),
-                        live: live.get(&env.id) == Some(&release.id),
-                    }
+        .map(
+            |ListedRow {
+                 release,
+                 states,
+                 blocked,
+             }| {
+                let states: Vec<StateRow> = crate::db::from_json(states)?;
+                let mut state: HashMap<EnvironmentId, StateRow> =
+                    states.into_iter().map(|s| (s.environment_id, s)).collect();
+                let stages = pipeline
+                    .iter()
+                    .map(|env| {
+                        let row = state.remove(&env.id);
+                        StageState {
+                            environment: env.name.clone(),
+                            status: row.as_ref().map(|r| r.status),
+                            label: row.map(|r| r.version_label),
+                            live: live.get(&env.id) == Some(&release.id),
+                        }
+                    })
+                    .collect();
+                Ok(ReleaseRow {
+                    release,
+                    stages,
+                    blocked,
                 })
-                .collect();
-            Ok(ReleaseRow { release, stages })
-        })
+            },
+        )
         .collect::<QueryResult<_>>()?;
     Ok((rows, next))
 }

@@ -39,6 +39,8 @@ pub struct Live {
     pub version: String,
     pub label: String,
     pub since: DateTime<Utc>,
+    /// Blocked from going further ("do not promote").
+    pub blocked: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,6 +60,7 @@ impl From<StageOverview> for Stage {
                 version: live.version,
                 label: live.label,
                 since: live.since,
+                blocked: live.blocked,
             }),
             latest: stage.latest.map(|latest| Latest {
                 version: latest.version,
@@ -76,11 +79,30 @@ pub struct ReleaseBody {
     pub created_at: DateTime<Utc>,
     pub created_by: Option<String>,
     pub artifacts: Vec<ArtifactBody>,
+    /// While it holds: "do not promote", with who, when and why.
+    pub block: Option<BlockBody>,
     /// Each environment of the pipeline: the release's label there (when it
     /// reached it), its deployments, whether it is live, and what stands
     /// between it and the next step.
     pub environments: Vec<ReleaseStage>,
     pub links: Links,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BlockBody {
+    pub reason: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<crate::domain::blocks::Block> for BlockBody {
+    fn from(b: crate::domain::blocks::Block) -> Self {
+        BlockBody {
+            reason: b.reason,
+            by: b.by,
+            at: b.at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -256,6 +278,8 @@ pub struct ReleaseRow {
     pub version: String,
     pub title: String,
     pub created_at: DateTime<Utc>,
+    /// Blocked from going further ("do not promote").
+    pub blocked: bool,
     /// Every environment of the pipeline, in order.
     pub environments: Vec<ReleaseRowStage>,
 }

@@ -44,6 +44,7 @@ fn release_body(
         description: release.description,
         created_at: release.created_at,
         created_by: facts.created_by,
+        block: facts.block.map(Into::into),
         artifacts: facts
             .artifacts
             .into_iter()
@@ -285,6 +286,7 @@ pub async fn list(
             version: row.release.version,
             title: row.release.title,
             created_at: row.release.created_at,
+            blocked: row.blocked,
             // The stages come in pipeline order.
             environments: row
                 .stages

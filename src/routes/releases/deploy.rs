@@ -78,7 +78,7 @@ pub async fn deploy(
         target: form.target,
         errors,
     };
-    let page = release_page(&ctx, data, form_state);
+    let page = release_page(&ctx, data, form_state, BlockFormState::default());
     crate::routes::render_with_status(&page, StatusCode::UNPROCESSABLE_ENTITY)
 }
 

@@ -24,14 +24,17 @@ use crate::error::AppError;
 use crate::input::dates::{self, DateProblem};
 use crate::routes::context::Ctx;
 use crate::views::releases::{
-    DeleteReleasePage, DeployFormState, NewReleasePage, ReleaseListPage, ReleasePage, StageView,
+    BlockFormState, DeleteReleasePage, DeployFormState, NewReleasePage, ReleaseListPage,
+    ReleasePage, StageView,
 };
 
 /// Artifact rows the empty form offers; "More rows" adds as many again.
+mod block;
 mod create;
 mod delete;
 mod deploy;
 
+pub use block::{block, unblock};
 pub(crate) use create::open_for_new_release;
 pub use create::{create, new_form};
 pub(crate) use delete::open_for_delete;
@@ -120,7 +123,13 @@ fn load_release_page(
     let mut readiness =
         crate::domain::readiness::for_release(&release, &pipeline, &timeline, &access, &facts)
             .into_iter();
-    let offers = offers::for_release(&release, &timeline, &access);
+    let offers = offers::for_release(&release, &timeline, &access, facts.block.as_ref());
+    let reached: Vec<EnvironmentId> = timeline
+        .iter()
+        .filter(|stage| stage.reached())
+        .map(|stage| stage.environment.id)
+        .collect();
+    let can_block = crate::domain::blocks::may_block(&access, &reached);
     let first_name = pipeline
         .iter()
         .find(|e| e.id == release.first_environment_id)
@@ -140,6 +149,7 @@ fn load_release_page(
     let crate::domain::release_view::ReleaseFacts {
         created_by,
         artifacts,
+        block,
         ..
     } = facts;
     let snapshot = releases::Snapshot::of(&release);
@@ -186,6 +196,8 @@ fn load_release_page(
         artifacts,
         stages,
         delete_blocker,
+        block,
+        can_block,
     })
 }
 
@@ -196,9 +208,16 @@ struct ReleasePageData {
     artifacts: Vec<crate::domain::releases::Artifact>,
     stages: Vec<StageView>,
     delete_blocker: Option<String>,
+    block: Option<crate::domain::blocks::Block>,
+    can_block: bool,
 }
 
-fn release_page(ctx: &Ctx, data: ReleasePageData, form: DeployFormState) -> ReleasePage {
+fn release_page(
+    ctx: &Ctx,
+    data: ReleasePageData,
+    form: DeployFormState,
+    block_form: BlockFormState,
+) -> ReleasePage {
     ReleasePage {
         page: ctx.page(
             format!(
@@ -214,6 +233,9 @@ fn release_page(ctx: &Ctx, data: ReleasePageData, form: DeployFormState) -> Rele
         stages: data.stages,
         delete_blocker: data.delete_blocker,
         deploy_form: form,
+        block: data.block,
+        can_block: data.can_block,
+        block_form,
     }
 }
 
@@ -222,5 +244,10 @@ pub async fn show(ctx: Ctx, path: web::Path<(String, String)>) -> Result<Release
     let data = ctx
         .run(move |conn, actor| load_release_page(conn, actor, &slug, &version))
         .await?;
-    Ok(release_page(&ctx, data, DeployFormState::default()))
+    Ok(release_page(
+        &ctx,
+        data,
+        DeployFormState::default(),
+        BlockFormState::default(),
+    ))
 }
