@@ -105,6 +105,7 @@ route_table! { SESSIONED, configure;
     GET "/projects/{project}/releases/{version}/delete" => releases::confirm_delete, Project(Act);
     POST "/projects/{project}/releases/{version}/delete" => releases::delete, Project(Act);
     GET "/projects/{project}/environments/{environment}" => environments::show, Project(View);
+    POST "/projects/{project}/environments/{environment}/rollback" => environments::rollback, Project(Act);
 
     GET "/deployments/{id}" => deployments::show, Project(View);
     GET "/deployments/{id}/log.json" => deployments::log_json, Project(View);

@@ -15,6 +15,11 @@ pub struct EnvironmentPage {
     pub position: usize,
     pub pipeline_length: usize,
     pub live: Option<DeploymentView>,
+    /// The newest success here of a release older than the live one: what
+    /// "roll back" brings back.
+    pub previous: Option<DeploymentView>,
+    /// The viewer may deploy here (and so roll back).
+    pub can_deploy: bool,
     pub active: Vec<DeploymentView>,
     /// More are waiting than `active` holds (they are in the history).
     pub more_active: bool,

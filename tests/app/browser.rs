@@ -1150,3 +1150,45 @@ async fn a_deployer_blocks_a_release_from_its_page_and_unblocks_it() {
     assert!(!page.contains("id=\"release-blocked\""));
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_deployer_rolls_an_environment_back_to_the_last_good_release() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    let user = app.create_user("casey", "casey-password-123", false);
+    app.grant(user.id, pipeline[0].id, "deployer");
+    let old = app.release(&project, "2.3.0");
+    app.wait_for(old.id, pipeline[0].id, "succeeded").await;
+    let new = app.release(&project, "2.4.0");
+    app.wait_for(new.id, pipeline[0].id, "succeeded").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "casey", "casey-password-123").await;
+    c.goto(&app.url("/projects/storefront/environments/development"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("rollback"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = c
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        flash.contains("Rolling back Development to 2.3.0"),
+        "{flash}"
+    );
+    app.wait_for(old.id, pipeline[0].id, "succeeded").await;
+    c.refresh().await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("badge-rollback"), "the history marks it");
+    browser.screenshot("environment-rolled-back").await;
+    browser.close().await;
+}

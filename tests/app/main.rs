@@ -42,6 +42,7 @@ mod projects;
 mod releases;
 mod request_cost;
 mod retention;
+mod rollback;
 mod schemathesis;
 mod sessions;
 mod site;

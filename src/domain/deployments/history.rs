@@ -74,9 +74,31 @@ pub(super) enum Scope {
     Active(EnvironmentId),
     /// An environment's deployments, newest first, before a cursor.
     History(EnvironmentId, Option<Cursor>),
-    /// The newest successful deployment in an environment.
-    LastSuccess(EnvironmentId),
+    /// The newest successful deployment in an environment, and the newest
+    /// one there of an older release: what a rollback would bring back.
+    LiveAndPrevious(EnvironmentId),
 }
+
+/// The ids of [`Scope::LiveAndPrevious`]: two bounded reads of
+/// `deployments_succeeded_idx`, newest first.
+const LIVE_AND_PREVIOUS: [&str; 4] = [
+    "ARRAY(SELECT x.id FROM (
+       (SELECT d.id FROM deployments d
+         WHERE d.environment_id = ",
+    " AND d.status = 'succeeded'
+         ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1)
+       UNION ALL
+       (SELECT p.id FROM deployments p
+          JOIN releases pr ON pr.id = p.release_id,
+               (SELECT r.created_at, r.id FROM deployments d JOIN releases r ON r.id = d.release_id
+                 WHERE d.environment_id = ",
+    " AND d.status = 'succeeded'
+                 ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1) live
+         WHERE p.environment_id = ",
+    " AND p.status = 'succeeded'
+           AND (pr.created_at, pr.id) < (live.created_at, live.id)
+         ORDER BY p.finished_at DESC NULLS LAST, p.id DESC LIMIT 1)) x)",
+];
 
 /// One query shape for every history view: the deployment with its
 /// release's version, its label and who asked for it.
@@ -122,9 +144,18 @@ pub(super) fn load_views(
             };
             query.order((deployments::created_at.desc(), deployments::id.desc()))
         }
-        Scope::LastSuccess(env) => query
-            .filter(deployments::environment_id.eq(env))
-            .filter(deployments::status.eq(status::SUCCEEDED))
+        Scope::LiveAndPrevious(env) => query
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("deployments.id = ANY(")
+                    .sql(LIVE_AND_PREVIOUS[0])
+                    .bind::<diesel::sql_types::BigInt, _>(env)
+                    .sql(LIVE_AND_PREVIOUS[1])
+                    .bind::<diesel::sql_types::BigInt, _>(env)
+                    .sql(LIVE_AND_PREVIOUS[2])
+                    .bind::<diesel::sql_types::BigInt, _>(env)
+                    .sql(LIVE_AND_PREVIOUS[3])
+                    .sql(")"),
+            )
             .order((
                 deployments::finished_at.desc().nulls_last(),
                 deployments::id.desc(),
@@ -166,15 +197,17 @@ pub fn active_in(
     Ok((active, more))
 }
 
-/// The deployment that made the live release live.
-pub fn last_success_in(
+/// The deployment that made the live release live, and the newest one
+/// that made an older release live there: "roll back to the last good
+/// release" brings that one back. One statement.
+pub fn live_and_previous(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
-) -> QueryResult<Option<DeploymentView>> {
-    Ok(load_views(conn, Scope::LastSuccess(environment_id), 1)?
+) -> QueryResult<(Option<DeploymentView>, Option<DeploymentView>)> {
+    let mut views = load_views(conn, Scope::LiveAndPrevious(environment_id), 2)?
         .into_iter()
-        .map(to_view)
-        .next())
+        .map(to_view);
+    Ok((views.next(), views.next()))
 }
 
 /// One page of an environment's history, newest first, keyset-paginated.
