@@ -104,6 +104,7 @@ diesel::table! {
         override_requested_by -> Nullable<Int8>,
         override_confirmed_by -> Nullable<Int8>,
         cause -> Text,
+        superseded_by -> Nullable<Int8>,
     }
 }
 
@@ -151,6 +152,7 @@ diesel::table! {
         schedule_time -> Nullable<Time>,
         schedule_time_zone -> Text,
         schedule_checked_at -> Nullable<Timestamptz>,
+        supersede -> Bool,
     }
 }
 

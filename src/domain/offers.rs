@@ -143,6 +143,7 @@ mod tests {
             schedule_time: None,
             schedule_time_zone: "UTC".to_owned(),
             schedule_checked_at: None,
+            supersede: false,
         }
     }
 
@@ -167,6 +168,7 @@ mod tests {
             not_before: None,
             is_override: false,
             target_environment_id: None,
+            superseded_by: None,
         }
     }
 

@@ -47,6 +47,7 @@ mod schemathesis;
 mod sessions;
 mod site;
 mod states;
+mod supersede;
 mod throttle;
 mod tokens;
 mod wake;

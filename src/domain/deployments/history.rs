@@ -29,6 +29,8 @@ pub struct DeploymentView {
     pub is_override: bool,
     /// "Deploy as far as": the environment it heads for.
     pub target_environment_id: Option<EnvironmentId>,
+    /// The newer deployment that superseded this one, if one did.
+    pub superseded_by: Option<DeploymentId>,
 }
 
 impl DeploymentView {
@@ -63,6 +65,7 @@ pub(super) fn to_view((d, version, label, requester): ViewRow) -> DeploymentView
         not_before: d.not_before,
         is_override: d.override_confirmed_by.is_some(),
         target_environment_id: d.target_environment_id,
+        superseded_by: d.superseded_by,
     }
 }
 

@@ -69,6 +69,9 @@ pub struct Deployment {
     pub override_confirmed_by: Option<i64>,
     /// Why it exists: a person asked, or the environment's own trigger.
     pub cause: Cause,
+    /// Cancelled because a newer release was requested where the policy
+    /// supersedes: that deployment.
+    pub superseded_by: Option<DeploymentId>,
 }
 
 /// The statuses as SQL literals for read queries, so their plans stay

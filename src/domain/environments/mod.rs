@@ -46,6 +46,9 @@ pub struct Environment {
     pub schedule_time: Option<chrono::NaiveTime>,
     pub schedule_time_zone: String,
     pub schedule_checked_at: Option<DateTime<Utc>>,
+    /// A newer release requested here cancels older ones still waiting for
+    /// approval or queued (the `supersede` migration's trigger).
+    pub supersede: bool,
 }
 
 impl Environment {

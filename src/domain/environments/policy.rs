@@ -11,6 +11,7 @@ pub struct PolicyInput {
     pub queue_policy: String,
     pub required_approvals: String,
     pub allow_self_approval: bool,
+    pub supersede: bool,
     pub approval_timeout_hours: String,
     pub window_days: Vec<String>,
     pub window_start: String,
@@ -31,6 +32,7 @@ impl PolicyInput {
             queue_policy: environment.queue_policy.as_str().to_owned(),
             required_approvals: environment.required_approvals.to_string(),
             allow_self_approval: environment.allow_self_approval,
+            supersede: environment.supersede,
             approval_timeout_hours: environment.approval_timeout_hours.to_string(),
             window_days: environment
                 .window_days
@@ -205,6 +207,7 @@ pub fn set_policy(
                 environments::queue_policy.eq(queue_policy),
                 environments::required_approvals.eq(approvals),
                 environments::allow_self_approval.eq(input.allow_self_approval),
+                environments::supersede.eq(input.supersede),
                 environments::approval_timeout_hours.eq(timeout),
                 environments::window_days.eq(days.iter().map(|d| Some(*d)).collect::<Vec<_>>()),
                 environments::window_start.eq(start),
@@ -224,6 +227,7 @@ pub fn set_policy(
                     "queue_policy": queue_policy,
                     "required_approvals": approvals,
                     "allow_self_approval": input.allow_self_approval,
+                    "supersede": input.supersede,
                     "approval_timeout_hours": timeout,
                     "window": updated.window_text(),
                     "trigger": updated.trigger,

@@ -222,6 +222,8 @@ pub struct DeploymentBody {
     pub required_approvals: i32,
     pub approval_deadline: Option<DateTime<Utc>>,
     pub note: String,
+    /// Cancelled because a newer release was requested there: that one.
+    pub superseded_by: Option<DeploymentId>,
     pub links: Links,
 }
 
@@ -253,6 +255,7 @@ pub fn deployment(d: &Deployment, named: &Named<'_>) -> DeploymentBody {
         required_approvals: d.required_approvals,
         approval_deadline: d.approval_deadline,
         note: d.note.clone(),
+        superseded_by: d.superseded_by,
         links: Links {
             page: format!("/deployments/{}", d.id),
         },

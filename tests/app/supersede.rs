@@ -1,0 +1,212 @@
+//! Supersede: where the policy says so, a newer release requested into an
+//! environment cancels older ones still waiting for approval or queued
+//! there, marked with the newer one and audited, by whatever path it was
+//! requested; an older one asked for later (a rollback) supersedes nothing
+//! newer. Racing requests never leave an older release waiting behind a
+//! newer one asked for after it.
+
+use diesel::prelude::*;
+use stagecoach::db::schema::deployments;
+use stagecoach::domain::deployments::{self as domain, DeployInput};
+use stagecoach::domain::ids::DeploymentId;
+
+use crate::helpers::fixtures::{admin, policy};
+use crate::helpers::{spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn a_newer_release_supersedes_older_ones_waiting_where_the_policy_says_so() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    let (project, pipeline) = app.project("Shop");
+    let (dev, qa) = (&pipeline[0], &pipeline[1]);
+    // The policy, through the admin's form.
+    let settings = "/admin/projects/shop/environments/qa/settings";
+    let response = app
+        .post_form(
+            "/admin/projects/shop/environments/qa/policy",
+            settings,
+            &[
+                ("max_running", "1"),
+                ("queue_policy", "all"),
+                ("approval_timeout_hours", "168"),
+                ("required_approvals", "1"),
+                ("supersede", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert!(
+        app.get_html(settings)
+            .await
+            .contains("name=\"supersede\" id=\"supersede\" value=\"1\" checked")
+    );
+
+    let mut ids = Vec::new();
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        let release = app.release(&project, version);
+        app.wait_for(release.id, dev.id, "succeeded").await;
+        ids.push(release);
+    }
+    let deploy = |version: &'static str| {
+        let page = format!("/projects/shop/releases/{version}");
+        let app = &app;
+        async move {
+            let response = app
+                .post_form(&format!("{page}/deploy"), &page, &[("environment", "qa")])
+                .await;
+            assert_eq!(response.status().as_u16(), 303);
+        }
+    };
+    deploy("1.0.0").await;
+    let first: DeploymentId = deployments::table
+        .filter(deployments::environment_id.eq(qa.id))
+        .select(deployments::id)
+        .first(&mut app.conn())
+        .unwrap();
+    deploy("1.1.0").await;
+    let (status, by, note): (String, Option<DeploymentId>, String) = deployments::table
+        .find(first)
+        .select((
+            deployments::status,
+            deployments::superseded_by,
+            deployments::note,
+        ))
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(status, "cancelled");
+    let newer = by.expect("marked with the newer deployment");
+    assert!(note.starts_with("Superseded by 1.1.0"), "{note}");
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'deployment.superseded'"),
+        1
+    );
+    let page = app.get_html(&format!("/deployments/{first}")).await;
+    assert!(
+        page.contains(&format!(
+            "href=\"/deployments/{newer}\" id=\"superseded-by\""
+        )),
+        "{page}"
+    );
+    // An older release asked for afterwards (a rollback) supersedes nothing
+    // newer: both wait.
+    deploy("1.0.0").await;
+    assert_eq!(
+        app.status(ids[1].id, qa.id).as_deref(),
+        Some("awaiting_approval")
+    );
+    assert_eq!(
+        app.status(ids[0].id, qa.id).as_deref(),
+        Some("awaiting_approval")
+    );
+    // The newest of all supersedes both, whichever path asks (here the
+    // domain function the API and chains use).
+    domain::request(
+        &mut app.conn(),
+        &admin(),
+        ids[2].id,
+        &DeployInput {
+            environment_id: qa.id,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM deployments WHERE environment_id = {} AND status = 'awaiting_approval'",
+            qa.id
+        )),
+        1
+    );
+    assert_eq!(
+        app.status(ids[2].id, qa.id).as_deref(),
+        Some("awaiting_approval")
+    );
+    // The approver's inbox holds only the newest.
+    let inbox = app.get_html("/approvals").await;
+    assert!(
+        inbox.contains("1.2.0") && !inbox.contains(">1.1.0<"),
+        "{inbox}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_policy_nothing_is_superseded() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let dev = policy(&app, &pipeline[0], |p| {
+        p.trigger = "manual".into();
+        p.required_approvals = "1".into();
+    });
+    for version in ["1.0.0", "1.1.0"] {
+        let release = app.release(&project, version);
+        domain::request(
+            &mut app.conn(),
+            &admin(),
+            release.id,
+            &DeployInput {
+                environment_id: dev.id,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM deployments WHERE status = 'awaiting_approval'"),
+        2
+    );
+}
+
+/// Two releases requested into one superseding environment at the same
+/// instant, many times: never is an older release left waiting behind a
+/// newer one that was asked for after it.
+#[tokio::test]
+async fn racing_requests_never_leave_an_older_release_waiting_behind_a_newer_one() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let dev = policy(&app, &pipeline[0], |p| {
+        p.trigger = "manual".into();
+        p.required_approvals = "1".into();
+        p.supersede = true;
+    });
+    for round in 0..20 {
+        let older = app.release(&project, &format!("1.{round}.0"));
+        let newer = app.release(&project, &format!("1.{round}.1"));
+        let barrier = std::sync::Barrier::new(2);
+        std::thread::scope(|scope| {
+            for release in [&older, &newer] {
+                let (barrier, dev_id) = (&barrier, dev.id);
+                let mut conn = app.conn();
+                scope.spawn(move || {
+                    barrier.wait();
+                    domain::request(
+                        &mut conn,
+                        &admin(),
+                        release.id,
+                        &DeployInput {
+                            environment_id: dev_id,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                });
+            }
+        });
+        assert_eq!(
+            app.count(
+                "SELECT count(*) AS n FROM deployments a
+                   JOIN releases ar ON ar.id = a.release_id
+                   JOIN deployments b ON b.environment_id = a.environment_id AND b.id > a.id
+                   JOIN releases br ON br.id = b.release_id
+                  WHERE a.status IN ('awaiting_approval', 'queued')
+                    AND (br.created_at, br.id) > (ar.created_at, ar.id)"
+            ),
+            0,
+            "round {round}"
+        );
+    }
+    // Each round's releases are newer than every earlier round's: only the
+    // last round's wait (one, or two when its older one came second).
+    let waiting =
+        app.count("SELECT count(*) AS n FROM deployments WHERE status = 'awaiting_approval'");
+    assert!((1..=2).contains(&waiting), "{waiting}");
+}
