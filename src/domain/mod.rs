@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod blocks;
 pub mod bootstrap;
+pub mod changes;
 pub mod dashboard;
 pub mod demo;
 pub mod deployment_view;

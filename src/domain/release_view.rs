@@ -38,6 +38,8 @@ pub struct EnvironmentNow {
     pub environment_id: EnvironmentId,
     /// The release of the newest successful deployment there.
     pub live_release_id: Option<ReleaseId>,
+    /// Its version.
+    pub live_version: Option<String>,
     pub window_open: bool,
     /// When a closed window next opens.
     pub window_next_open: Option<DateTime<Utc>>,
@@ -101,6 +103,10 @@ SELECT (SELECT u.display_name FROM users u WHERE u.id = r.created_by) AS created
            'environment_id', e.id,
            'live_release_id',
              (SELECT d.release_id FROM deployments d
+               WHERE d.environment_id = e.id AND d.status = 'succeeded'
+               ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1),
+           'live_version',
+             (SELECT lr.version FROM deployments d JOIN releases lr ON lr.id = d.release_id
                WHERE d.environment_id = e.id AND d.status = 'succeeded'
                ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1),
            'window_open', e.window_start IS NULL OR environment_window_open(e, now()),

@@ -96,6 +96,7 @@ route_table! { SESSIONED, configure;
 
     GET "/projects/{project}" => projects::show, Project(View);
     GET "/projects/{project}/releases" => releases::list, Project(View);
+    GET "/projects/{project}/compare" => releases::compare, Project(View);
     GET "/projects/{project}/releases/new" => releases::new_form, Project(Act);
     POST "/projects/{project}/releases/new" [limits::RELEASE_FORM] => releases::create, Project(Act);
     GET "/projects/{project}/releases/{version}" => releases::show, Project(View);

@@ -2,6 +2,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 
 use super::PageCtx;
+pub use crate::domain::changes::Change;
 use crate::domain::environments::Environment;
 use crate::domain::ids::EnvironmentId;
 pub use crate::domain::offers::Offer;
@@ -56,6 +57,32 @@ pub struct StageView {
     /// The furthest stage (index) "deploy as far as" may name from here:
     /// the viewer holds the deployer role on every one up to it.
     pub reach: usize,
+    /// Where a deployment is offered and another release is live: that
+    /// release's version, to compare with ("what changes").
+    pub changes_from: Option<String>,
+}
+
+/// `/projects/{project}/compare`: what going from one release to another
+/// changes in an environment.
+#[derive(Template, WebTemplate)]
+#[template(path = "releases/compare.html")]
+pub struct ComparePage {
+    pub page: PageCtx,
+    pub project: Project,
+    pub pipeline: Vec<Environment>,
+    pub from: String,
+    pub to: String,
+    pub environment: String,
+    pub errors: FieldErrors,
+    /// Present once both releases were found.
+    pub result: Option<Compared>,
+}
+
+pub struct Compared {
+    pub from: Release,
+    pub to: Release,
+    pub environment: Environment,
+    pub changes: crate::domain::changes::Changes,
 }
 
 /// What the deploy form was sent with, to show it again beside its errors.

@@ -1192,3 +1192,54 @@ async fn a_deployer_rolls_an_environment_back_to_the_last_good_release() {
     browser.screenshot("environment-rolled-back").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_promoter_sees_what_a_promotion_changes_before_promoting() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    let user = app.create_user("casey", "casey-password-123", false);
+    for env in &pipeline[..2] {
+        app.grant(user.id, env.id, "deployer");
+    }
+    let old = app.release(&project, "2.3.0");
+    app.wait_for(old.id, pipeline[0].id, "succeeded").await;
+    stagecoach::domain::deployments::request(
+        &mut app.conn(),
+        &crate::helpers::fixtures::admin(),
+        old.id,
+        &stagecoach::domain::deployments::DeployInput {
+            environment_id: pipeline[1].id,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    app.wait_for(old.id, pipeline[1].id, "succeeded").await;
+    let new = app.release(&project, "2.4.0");
+    app.wait_for(new.id, pipeline[0].id, "succeeded").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "casey", "casey-password-123").await;
+    c.goto(&app.url("/projects/storefront/releases/2.4.0"))
+        .await
+        .unwrap();
+    c.find(Locator::LinkText("What changes in QA"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let notes = c
+        .wait()
+        .for_element(Locator::Id("changes"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        notes.contains("Going out to QA") && notes.contains("2.4.0"),
+        "{notes}"
+    );
+    browser.screenshot("release-what-changes").await;
+    browser.close().await;
+}

@@ -19,6 +19,7 @@ mod approvals;
 mod audit;
 mod blocks;
 mod browser;
+mod changes;
 mod cli;
 mod client;
 mod csrf;

@@ -138,6 +138,124 @@ pub struct ReleaseStage {
     pub state: Option<DeploymentStatus>,
     pub deployments: Vec<DeploymentRef>,
     pub readiness: Vec<ReadinessCheck>,
+    /// Where another release is live: what deploying this one there
+    /// changes.
+    pub changes: Option<ChangesBody>,
+}
+
+/// What deploying a release where `from` is live changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangesBody {
+    /// The release live there now.
+    pub from: String,
+    /// `from` is newer: a rollback, and `notes` are what it takes out.
+    pub backwards: bool,
+    /// The releases that go out (or come out), newest first.
+    pub notes: Vec<NoteBody>,
+    /// More than `notes` holds lie between.
+    pub more_notes: bool,
+    pub artifacts: Vec<ArtifactChange>,
+    /// Names only: values are not part of an answer.
+    pub variables: Vec<NamedChange>,
+    pub steps: Vec<NamedChange>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoteBody {
+    pub version: String,
+    pub title: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArtifactChange {
+    pub name: String,
+    pub change: ChangeKind,
+    pub before: Option<ArtifactBody>,
+    pub after: Option<ArtifactBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamedChange {
+    pub name: String,
+    pub change: ChangeKind,
+    /// A variable's value is secret (only whether it changed is told).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Removed,
+    Changed,
+}
+
+impl ChangesBody {
+    pub fn new(from: String, changes: crate::domain::changes::Changes) -> Self {
+        use crate::domain::changes::Change;
+        fn kind<T>(c: &Change<T>) -> ChangeKind {
+            match c {
+                Change::Added(_) => ChangeKind::Added,
+                Change::Removed(_) => ChangeKind::Removed,
+                Change::Changed { .. } => ChangeKind::Changed,
+            }
+        }
+        ChangesBody {
+            from,
+            backwards: changes.backwards,
+            more_notes: changes.more_notes,
+            notes: changes
+                .notes
+                .into_iter()
+                .map(|n| NoteBody {
+                    version: n.version,
+                    title: n.title,
+                    description: n.description,
+                })
+                .collect(),
+            artifacts: changes
+                .artifacts
+                .into_iter()
+                .map(|c| {
+                    let change = kind(&c);
+                    let name = c.subject().name.clone();
+                    let (before, after) = match c {
+                        Change::Added(a) => (None, Some(a.into())),
+                        Change::Removed(a) => (Some(a.into()), None),
+                        Change::Changed { before, after } => {
+                            (Some(before.into()), Some(after.into()))
+                        }
+                    };
+                    ArtifactChange {
+                        name,
+                        change,
+                        before,
+                        after,
+                    }
+                })
+                .collect(),
+            variables: changes
+                .variables
+                .iter()
+                .map(|c| NamedChange {
+                    name: c.subject().name.clone(),
+                    change: kind(c),
+                    secret: c.subject().secret,
+                })
+                .collect(),
+            steps: changes
+                .steps
+                .iter()
+                .map(|c| NamedChange {
+                    name: c.subject().name.clone(),
+                    change: kind(c),
+                    secret: false,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -176,8 +294,13 @@ impl From<Check> for ReadinessCheck {
     }
 }
 
-pub fn release_stage(stage: TimelineStage, readiness: Vec<Check>) -> ReleaseStage {
+pub fn release_stage(
+    stage: TimelineStage,
+    readiness: Vec<Check>,
+    changes: Option<ChangesBody>,
+) -> ReleaseStage {
     ReleaseStage {
+        changes,
         environment: stage.environment.slug.clone(),
         state: stage.latest().map(|d| d.status),
         label: stage.label,

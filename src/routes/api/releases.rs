@@ -30,11 +30,33 @@ fn release_body(
     let facts = release_view::facts(conn, release.id)?;
     let timeline = releases::timeline(conn, &release, &pipeline, &facts)?;
     let checks = readiness::for_release(&release, &pipeline, &timeline, &access, &facts);
-    let environments = timeline
-        .into_iter()
-        .zip(checks)
-        .map(|(stage, checks)| model::release_stage(stage, checks))
-        .collect();
+    let mut environments = Vec::with_capacity(timeline.len());
+    for (stage, checks) in timeline.into_iter().zip(checks) {
+        // What deploying it there changes, where another release is live.
+        let live = facts
+            .now(stage.environment.id)
+            .and_then(|now| now.live_release_id.zip(now.live_version.clone()))
+            .filter(|(id, _)| *id != release.id);
+        let changes = match live {
+            Some((_, version)) => {
+                let from = releases::find(conn, project.id, &version)?;
+                match from {
+                    Some(from) => Some(model::ChangesBody::new(
+                        version,
+                        crate::domain::changes::compare(
+                            conn,
+                            Some(&from),
+                            &release,
+                            stage.environment.id,
+                        )?,
+                    )),
+                    None => None,
+                }
+            }
+            None => None,
+        };
+        environments.push(model::release_stage(stage, checks, changes));
+    }
     Ok(ReleaseBody {
         links: Links {
             page: model::release_page(&project.slug, &release),

@@ -30,11 +30,13 @@ use crate::views::releases::{
 
 /// Artifact rows the empty form offers; "More rows" adds as many again.
 mod block;
+mod compare;
 mod create;
 mod delete;
 mod deploy;
 
 pub use block::{block, unblock};
+pub use compare::compare;
 pub(crate) use create::open_for_new_release;
 pub use create::{create, new_form};
 pub(crate) use delete::open_for_delete;
@@ -146,6 +148,11 @@ fn load_release_page(
         .err()
         .map(|denied| denied.to_string()),
     };
+    let facts_live: std::collections::HashMap<EnvironmentId, Option<String>> = facts
+        .environments
+        .iter()
+        .map(|(id, now)| (*id, now.live_version.clone()))
+        .collect();
     let crate::domain::release_view::ReleaseFacts {
         created_by,
         artifacts,
@@ -180,12 +187,18 @@ fn load_release_page(
                 .filter(|_| access.holds_any(stage.environment.id))
                 .map(|index| crate::domain::variables::effective(&order, &all_variables, index))
                 .unwrap_or_default();
+            let changes_from = facts_live
+                .get(&stage.environment.id)
+                .filter(|_| offer.is_deploy() && !stage.live)
+                .cloned()
+                .flatten();
             StageView {
                 stage,
                 offer,
                 variables,
                 reach,
                 readiness: readiness.next().unwrap_or_default(),
+                changes_from,
             }
         })
         .collect();
