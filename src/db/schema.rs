@@ -153,6 +153,7 @@ diesel::table! {
         schedule_time_zone -> Text,
         schedule_checked_at -> Nullable<Timestamptz>,
         supersede -> Bool,
+        soak_minutes -> Int4,
     }
 }
 

@@ -72,6 +72,9 @@ pub fn for_release(
             } else {
                 check(State::Unmet, format!("Not yet succeeded in {prev}"))
             });
+            if env.soak_minutes > 0 {
+                checks.push(soak_check(env.soak_minutes, prev, &timeline[k - 1]));
+            }
         }
         let required = env.required_approvals;
         if required > 0 {
@@ -163,4 +166,40 @@ pub fn for_release(
         out.push(checks);
     }
     out
+}
+
+/// Soak time in the previous stage: met once its first success there is
+/// old enough, waiting until then (with when), unmet before any success.
+fn soak_check(minutes: i32, prev: &str, stage: &TimelineStage) -> Check {
+    let first_success = stage
+        .deployments
+        .iter()
+        .filter(|d| d.status == DeploymentStatus::Succeeded)
+        .filter_map(|d| d.finished_at)
+        .min();
+    let words = if minutes == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{minutes} minutes")
+    };
+    match first_success {
+        None => check(
+            State::Unmet,
+            format!("Needs {words} in {prev} after it succeeds there"),
+        ),
+        Some(at) => {
+            let soaked = at + chrono::Duration::minutes(i64::from(minutes));
+            if soaked <= Utc::now() {
+                check(State::Met, format!("Soaked {words} in {prev}"))
+            } else {
+                check(
+                    State::Waiting,
+                    format!(
+                        "Soaking in {prev}: may start here {} UTC ({words} after it succeeded there)",
+                        soaked.format("%b %-d, %H:%M")
+                    ),
+                )
+            }
+        }
+    }
 }

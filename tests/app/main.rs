@@ -47,6 +47,7 @@ mod rollback;
 mod schemathesis;
 mod sessions;
 mod site;
+mod soak;
 mod states;
 mod supersede;
 mod throttle;

@@ -309,6 +309,26 @@ pub fn request(
             _ => None,
         };
         let needs_approval = target.required_approvals > 0;
+        // Soak time: it starts no earlier than that after its first
+        // success in the previous environment (the database holds the
+        // start to it; this says when).
+        let not_before = match previous_id.filter(|_| target.soak_minutes > 0) {
+            Some(previous) => {
+                let succeeded: Option<DateTime<Utc>> = deployments::table
+                    .filter(deployments::release_id.eq(release.id))
+                    .filter(deployments::environment_id.eq(previous))
+                    .filter(deployments::status.eq(status::SUCCEEDED))
+                    .select(diesel::dsl::min(deployments::finished_at))
+                    .first(conn)?;
+                let soaked = succeeded
+                    .map(|at| at + chrono::Duration::minutes(i64::from(target.soak_minutes)));
+                match (input.not_before, soaked) {
+                    (Some(asked), Some(soaked)) => Some(asked.max(soaked)),
+                    (asked, soaked) => asked.or(soaked.filter(|s| *s > Utc::now())),
+                }
+            }
+            None => input.not_before,
+        };
         let deployment = diesel::insert_into(deployments::table)
             .values((
                 deployments::environment_release_id.eq(environment_release_id),
@@ -327,7 +347,7 @@ pub fn request(
                     Cause::AfterPrevious | Cause::Schedule | Cause::Unrecorded => None,
                 }),
                 deployments::cause.eq(input.cause),
-                deployments::not_before.eq(input.not_before),
+                deployments::not_before.eq(not_before),
                 deployments::required_approvals.eq(target.required_approvals),
                 deployments::approval_deadline.eq(needs_approval.then(|| {
                     Utc::now() + chrono::Duration::hours(i64::from(target.approval_timeout_hours))

@@ -49,6 +49,9 @@ pub struct Environment {
     /// A newer release requested here cancels older ones still waiting for
     /// approval or queued (the `supersede` migration's trigger).
     pub supersede: bool,
+    /// A release starts here only this many minutes after it succeeded in
+    /// the previous environment (`deployment_may_start`).
+    pub soak_minutes: i32,
 }
 
 impl Environment {

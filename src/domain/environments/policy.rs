@@ -12,6 +12,7 @@ pub struct PolicyInput {
     pub required_approvals: String,
     pub allow_self_approval: bool,
     pub supersede: bool,
+    pub soak_minutes: String,
     pub approval_timeout_hours: String,
     pub window_days: Vec<String>,
     pub window_start: String,
@@ -33,6 +34,7 @@ impl PolicyInput {
             required_approvals: environment.required_approvals.to_string(),
             allow_self_approval: environment.allow_self_approval,
             supersede: environment.supersede,
+            soak_minutes: environment.soak_minutes.to_string(),
             approval_timeout_hours: environment.approval_timeout_hours.to_string(),
             window_days: environment
                 .window_days
@@ -108,6 +110,17 @@ pub fn set_policy(
         );
         168
     });
+    // Left empty: no soak time.
+    let soak = match input.soak_minutes.trim() {
+        "" => 0,
+        typed => whole(typed, 0..=10_080).unwrap_or_else(|| {
+            errors.add(
+                "soak_minutes",
+                "Use a whole number of minutes from 0 to 10,080 (a week).",
+            );
+            0
+        }),
+    };
     // (stored as an array of nullable elements, see `Environment`)
     let days = weekdays::parse_days(&input.window_days, "window_days", &mut errors);
     let time = |value: &str, field: &str, errors: &mut FieldErrors| -> Option<chrono::NaiveTime> {
@@ -208,6 +221,7 @@ pub fn set_policy(
                 environments::required_approvals.eq(approvals),
                 environments::allow_self_approval.eq(input.allow_self_approval),
                 environments::supersede.eq(input.supersede),
+                environments::soak_minutes.eq(soak),
                 environments::approval_timeout_hours.eq(timeout),
                 environments::window_days.eq(days.iter().map(|d| Some(*d)).collect::<Vec<_>>()),
                 environments::window_start.eq(start),
@@ -228,6 +242,7 @@ pub fn set_policy(
                     "required_approvals": approvals,
                     "allow_self_approval": input.allow_self_approval,
                     "supersede": input.supersede,
+                    "soak_minutes": soak,
                     "approval_timeout_hours": timeout,
                     "window": updated.window_text(),
                     "trigger": updated.trigger,

@@ -162,6 +162,7 @@ fn parse_policy(fields: &[(String, String)]) -> PolicyInput {
             "required_approvals" => input.required_approvals = value.clone(),
             "allow_self_approval" => input.allow_self_approval = true,
             "supersede" => input.supersede = true,
+            "soak_minutes" => input.soak_minutes = value.clone(),
             "approval_timeout_hours" => input.approval_timeout_hours = value.clone(),
             "window_days" => input.window_days.push(value.clone()),
             "window_start" => input.window_start = value.clone(),
