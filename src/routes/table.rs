@@ -67,6 +67,8 @@ route_table! { SESSIONLESS, configure_sessionless;
     POST "/api/v1/projects/{project}/releases" [limits::RELEASE_FORM] => api::releases::create, Token;
     GET "/api/v1/projects/{project}/releases/{version}" => api::releases::show, Token;
     DELETE "/api/v1/projects/{project}/releases/{version}" => api::releases::delete, Token;
+    POST "/api/v1/projects/{project}/releases/{version}/block" => api::releases::block, Token;
+    POST "/api/v1/projects/{project}/releases/{version}/unblock" => api::releases::unblock, Token;
     GET "/api/v1/projects/{project}/environments/{environment}/deployments" => api::deployments::list, Token;
     POST "/api/v1/projects/{project}/releases/{version}/deployments" => api::deployments::create, Token;
     GET "/api/v1/deployments/{id}" => api::deployments::show, Token;

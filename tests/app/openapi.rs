@@ -355,6 +355,26 @@ async fn every_endpoint_answers_as_the_document_says() {
     assert_eq!(status, 201, "{answer}");
     saw("POST", &redeploy);
 
+    // Blocked and unblocked, each once; a viewer may not.
+    let block = format!("{releases}/1.0.0/block");
+    let unblock = format!("{releases}/1.0.0/unblock");
+    let (status, answer) = post(&app, &block, &secret, json!({"reason": "flaky"})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["block"]["reason"], "flaky");
+    let (status, _) = post(&app, &block, &secret, json!({"reason": "again"})).await;
+    assert_eq!(status, 409);
+    let (status, _) = post(&app, &block, &viewer_token, json!({"reason": "x"})).await;
+    assert_eq!(status, 403);
+    let (status, _) = post(&app, &block, &secret, json!({})).await;
+    assert_eq!(status, 400);
+    let (status, answer) = call(&app, reqwest::Method::POST, &unblock, &secret, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["block"].is_null());
+    let (status, _) = call(&app, reqwest::Method::POST, &unblock, &secret, None).await;
+    assert_eq!(status, 409);
+    saw("POST", &block);
+    saw("POST", &unblock);
+
     // Deleted while it never left Development; a promoted one stays.
     let (status, _) = call(
         &app,

@@ -29,6 +29,8 @@ use crate::views::api::Endpoint;
         releases::create,
         releases::show,
         releases::delete,
+        releases::block,
+        releases::unblock,
         deployments::list,
         deployments::create,
         deployments::show,

@@ -358,3 +358,68 @@ pub async fn delete(
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockBody {
+    /// Why it must not go further.
+    #[schema(min_length = 1, max_length = 2000)]
+    reason: String,
+}
+
+/// Blocks a release ("do not promote")
+///
+/// As a deployer or approver of an environment it reached: it enters no
+/// environment it has not already succeeded in until it is unblocked, and
+/// what of it waits or is queued for such an environment is cancelled.
+#[utoipa::path(post, path = "/api/v1/projects/{project}/releases/{version}/block", operation_id = "blockRelease", tag = "releases",
+    params(super::openapi::ReleasePath),
+    request_body = BlockBody,
+    responses(
+        (status = 200, description = "Blocked", body = ReleaseBody),
+        (status = 400, description = "The body is not JSON of this shape", body = ApiError),
+        (status = 403, description = "The token may not block it", body = ApiError),
+        (status = 404, description = "No such project or release, or the token may not see it", body = ApiError),
+        (status = 409, description = "It is blocked already", body = ApiError),
+        (status = 422, description = "The reason is missing or not valid", body = ApiError),
+    ))]
+pub async fn block(
+    ctx: ApiCtx,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, version) = path.into_inner();
+    let body: BlockBody = super::once::parse(&body)?;
+    let answer = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let (project, _, _, release) = open_release(conn, actor, &slug, &version)?;
+            crate::domain::blocks::block(conn, actor, release.id, &body.reason)?;
+            release_body(conn, actor, &project.slug, &release.version)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Lifts a release's block
+#[utoipa::path(post, path = "/api/v1/projects/{project}/releases/{version}/unblock", operation_id = "unblockRelease", tag = "releases",
+    params(super::openapi::ReleasePath),
+    responses(
+        (status = 200, description = "Unblocked", body = ReleaseBody),
+        (status = 403, description = "The token may not unblock it", body = ApiError),
+        (status = 404, description = "No such project or release, or the token may not see it", body = ApiError),
+        (status = 409, description = "It is not blocked", body = ApiError),
+    ))]
+pub async fn unblock(
+    ctx: ApiCtx,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, version) = path.into_inner();
+    let answer = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let (project, _, _, release) = open_release(conn, actor, &slug, &version)?;
+            crate::domain::blocks::unblock(conn, actor, release.id)?;
+            release_body(conn, actor, &project.slug, &release.version)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
