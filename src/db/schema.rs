@@ -74,6 +74,18 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         detail -> Text,
+        instructions -> Text,
+    }
+}
+
+diesel::table! {
+    manual_decisions (deployment_id, position) {
+        deployment_id -> Int8,
+        position -> Int4,
+        proceed -> Bool,
+        note -> Text,
+        decided_by -> Int8,
+        decided_at -> Timestamptz,
     }
 }
 
@@ -413,6 +425,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     grants,
     idempotency_keys,
     login_attempts,
+    manual_decisions,
     projects,
     release_artifacts,
     release_blocks,

@@ -285,9 +285,111 @@ fn approvable(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Option<Vec<
         .map(Some)
 }
 
+/// A deployment waiting at a manual step for an approver.
+#[derive(Debug, Clone)]
+pub struct ManualItem {
+    pub deployment_id: DeploymentId,
+    pub position: i32,
+    pub step: String,
+    pub instructions: String,
+    pub project_name: String,
+    pub environment: String,
+    pub label: String,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// What waits for `actor`: deployments to approve, newest first, and
+/// deployments waiting at a manual step, oldest first.
+pub fn inbox_and_manual(
+    conn: &mut PgConnection,
+    actor: &Actor,
+) -> QueryResult<(Vec<InboxItem>, Vec<ManualItem>)> {
+    let scope = approvable(conn, actor)?;
+    let manual = manual_waiting(conn, scope.as_deref())?;
+    Ok((inbox_in(conn, actor, scope)?, manual))
+}
+
+/// Manual steps waiting in the environments of `scope` (all: `None`).
+fn manual_waiting(conn: &mut PgConnection, scope: Option<&[i64]>) -> QueryResult<Vec<ManualItem>> {
+    use crate::db::schema::deployment_steps;
+    let mut query = deployment_steps::table
+        .inner_join(deployments::table)
+        .inner_join(
+            environment_releases::table
+                .on(environment_releases::id.eq(deployments::environment_release_id)),
+        )
+        .inner_join(environments::table.on(environments::id.eq(deployments::environment_id)))
+        .inner_join(projects::table.on(projects::id.eq(environments::project_id)))
+        .filter(deployments::status.eq(crate::domain::deployments::status::RUNNING))
+        .filter(deployment_steps::kind.eq(crate::domain::states::StepKind::Manual))
+        .filter(deployment_steps::status.eq(crate::domain::states::StepStatus::Running))
+        .into_boxed();
+    if let Some(ids) = scope {
+        query = query.filter(deployments::environment_id.eq_any(ids.to_vec()));
+    }
+    type Row = (
+        DeploymentId,
+        i32,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<DateTime<Utc>>,
+    );
+    let rows: Vec<Row> = query
+        .order((deployment_steps::started_at.asc(), deployments::id.asc()))
+        .limit(200)
+        .select((
+            deployments::id,
+            deployment_steps::position,
+            deployment_steps::name,
+            deployment_steps::instructions,
+            projects::name,
+            environments::name,
+            environment_releases::version_label,
+            deployment_steps::started_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(
+                deployment_id,
+                position,
+                step,
+                instructions,
+                project_name,
+                environment,
+                label,
+                since,
+            )| {
+                ManualItem {
+                    deployment_id,
+                    position,
+                    step,
+                    instructions,
+                    project_name,
+                    environment,
+                    label,
+                    since,
+                }
+            },
+        )
+        .collect())
+}
+
 /// What waits for `actor`'s approval, newest first.
 pub fn inbox(conn: &mut PgConnection, actor: &Actor) -> QueryResult<Vec<InboxItem>> {
     let scope = approvable(conn, actor)?;
+    inbox_in(conn, actor, scope)
+}
+
+fn inbox_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    scope: Option<Vec<i64>>,
+) -> QueryResult<Vec<InboxItem>> {
     let mut query = deployments::table
         .inner_join(releases::table)
         .inner_join(environment_releases::table)

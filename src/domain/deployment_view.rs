@@ -82,7 +82,8 @@ const SQL: &str = "
 SELECT coalesce((SELECT json_agg(json_build_object(
                           'position', s.position, 'name', s.name, 'kind', s.kind,
                           'status', s.status, 'started_at', s.started_at,
-                          'finished_at', s.finished_at, 'detail', s.detail)
+                          'finished_at', s.finished_at, 'detail', s.detail,
+                          'instructions', s.instructions)
                         ORDER BY s.position)
                    FROM deployment_steps s WHERE s.deployment_id = $1), '[]') AS steps,
        coalesce((SELECT json_agg(json_build_object(

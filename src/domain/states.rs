@@ -50,10 +50,12 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
-    /// What a step does: runs a bash script, or calls a webhook.
+    /// What a step does: runs a bash script, calls a webhook, or waits
+    /// for a person (an approver) to proceed or abort.
     pub enum StepKind {
         Script = "script",
         Http = "http",
+        Manual = "manual",
     }
 }
 

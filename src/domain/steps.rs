@@ -68,7 +68,7 @@ fn validate(
 ) -> Result<(StepKind, String, String, Option<String>, i32), FieldErrors> {
     let mut errors = FieldErrors::new();
     let kind = StepKind::parse(&input.kind).unwrap_or_else(|| {
-        errors.add("kind", "Choose a script or a webhook.");
+        errors.add("kind", "Choose a script, a webhook or a manual step.");
         StepKind::Script
     });
     if let Some(problem) = validation::name_problem(input.name.trim(), 1, MAX_NAME_CHARS, "a name")
@@ -77,7 +77,13 @@ fn validate(
     }
     let script = input.script.replace("\r\n", "\n");
     let url = input.url.trim().to_owned();
-    if kind == StepKind::Script {
+    if kind == StepKind::Manual {
+        if script.trim().is_empty() {
+            errors.add("script", "Write what the person should check or do.");
+        } else if let Some(problem) = validation::text_problem(&script, MAX_SCRIPT_CHARS) {
+            errors.add("script", problem);
+        }
+    } else if kind == StepKind::Script {
         if script.trim().is_empty() {
             errors.add("script", "Enter the script to run.");
         } else if let Some(problem) = validation::text_problem(&script, MAX_SCRIPT_CHARS) {
@@ -102,10 +108,10 @@ fn validate(
         },
     };
     errors.into_result()?;
-    let (script, url) = if kind == StepKind::Script {
-        (script, None)
-    } else {
+    let (script, url) = if kind == StepKind::Http {
         (String::new(), Some(url))
+    } else {
+        (script, None)
     };
     Ok((kind, input.name.trim().to_owned(), script, url, timeout))
 }

@@ -16,11 +16,12 @@ use crate::routes::context::Ctx;
 use crate::views::approvals::InboxPage;
 
 pub async fn inbox(ctx: Ctx) -> Result<InboxPage, AppError> {
-    let items = ctx.run(approvals::inbox).await?;
+    let (items, manual) = ctx.run(approvals::inbox_and_manual).await?;
     Ok(InboxPage {
         me: ctx.user.id,
         page: ctx.page("Approvals", "approvals"),
         items,
+        manual,
     })
 }
 

@@ -242,3 +242,58 @@ pub async fn cancel(
     }
     Ok(super::see_other(&format!("/deployments/{id}")))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct ManualForm {
+    /// "1" to proceed, anything else aborts.
+    #[serde(default)]
+    proceed: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// An approver proceeds or aborts at the manual step a deployment waits at.
+pub async fn decide_manual(
+    ctx: Ctx,
+    path: web::Path<(DeploymentId, i32)>,
+    CsrfForm(form): CsrfForm<ManualForm>,
+) -> Result<HttpResponse, AppError> {
+    let (id, position) = path.into_inner();
+    let proceed = form.proceed == "1";
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let loaded = open(conn, actor, id)?;
+            access::enforce(
+                conn,
+                actor,
+                loaded.project.id,
+                loaded.access.clone(),
+                Action::Approve {
+                    environment_id: loaded.environment.id,
+                    environment: &loaded.environment.name,
+                },
+            )?;
+            Ok(deployments::manual::decide(
+                conn, actor, id, position, proceed, &form.note,
+            ))
+        })
+        .await?;
+    match outcome {
+        Ok(()) => ctx.flash(
+            FlashKind::Success,
+            if proceed {
+                "Proceeding: the deployment goes on."
+            } else {
+                "Aborted: the deployment stops here."
+            },
+        ),
+        Err(crate::domain::rejection::Rejection::Refused(message)) => {
+            ctx.flash(FlashKind::Error, message);
+        }
+        Err(crate::domain::rejection::Rejection::Invalid(errors)) => {
+            ctx.flash(FlashKind::Error, format!("The note: {}", errors.summary()));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    Ok(super::see_other(&format!("/deployments/{id}")))
+}

@@ -114,6 +114,7 @@ route_table! { SESSIONED, configure;
     GET "/deployments/{id}/log.json" => deployments::log_json, Project(View);
     GET "/deployments/{id}/log.txt" => deployments::log_text, Project(View);
     POST "/deployments/{id}/cancel" => deployments::cancel, Project(Act);
+    POST "/deployments/{id}/steps/{position}/decide" => deployments::decide_manual, Project(Act);
     POST "/deployments/{id}/approve" => approvals::approve, Project(Act);
     POST "/deployments/{id}/reject" => approvals::reject, Project(Act);
     POST "/deployments/{id}/defer" => approvals::defer, Project(Act);

@@ -10,5 +10,7 @@ use crate::domain::ids::UserId;
 pub struct InboxPage {
     pub page: PageCtx,
     pub items: Vec<InboxItem>,
+    /// Deployments waiting at a manual step for an approver here.
+    pub manual: Vec<crate::domain::approvals::ManualItem>,
     pub me: UserId,
 }

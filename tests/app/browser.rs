@@ -1243,3 +1243,59 @@ async fn a_promoter_sees_what_a_promotion_changes_before_promoting() {
     browser.screenshot("release-what-changes").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_approver_proceeds_at_a_manual_step_from_the_deployment_page() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Storefront");
+    stagecoach::domain::steps::add(
+        &mut app.conn(),
+        &crate::helpers::fixtures::admin(),
+        &pipeline[0],
+        &stagecoach::domain::steps::StepInput {
+            kind: "manual".into(),
+            name: "Check the dashboards".into(),
+            script: "Confirm error rates are flat in Grafana.".into(),
+            url: String::new(),
+            timeout_seconds: "300".into(),
+        },
+    )
+    .unwrap();
+    let lead = app.create_user("lead", "lead-password-123", false);
+    app.grant(lead.id, pipeline[0].id, "approver");
+    let release = app.release(&project, "2.4.0");
+    app.wait_for(release.id, pipeline[0].id, "running").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "lead", "lead-password-123").await;
+    c.goto(&app.url("/approvals")).await.unwrap();
+    reload_until(c, "#manual-waiting a")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let step = reload_until(c, "#manual-step-0")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(step.contains("Confirm error rates are flat"), "{step}");
+    browser.screenshot("deployment-manual-step").await;
+    c.find(Locator::Id("manual-note-0"))
+        .await
+        .unwrap()
+        .send_keys("flat for 10 minutes")
+        .await
+        .unwrap();
+    c.find(Locator::Id("manual-proceed"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    app.wait_for(release.id, pipeline[0].id, "succeeded").await;
+    c.refresh().await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("proceeded by lead"), "{page}");
+    browser.close().await;
+}

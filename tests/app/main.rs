@@ -34,6 +34,7 @@ mod health;
 mod hostile_input;
 mod lists;
 mod login;
+mod manual_steps;
 mod openapi;
 mod origin;
 mod page_cost;

@@ -225,6 +225,9 @@ impl World {
             ("token", self.token.to_string()),
             ("webhook", self.webhook.to_string()),
             ("delivery", self.delivery.to_string()),
+            // The first step of the deployment: a viewer is refused before
+            // it matters whether it waits.
+            ("position", "0".to_owned()),
             ("file", "app.css".to_owned()),
         ] {
             path = path.replace(&format!("{{{name}}}"), &value);

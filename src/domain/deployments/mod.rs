@@ -25,6 +25,7 @@ use crate::domain::ids::{DeploymentId, EnvironmentId, ProjectId, ReleaseId, User
 mod chain;
 mod history;
 mod log;
+pub mod manual;
 mod queue;
 mod request;
 mod steps;

@@ -83,6 +83,10 @@ pub(super) fn refusal_from_database(
         Some("deployments_cause_matches_policy") => DeployError::Refused(format!(
             "{target} does not start deployments by itself that way."
         )),
+        Some("deployments_superseded_by_newer") => DeployError::Refused(format!(
+            "A newer release waits to be deployed to {target} and supersedes older ones there: \
+             cancel it first to deploy {version}."
+        )),
         Some("release_blocked") => DeployError::Refused(format!(
             "{version} is blocked: it goes nowhere new until it is unblocked."
         )),

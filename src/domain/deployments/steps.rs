@@ -8,17 +8,18 @@ use crate::domain::ids::DeploymentId;
 pub fn plan_steps(
     conn: &mut PgConnection,
     deployment_id: DeploymentId,
-    steps: &[(String, StepKind)],
+    steps: &[(String, StepKind, String)],
 ) -> QueryResult<()> {
     let rows: Vec<_> = steps
         .iter()
         .enumerate()
-        .map(|(i, (name, kind))| {
+        .map(|(i, (name, kind, instructions))| {
             (
                 deployment_steps::deployment_id.eq(deployment_id),
                 deployment_steps::position.eq(i as i32),
                 deployment_steps::name.eq(name.clone()),
                 deployment_steps::kind.eq(*kind),
+                deployment_steps::instructions.eq(instructions.clone()),
             )
         })
         .collect();
@@ -92,9 +93,17 @@ pub struct StepRun {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub detail: String,
+    /// A manual step's instructions to the person who decides it.
+    #[serde(default)]
+    pub instructions: String,
 }
 
 impl StepRun {
+    /// A manual step the deployment waits at now.
+    pub fn waits_for_person(&self) -> bool {
+        self.kind == StepKind::Manual && self.status == StepStatus::Running
+    }
+
     /// Seconds it took (so far, if still running).
     pub fn duration(&self) -> Option<String> {
         let start = self.started_at?;

@@ -446,6 +446,9 @@ pub struct StepBody {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub detail: String,
+    /// A manual step's instructions (it waits for an approver while
+    /// `running`).
+    pub instructions: String,
 }
 
 impl From<&StepRun> for StepBody {
@@ -458,6 +461,7 @@ impl From<&StepRun> for StepBody {
             started_at: s.started_at,
             finished_at: s.finished_at,
             detail: s.detail.clone(),
+            instructions: s.instructions.clone(),
         }
     }
 }

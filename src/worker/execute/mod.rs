@@ -155,10 +155,17 @@ fn run(
         plan.secrets.clone(),
         config.log_cap,
     );
-    let names: Vec<(String, StepKind)> = plan
+    let names: Vec<(String, StepKind, String)> = plan
         .steps
         .iter()
-        .map(|s| (s.name.clone(), s.kind))
+        .map(|s| {
+            let instructions = if s.kind == StepKind::Manual {
+                s.script.clone()
+            } else {
+                String::new()
+            };
+            (s.name.clone(), s.kind, instructions)
+        })
         .collect();
     if let Err(err) = pool
         .get()
@@ -190,6 +197,15 @@ fn run(
                 shutdown,
             ),
             StepKind::Script => run_script(&plan, step, position, &mut log, cancel, shutdown),
+            StepKind::Manual => run_manual(
+                pool,
+                deployment.id,
+                step,
+                position,
+                &mut log,
+                cancel,
+                shutdown,
+            ),
         };
         let took = format!("{:.1} s", started.elapsed().as_secs_f64());
         match result {
@@ -290,6 +306,79 @@ fn stop_reason(cancel: &AtomicBool, shutdown: &AtomicBool) -> Option<Stop> {
         Some(Stop::Shutdown)
     } else {
         None
+    }
+}
+
+/// Waits at a manual step for an approver's decision, or its timeout. The
+/// heartbeat keeps the lease meanwhile, so a worker lost while waiting is
+/// reaped like any other.
+fn run_manual(
+    pool: &DbPool,
+    deployment_id: DeploymentId,
+    step: &Step,
+    position: i32,
+    log: &mut LogSink,
+    cancel: &AtomicBool,
+    shutdown: &AtomicBool,
+) -> Result<String, StepFailure> {
+    let timeout = Duration::from_secs(step.timeout_seconds.max(1) as u64);
+    log.system(
+        Some(position),
+        &format!(
+            "Waiting for a person (an approver here) to proceed or abort, at most {} s.",
+            timeout.as_secs()
+        ),
+    );
+    for line in step.script.lines() {
+        log.push(Some(position), "stdout", line);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(reason) = stop_reason(cancel, shutdown) {
+            return Err(StepFailure::Stopped(reason));
+        }
+        let decided = pool
+            .get()
+            .map_err(anyhow::Error::from)
+            .and_then(|mut conn| {
+                Ok(deployments::manual::decision(
+                    &mut conn,
+                    deployment_id,
+                    position,
+                )?)
+            });
+        match decided {
+            Ok(Some(d)) => {
+                let note = if d.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", d.note)
+                };
+                let what = if d.proceed { "Proceed" } else { "Abort" };
+                log.system(
+                    Some(position),
+                    &format!(
+                        "{what} by {} at {} UTC{note}",
+                        d.by,
+                        d.at.format("%Y-%m-%d %H:%M:%S")
+                    ),
+                );
+                return if d.proceed {
+                    Ok(format!("proceeded by {}", d.by))
+                } else {
+                    Err(StepFailure::Failed(format!("aborted by {}{note}", d.by)))
+                };
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(deployment = %deployment_id, "reading a decision: {err}"),
+        }
+        if Instant::now() >= deadline {
+            return Err(StepFailure::Failed(format!(
+                "no one decided within {} s",
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
