@@ -77,31 +77,7 @@ pub(super) enum Scope {
     Active(EnvironmentId),
     /// An environment's deployments, newest first, before a cursor.
     History(EnvironmentId, Option<Cursor>),
-    /// The newest successful deployment in an environment, and the newest
-    /// one there of an older release: what a rollback would bring back.
-    LiveAndPrevious(EnvironmentId),
 }
-
-/// The ids of [`Scope::LiveAndPrevious`]: two bounded reads of
-/// `deployments_succeeded_idx`, newest first.
-const LIVE_AND_PREVIOUS: [&str; 4] = [
-    "ARRAY(SELECT x.id FROM (
-       (SELECT d.id FROM deployments d
-         WHERE d.environment_id = ",
-    " AND d.status = 'succeeded'
-         ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1)
-       UNION ALL
-       (SELECT p.id FROM deployments p
-          JOIN releases pr ON pr.id = p.release_id,
-               (SELECT r.created_at, r.id FROM deployments d JOIN releases r ON r.id = d.release_id
-                 WHERE d.environment_id = ",
-    " AND d.status = 'succeeded'
-                 ORDER BY d.finished_at DESC NULLS LAST, d.id DESC LIMIT 1) live
-         WHERE p.environment_id = ",
-    " AND p.status = 'succeeded'
-           AND (pr.created_at, pr.id) < (live.created_at, live.id)
-         ORDER BY p.finished_at DESC NULLS LAST, p.id DESC LIMIT 1)) x)",
-];
 
 /// One query shape for every history view: the deployment with its
 /// release's version, its label and who asked for it.
@@ -147,22 +123,6 @@ pub(super) fn load_views(
             };
             query.order((deployments::created_at.desc(), deployments::id.desc()))
         }
-        Scope::LiveAndPrevious(env) => query
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>("deployments.id = ANY(")
-                    .sql(LIVE_AND_PREVIOUS[0])
-                    .bind::<diesel::sql_types::BigInt, _>(env)
-                    .sql(LIVE_AND_PREVIOUS[1])
-                    .bind::<diesel::sql_types::BigInt, _>(env)
-                    .sql(LIVE_AND_PREVIOUS[2])
-                    .bind::<diesel::sql_types::BigInt, _>(env)
-                    .sql(LIVE_AND_PREVIOUS[3])
-                    .sql(")"),
-            )
-            .order((
-                deployments::finished_at.desc().nulls_last(),
-                deployments::id.desc(),
-            )),
     };
     crate::db::limited(query, limit).load(conn)
 }
@@ -202,16 +162,55 @@ pub fn active_in(
 
 /// The deployment that made the live release live, and the newest one
 /// that made an older release live there: "roll back to the last good
-/// release" brings that one back. One statement.
+/// release" brings that one back. One statement, prepared once per
+/// connection: two bounded reads of `deployments_succeeded_idx`.
 pub fn live_and_previous(
     conn: &mut PgConnection,
     environment_id: EnvironmentId,
 ) -> QueryResult<(Option<DeploymentView>, Option<DeploymentView>)> {
-    let mut views = load_views(conn, Scope::LiveAndPrevious(environment_id), 2)?
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(embed)]
+        deployment: Deployment,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        version_label: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        requester: Option<String>,
+    }
+    let rows: Vec<Row> = crate::db::prepared(
+        diesel::sql_query(LIVE_AND_PREVIOUS).bind::<diesel::sql_types::BigInt, _>(environment_id),
+    )
+    .load(conn)?;
+    let mut views = rows
         .into_iter()
-        .map(to_view);
+        .map(|r| to_view((r.deployment, r.version, r.version_label, r.requester)));
     Ok((views.next(), views.next()))
 }
+
+const LIVE_AND_PREVIOUS: &str = "
+SELECT d.*, r.version, er.version_label, u.display_name AS requester
+  FROM deployments d
+  JOIN releases r ON r.id = d.release_id
+  JOIN environment_releases er ON er.id = d.environment_release_id
+  LEFT JOIN users u ON u.id = d.requested_by
+ WHERE d.id = ANY(ARRAY(
+       SELECT x.id FROM (
+         (SELECT l.id FROM deployments l
+           WHERE l.environment_id = $1 AND l.status = 'succeeded'
+           ORDER BY l.finished_at DESC NULLS LAST, l.id DESC LIMIT 1)
+         UNION ALL
+         (SELECT p.id FROM deployments p
+            JOIN releases pr ON pr.id = p.release_id,
+                 (SELECT lr.created_at, lr.id FROM deployments l
+                    JOIN releases lr ON lr.id = l.release_id
+                   WHERE l.environment_id = $1 AND l.status = 'succeeded'
+                   ORDER BY l.finished_at DESC NULLS LAST, l.id DESC LIMIT 1) live
+           WHERE p.environment_id = $1 AND p.status = 'succeeded'
+             AND (pr.created_at, pr.id) < (live.created_at, live.id)
+           ORDER BY p.finished_at DESC NULLS LAST, p.id DESC LIMIT 1)) x))
+ ORDER BY d.finished_at DESC NULLS LAST, d.id DESC";
 
 /// One page of an environment's history, newest first, keyset-paginated.
 pub fn history(
