@@ -29,6 +29,17 @@ async fn a_blocked_release_goes_nowhere_new_until_it_is_unblocked() {
         Some("awaiting_approval")
     );
 
+    // A forged POST (no CSRF token) blocks nothing.
+    let response = app
+        .client
+        .post(app.url(&format!("{PAGE}/block")))
+        .form(&[("reason", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_client_error(), "{}", response.status());
+    assert_eq!(app.count("SELECT count(*) AS n FROM release_blocks"), 0);
+
     // No reason: the page again, the error beside the field.
     let response = app
         .post_form(&format!("{PAGE}/block"), PAGE, &[("reason", "   ")])

@@ -115,6 +115,19 @@ fn the_document_is_openapi_3_1_and_describes_exactly_the_api_routes_of_the_table
         document()["components"]["securitySchemes"]["token"]["scheme"],
         "bearer"
     );
+    // utoipa keeps one schema per type name: a request and an answer that
+    // share a name would describe each other.
+    let block = &document()["paths"]["/api/v1/projects/{project}/releases/{version}/block"]["post"];
+    let name = block["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    assert_eq!(
+        document()["components"]["schemas"][name]["required"],
+        json!(["reason"])
+    );
     let mut ids = BTreeSet::new();
     for (method, template) in operations() {
         let id = document()["paths"][&template][method.to_lowercase()]["operationId"].clone();

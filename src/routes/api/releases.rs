@@ -361,7 +361,7 @@ pub async fn delete(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct BlockBody {
+pub struct BlockRequest {
     /// Why it must not go further.
     #[schema(min_length = 1, max_length = 2000)]
     reason: String,
@@ -374,7 +374,7 @@ pub struct BlockBody {
 /// what of it waits or is queued for such an environment is cancelled.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/releases/{version}/block", operation_id = "blockRelease", tag = "releases",
     params(super::openapi::ReleasePath),
-    request_body = BlockBody,
+    request_body = BlockRequest,
     responses(
         (status = 200, description = "Blocked", body = ReleaseBody),
         (status = 400, description = "The body is not JSON of this shape", body = ApiError),
@@ -389,7 +389,7 @@ pub async fn block(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, version) = path.into_inner();
-    let body: BlockBody = super::once::parse(&body)?;
+    let body: BlockRequest = super::once::parse(&body)?;
     let answer = ctx
         .run(move |conn, actor| -> Result<_, ApiError> {
             let (project, _, _, release) = open_release(conn, actor, &slug, &version)?;
