@@ -39,6 +39,18 @@ impl<T> Change<T> {
         }
     }
 
+    /// The same change of what `f` makes of each side.
+    pub fn map<U>(self, f: impl Fn(T) -> U) -> Change<U> {
+        match self {
+            Self::Added(t) => Change::Added(f(t)),
+            Self::Removed(t) => Change::Removed(f(t)),
+            Self::Changed { before, after } => Change::Changed {
+                before: f(before),
+                after: f(after),
+            },
+        }
+    }
+
     /// The state it ends in (the one before, for a removal).
     pub fn subject(&self) -> &T {
         match self {
@@ -121,7 +133,7 @@ pub fn compare(
         ),
         variables: diff(before_env.0, after_env.0, same_variable)
             .into_iter()
-            .map(|change| shown(&change))
+            .map(|change| change.map(shown))
             .collect(),
         steps: diff(
             by_name(before_env.1, step_key),
@@ -234,19 +246,12 @@ fn same_variable(a: &Variable, b: &Variable) -> bool {
         }
 }
 
-fn shown(change: &Change<Variable>) -> Change<VariableValue> {
-    let face = |v: &Variable| VariableValue {
-        name: v.name.clone(),
+/// A variable as a comparison shows it: never a secret's value.
+fn shown(v: Variable) -> VariableValue {
+    VariableValue {
+        shown: (!v.secret).then(|| v.value.unwrap_or_default()),
+        name: v.name,
         secret: v.secret,
-        shown: (!v.secret).then(|| v.value.clone().unwrap_or_default()),
-    };
-    match change {
-        Change::Added(v) => Change::Added(face(v)),
-        Change::Removed(v) => Change::Removed(face(v)),
-        Change::Changed { before, after } => Change::Changed {
-            before: face(before),
-            after: face(after),
-        },
     }
 }
 

@@ -3,45 +3,12 @@
 //! release page links to; secret values never shown.
 
 use stagecoach::domain::changes::{self, Change};
-use stagecoach::domain::environments::Environment;
 use stagecoach::domain::releases::{self, ArtifactInput, ReleaseInput};
-use stagecoach::domain::secrets::SecretBox;
 use stagecoach::domain::steps::{self, StepInput};
-use stagecoach::domain::variables::{self, VariableInput};
+use stagecoach::domain::variables;
 
-use crate::helpers::fixtures::{admin, policy};
-use crate::helpers::{TEST_SECRET_KEY, TestApp, new_client, spawn_app, spawn_app_with};
-
-fn set_var(app: &TestApp, env: &Environment, name: &str, value: &str, secret: bool) {
-    variables::set(
-        &mut app.conn(),
-        &admin(),
-        &SecretBox::from_secret_key(TEST_SECRET_KEY),
-        env,
-        &VariableInput {
-            name: name.into(),
-            value: value.into(),
-            secret,
-        },
-    )
-    .unwrap();
-}
-
-fn step(app: &TestApp, env: &Environment, name: &str, script: &str) -> steps::Step {
-    steps::add(
-        &mut app.conn(),
-        &admin(),
-        env,
-        &StepInput {
-            kind: "script".into(),
-            name: name.into(),
-            script: script.into(),
-            url: String::new(),
-            timeout_seconds: "60".into(),
-        },
-    )
-    .unwrap()
-}
+use crate::helpers::fixtures::{add_script, admin, policy, set_var};
+use crate::helpers::{TestApp, new_client, spawn_app, spawn_app_with};
 
 fn release(
     app: &TestApp,
@@ -84,7 +51,7 @@ async fn a_comparison_lists_notes_artifacts_variables_and_steps_and_never_a_secr
         .into_iter()
         .find(|v| v.name == "REGION")
         .unwrap();
-    let migrate = step(&app, qa, "Migrate", "./migrate.sh");
+    let migrate = add_script(&app, qa, "Migrate", "./migrate.sh", 60);
     let old = release(
         &app,
         &project,
@@ -110,7 +77,7 @@ async fn a_comparison_lists_notes_artifacts_variables_and_steps_and_never_a_secr
         },
     )
     .unwrap();
-    step(&app, qa, "Smoke test", "./smoke.sh");
+    add_script(&app, qa, "Smoke test", "./smoke.sh", 60);
     release(
         &app,
         &project,

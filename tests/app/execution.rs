@@ -10,45 +10,12 @@ use stagecoach::db::schema::{
     deployment_logs, deployments as deployments_table, variables as variables_table,
 };
 use stagecoach::domain::deployments::{self, DeployInput, Deployment, Outcome};
-use stagecoach::domain::environments::{self, Environment};
+use stagecoach::domain::environments;
 use stagecoach::domain::ids::{DeploymentId, EnvironmentId, ReleaseId};
-use stagecoach::domain::secrets::SecretBox;
 use stagecoach::domain::steps::{self, StepInput};
-use stagecoach::domain::variables::{self, VariableInput};
 
-use crate::helpers::fixtures::admin;
-use crate::helpers::{TEST_SECRET_KEY, TestApp, spawn_app};
-
-fn add_script(app: &TestApp, env: &Environment, name: &str, script: &str, timeout: i32) {
-    steps::add(
-        &mut app.conn(),
-        &admin(),
-        env,
-        &StepInput {
-            kind: "script".into(),
-            name: name.into(),
-            script: script.into(),
-            url: String::new(),
-            timeout_seconds: timeout.to_string(),
-        },
-    )
-    .unwrap();
-}
-
-fn set_var(app: &TestApp, env: &Environment, name: &str, value: &str, secret: bool) {
-    variables::set(
-        &mut app.conn(),
-        &admin(),
-        &SecretBox::from_secret_key(TEST_SECRET_KEY),
-        env,
-        &VariableInput {
-            name: name.into(),
-            value: value.into(),
-            secret,
-        },
-    )
-    .unwrap();
-}
+use crate::helpers::fixtures::{add_script, admin, set_var};
+use crate::helpers::{TestApp, spawn_app};
 
 fn latest(app: &TestApp, release_id: ReleaseId, environment_id: EnvironmentId) -> Deployment {
     deployments_table::table

@@ -454,6 +454,45 @@ pub mod fixtures {
     /// it asks for name a real person, as the database requires.
     pub const ADMIN_ID: UserId = UserId(1);
 
+    /// Sets a variable of `env` as the admin would.
+    pub fn set_var(app: &TestApp, env: &Environment, name: &str, value: &str, secret: bool) {
+        stagecoach::domain::variables::set(
+            &mut app.conn(),
+            &admin(),
+            &stagecoach::domain::secrets::SecretBox::from_secret_key(super::TEST_SECRET_KEY),
+            env,
+            &stagecoach::domain::variables::VariableInput {
+                name: name.into(),
+                value: value.into(),
+                secret,
+            },
+        )
+        .unwrap();
+    }
+
+    /// Adds a script step to `env` as the admin would.
+    pub fn add_script(
+        app: &TestApp,
+        env: &Environment,
+        name: &str,
+        script: &str,
+        timeout: i32,
+    ) -> stagecoach::domain::steps::Step {
+        stagecoach::domain::steps::add(
+            &mut app.conn(),
+            &admin(),
+            env,
+            &stagecoach::domain::steps::StepInput {
+                kind: "script".into(),
+                name: name.into(),
+                script: script.into(),
+                url: String::new(),
+                timeout_seconds: timeout.to_string(),
+            },
+        )
+        .unwrap()
+    }
+
     pub fn admin() -> Actor {
         Actor {
             user_id: Some(ADMIN_ID),

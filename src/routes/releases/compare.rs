@@ -3,7 +3,7 @@
 //! from the release page for each environment it may enter.
 
 use super::*;
-use crate::domain::changes::{self, Change};
+use crate::domain::changes;
 use crate::views::releases::{ComparePage, Compared};
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +62,16 @@ pub async fn compare(
             let mut changes = changes::compare(conn, Some(&from), &to, environment.id)?;
             // Values are for those with a role there, as on the release page.
             if !access.holds_any(environment.id) {
-                changes.variables = changes.variables.into_iter().map(hide).collect();
+                changes.variables = changes
+                    .variables
+                    .into_iter()
+                    .map(|change| {
+                        change.map(|mut v| {
+                            v.shown = None;
+                            v
+                        })
+                    })
+                    .collect();
             }
             let compared = Compared {
                 from,
@@ -87,19 +96,4 @@ pub async fn compare(
         errors,
         result,
     })
-}
-
-fn hide(change: Change<changes::VariableValue>) -> Change<changes::VariableValue> {
-    let hidden = |mut v: changes::VariableValue| {
-        v.shown = None;
-        v
-    };
-    match change {
-        Change::Added(v) => Change::Added(hidden(v)),
-        Change::Removed(v) => Change::Removed(hidden(v)),
-        Change::Changed { before, after } => Change::Changed {
-            before: hidden(before),
-            after: hidden(after),
-        },
-    }
 }
