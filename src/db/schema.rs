@@ -53,6 +53,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    checks (id) {
+        id -> Int8,
+        environment_id -> Int8,
+        position -> Int4,
+        kind -> Text,
+        name -> Text,
+        url -> Nullable<Text>,
+        expect_status -> Int4,
+        expect_text -> Text,
+        script -> Text,
+        interval_seconds -> Int4,
+        within_seconds -> Int4,
+    }
+}
+
+diesel::table! {
     deployment_logs (id) {
         id -> Int8,
         deployment_id -> Int8,
@@ -117,6 +133,8 @@ diesel::table! {
         override_confirmed_by -> Nullable<Int8>,
         cause -> Text,
         superseded_by -> Nullable<Int8>,
+        verifying_since -> Nullable<Timestamptz>,
+        failed_verification -> Bool,
     }
 }
 
@@ -136,7 +154,7 @@ diesel::table! {
     release_blocks (release_id) {
         release_id -> Int8,
         reason -> Text,
-        blocked_by -> Int8,
+        blocked_by -> Nullable<Int8>,
         blocked_at -> Timestamptz,
     }
 }
@@ -166,6 +184,7 @@ diesel::table! {
         schedule_checked_at -> Nullable<Timestamptz>,
         supersede -> Bool,
         soak_minutes -> Int4,
+        rollback_on_failed_verification -> Bool,
     }
 }
 
@@ -382,6 +401,7 @@ diesel::table! {
 diesel::joinable!(approvals -> deployments (deployment_id));
 diesel::joinable!(approvals -> users (approver_id));
 diesel::joinable!(audit_events -> users (actor_id));
+diesel::joinable!(checks -> environments (environment_id));
 diesel::joinable!(deployment_logs -> deployments (deployment_id));
 diesel::joinable!(deployment_steps -> deployments (deployment_id));
 diesel::joinable!(deployments -> environment_releases (environment_release_id));
@@ -416,6 +436,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     approvals,
     audit_actions,
     audit_events,
+    checks,
     deployment_logs,
     deployment_steps,
     deployments,

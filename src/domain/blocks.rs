@@ -27,9 +27,13 @@ use crate::db::schema::{
 pub struct Block {
     pub reason: String,
     pub by: String,
-    pub by_id: UserId,
+    /// `None`: Stagecoach blocked it (the release failed verification).
+    pub by_id: Option<UserId>,
     pub at: DateTime<Utc>,
 }
+
+/// Who a block made by Stagecoach itself is shown as.
+pub const STAGECOACH: &str = "Stagecoach";
 
 pub const MAX_REASON_CHARS: usize = 2000;
 
@@ -98,64 +102,98 @@ pub fn block(
             errors.add("reason", problem);
         }
         errors.into_result().map_err(Rejection::Invalid)?;
-        let inserted = diesel::insert_into(release_blocks::table)
-            .values((
-                release_blocks::release_id.eq(release.id),
-                release_blocks::reason.eq(reason),
-                release_blocks::blocked_by.eq(user_id),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        if inserted == 0 {
-            return Err(Rejection::Refused(format!(
-                "{} is already blocked.",
-                release.version
-            )));
-        }
+        hold(conn, actor, &release, reason, Some(user_id))?.ok_or_else(|| {
+            Rejection::Refused(format!("{} is already blocked.", release.version))
+        })
+    })
+}
+
+/// Stagecoach blocks a release that failed verification, inside the
+/// caller's transaction (the deployment's end): a person looks before it
+/// goes anywhere new. Nothing changes when it is already blocked.
+pub fn block_failed(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    release_id: ReleaseId,
+    reason: &str,
+) -> QueryResult<Option<Vec<DeploymentId>>> {
+    let release: Release = releases::table
+        .find(release_id)
+        .select(Release::as_select())
+        .for_update()
+        .first(conn)?;
+    hold(conn, actor, &release, reason, None)
+}
+
+/// Writes the block (by `by`, or by Stagecoach when `None`) and its audit
+/// event, and cancels what of the release waits or is queued where it never
+/// succeeded. `None` when a block already held. The release row is locked.
+fn hold(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    release: &Release,
+    reason: &str,
+    by: Option<UserId>,
+) -> QueryResult<Option<Vec<DeploymentId>>> {
+    let inserted = diesel::insert_into(release_blocks::table)
+        .values((
+            release_blocks::release_id.eq(release.id),
+            release_blocks::reason.eq(reason),
+            release_blocks::blocked_by.eq(by),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    audit::record(
+        conn,
+        actor,
+        Event::new("release.blocked", "release", &release.version)
+            .in_project(release.project_id)
+            .details(json!({ "reason": reason })),
+    )?;
+    // What waits or is queued where it never succeeded goes no further.
+    let succeeded_here: Vec<EnvironmentId> = deployments_table::table
+        .filter(deployments_table::release_id.eq(release.id))
+        .filter(deployments_table::status.eq(status::SUCCEEDED))
+        .select(deployments_table::environment_id)
+        .distinct()
+        .load(conn)?;
+    let who = if by.is_some() {
+        actor.name.as_str()
+    } else {
+        STAGECOACH
+    };
+    let cancelled: Vec<DeploymentId> = diesel::update(
+        deployments_table::table
+            .filter(deployments_table::release_id.eq(release.id))
+            .filter(
+                deployments_table::status
+                    .eq_any([DeploymentStatus::AwaitingApproval, DeploymentStatus::Queued]),
+            )
+            .filter(deployments_table::environment_id.ne_all(succeeded_here)),
+    )
+    .set((
+        deployments_table::status.eq(DeploymentStatus::Cancelled),
+        deployments_table::finished_at.eq(Utc::now()),
+        deployments_table::note.eq(format!(
+            "Cancelled: {who} blocked {}: {reason}",
+            release.version
+        )),
+    ))
+    .returning(deployments_table::id)
+    .get_results(conn)?;
+    for id in &cancelled {
         audit::record(
             conn,
             actor,
-            Event::new("release.blocked", "release", &release.version)
+            Event::new("deployment.cancelled", "deployment", id)
                 .in_project(release.project_id)
-                .details(json!({ "reason": reason })),
+                .details(json!({ "because": "release blocked" })),
         )?;
-        // What waits or is queued where it never succeeded goes no further.
-        let succeeded_here: Vec<EnvironmentId> = deployments_table::table
-            .filter(deployments_table::release_id.eq(release.id))
-            .filter(deployments_table::status.eq(status::SUCCEEDED))
-            .select(deployments_table::environment_id)
-            .distinct()
-            .load(conn)?;
-        let cancelled: Vec<DeploymentId> = diesel::update(
-            deployments_table::table
-                .filter(deployments_table::release_id.eq(release.id))
-                .filter(
-                    deployments_table::status
-                        .eq_any([DeploymentStatus::AwaitingApproval, DeploymentStatus::Queued]),
-                )
-                .filter(deployments_table::environment_id.ne_all(succeeded_here)),
-        )
-        .set((
-            deployments_table::status.eq(DeploymentStatus::Cancelled),
-            deployments_table::finished_at.eq(Utc::now()),
-            deployments_table::note.eq(format!(
-                "Cancelled: {} blocked {}: {reason}",
-                actor.name, release.version
-            )),
-        ))
-        .returning(deployments_table::id)
-        .get_results(conn)?;
-        for id in &cancelled {
-            audit::record(
-                conn,
-                actor,
-                Event::new("deployment.cancelled", "deployment", id)
-                    .in_project(release.project_id)
-                    .details(json!({ "because": "release blocked" })),
-            )?;
-        }
-        Ok(cancelled)
-    })
+    }
+    Ok(Some(cancelled))
 }
 
 /// Lifts the block.
@@ -209,20 +247,20 @@ fn sentence(reason: &str) -> String {
 pub fn find(conn: &mut PgConnection, release_id: ReleaseId) -> QueryResult<Option<Block>> {
     use crate::db::schema::users;
     release_blocks::table
-        .inner_join(users::table.on(users::id.eq(release_blocks::blocked_by)))
+        .left_join(users::table.on(release_blocks::blocked_by.eq(users::id.nullable())))
         .filter(release_blocks::release_id.eq(release_id))
         .select((
             release_blocks::reason,
-            users::display_name,
-            users::id,
+            users::display_name.nullable(),
+            users::id.nullable(),
             release_blocks::blocked_at,
         ))
-        .first::<(String, String, UserId, DateTime<Utc>)>(conn)
+        .first::<(String, Option<String>, Option<UserId>, DateTime<Utc>)>(conn)
         .optional()
         .map(|row| {
             row.map(|(reason, by, by_id, at)| Block {
                 reason,
-                by,
+                by: by.unwrap_or_else(|| STAGECOACH.to_owned()),
                 by_id,
                 at,
             })

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod blocks;
 pub mod bootstrap;
 pub mod changes;
+pub mod checks;
 pub mod dashboard;
 pub mod demo;
 pub mod deployment_view;

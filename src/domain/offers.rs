@@ -144,6 +144,7 @@ mod tests {
             schedule_time_zone: "UTC".to_owned(),
             schedule_checked_at: None,
             supersede: false,
+            rollback_on_failed_verification: false,
             soak_minutes: 0,
         }
     }

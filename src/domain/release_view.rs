@@ -86,9 +86,10 @@ struct Row {
 /// to. Approvers: as `access` reads grants (own or through a team).
 const SQL: &str = "
 SELECT (SELECT u.display_name FROM users u WHERE u.id = r.created_by) AS created_by,
-       (SELECT json_build_object('reason', b.reason, 'by', u.display_name, 'by_id', u.id,
-                                 'at', b.blocked_at)
-          FROM release_blocks b JOIN users u ON u.id = b.blocked_by
+       (SELECT json_build_object('reason', b.reason,
+                                 'by', coalesce(u.display_name, 'Stagecoach'),
+                                 'by_id', u.id, 'at', b.blocked_at)
+          FROM release_blocks b LEFT JOIN users u ON u.id = b.blocked_by
          WHERE b.release_id = r.id) AS block,
        coalesce((SELECT json_agg(json_build_object(
                           'name', a.name, 'reference', a.reference, 'url', a.url,

@@ -60,6 +60,14 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
+    /// What a verification check asks: an HTTP answer, or a script's exit.
+    pub enum CheckKind {
+        Http = "http",
+        Script = "script",
+    }
+}
+
+crate::text_enum! {
     /// What starts a deployment in an environment besides a person.
     pub enum Trigger {
         Manual = "manual",
@@ -124,6 +132,9 @@ crate::text_enum! {
         OnRelease = "on_release",
         AfterPrevious = "after_previous",
         Schedule = "schedule",
+        /// The automatic rollback after a deployment here failed its
+        /// checks, where the policy asks for one.
+        Verification = "verification",
         /// Made before causes were recorded; nothing asks for it now.
         Unrecorded = "unrecorded",
     }
@@ -138,6 +149,7 @@ impl Cause {
                 "started automatically after success in the previous environment"
             }
             Self::Schedule => "started by the schedule",
+            Self::Verification => "started automatically: the release after it failed verification",
             Self::Person => "requested",
             Self::Unrecorded => "started automatically",
         }

@@ -176,7 +176,7 @@ pub fn text_problem(value: &str, max: usize) -> Option<String> {
 }
 
 /// 10000 as "10,000", for messages.
-fn thousands(n: usize) -> String {
+pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

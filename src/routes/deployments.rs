@@ -174,8 +174,8 @@ pub async fn log_json(
         })
         .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "status": loaded.deployment.status,
-        "status_text": loaded.deployment.status.words(),
+        "status": loaded.deployment.state_class(),
+        "status_text": loaded.deployment.state_words(),
         "active": loaded.deployment.status.is_active(),
         "note": loaded.deployment.note,
         "steps": steps,

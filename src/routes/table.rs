@@ -135,6 +135,8 @@ route_table! { SESSIONED, configure;
     POST "/admin/projects/{project}/environments/{environment}/steps/{step}" [limits::STEP_FORM] => admin::environment::update_step, Admin("manage environments");
     POST "/admin/projects/{project}/environments/{environment}/steps/{step}/move" => admin::environment::move_step, Admin("manage environments");
     POST "/admin/projects/{project}/environments/{environment}/steps/{step}/remove" => admin::environment::remove_step, Admin("manage environments");
+    POST "/admin/projects/{project}/environments/{environment}/checks" [limits::STEP_FORM] => admin::environment::add_check, Admin("manage environments");
+    POST "/admin/projects/{project}/environments/{environment}/checks/{check}/remove" => admin::environment::remove_check, Admin("manage environments");
     POST "/admin/projects/{project}/environments/{environment}/variables" [limits::VARIABLE_FORM] => admin::environment::set_variable, Admin("manage environments");
     POST "/admin/projects/{project}/environments/{environment}/variables/{variable}/remove" => admin::environment::remove_variable, Admin("manage environments");
     GET "/admin/projects/{project}/access" => admin::access::show, Admin("manage access");

@@ -57,6 +57,6 @@ impl DeploymentPage {
     }
 
     pub fn status_text(&self) -> &'static str {
-        self.deployment.status.words()
+        self.deployment.state_words()
     }
 }

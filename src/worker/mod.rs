@@ -3,6 +3,7 @@
 //! keeps a lease on what it runs, and fails deployments whose worker died.
 
 pub mod address_policy;
+pub mod clock;
 mod deliveries;
 mod execute;
 pub mod plan;
@@ -38,6 +39,8 @@ pub struct WorkerConfig {
     /// The site's public URL, for links in event webhooks; `None`: links
     /// are paths.
     pub public_url: Option<String>,
+    /// The time verification checks are tried on.
+    pub clock: clock::Clock,
 }
 
 impl WorkerConfig {
@@ -51,6 +54,7 @@ impl WorkerConfig {
             webhook_policy: address_policy::AddressPolicy::default(),
             listen_url: None,
             public_url: None,
+            clock: clock::Clock::Real,
         }
     }
 }

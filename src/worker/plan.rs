@@ -5,6 +5,7 @@
 use diesel::prelude::*;
 
 use crate::db::schema::{environment_releases, projects, releases};
+use crate::domain::checks::Check;
 use crate::domain::deployments::Deployment;
 use crate::domain::ids::DeploymentId;
 use crate::domain::releases::{self as release_domain, Artifact, Release, Snapshot};
@@ -21,6 +22,8 @@ pub struct Plan {
     pub label: String,
     pub artifacts: Vec<Artifact>,
     pub steps: Vec<Step>,
+    /// Run after the steps succeed, until all pass together.
+    pub checks: Vec<Check>,
     /// Name and value of each variable, secrets opened.
     pub variables: Vec<(String, String)>,
     /// Secret values, for masking every line of output.
@@ -49,7 +52,7 @@ pub fn load(
     let snapshot = Snapshot::of(&release);
     let order = snapshot.order();
     let mut notes = Vec::new();
-    let (environment, steps, vars) = match snapshot
+    let (environment, steps, checks, vars) = match snapshot
         .environments
         .iter()
         .position(|e| e.id == deployment.environment_id)
@@ -62,7 +65,12 @@ pub fn load(
                 .flat_map(|e| e.variables.clone())
                 .collect();
             let effective = variables::effective(&order, &all, index);
-            (env.name.clone(), env.steps.clone(), effective)
+            (
+                env.name.clone(),
+                env.steps.clone(),
+                env.checks.clone(),
+                effective,
+            )
         }
         None => {
             let name: String = crate::db::schema::environments::table
@@ -73,7 +81,7 @@ pub fn load(
                 "{name} was added after release {} was created, so the release has no steps for it.",
                 release.version
             ));
-            (name, Vec::new(), Vec::new())
+            (name, Vec::new(), Vec::new(), Vec::new())
         }
     };
     // Only steps see the artifacts: a run with none need not read them.
@@ -104,6 +112,7 @@ pub fn load(
         label,
         artifacts,
         steps,
+        checks,
         variables,
         secrets,
         notes,

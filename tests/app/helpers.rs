@@ -218,6 +218,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             // The app sets its own database (startup listens on it).
             listen_url: None,
             public_url: Some("https://stagecoach.test".to_owned()),
+            clock: stagecoach::worker::clock::Clock::Real,
         },
         site: Default::default(),
     }

@@ -52,6 +52,7 @@ mod soak;
 mod states;
 mod supersede;
 mod throttle;
+mod verification;
 mod tokens;
 mod wake;
 mod webhooks;

@@ -83,6 +83,7 @@ struct World {
     environment: String,
     id: i64,
     step: i64,
+    check: i64,
     variable: i64,
     freeze: i64,
     grant: i64,
@@ -143,6 +144,18 @@ impl World {
         )
         .expect("a step")
         .id;
+        let check = stagecoach::domain::checks::add(
+            &mut app.conn(),
+            &admin(),
+            qa,
+            &stagecoach::domain::checks::CheckInput {
+                name: "Health".into(),
+                url: "https://qa.example/health".into(),
+                ..stagecoach::domain::checks::CheckInput::blank()
+            },
+        )
+        .expect("a check")
+        .id;
         let variable = variables::set(
             &mut app.conn(),
             &admin(),
@@ -185,6 +198,7 @@ impl World {
             environment: qa.slug.clone(),
             id,
             step,
+            check,
             variable,
             freeze,
             grant,
@@ -217,6 +231,7 @@ impl World {
             ("environment", self.environment.clone()),
             ("id", self.id.to_string()),
             ("step", self.step.to_string()),
+            ("check", self.check.to_string()),
             ("variable", self.variable.to_string()),
             ("freeze", self.freeze.to_string()),
             ("grant", self.grant.to_string()),

@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use stagecoach::domain::states::{
-    Cause, DecisionKind, DeploymentStatus, QueuePolicy, Role, StepKind, StepStatus, Trigger,
+    Cause, CheckKind, DecisionKind, DeploymentStatus, QueuePolicy, Role, StepKind, StepStatus, Trigger,
 };
 
 use crate::helpers::TestDb;
@@ -83,6 +83,10 @@ fn each_state_enum_holds_exactly_what_its_column_allows() {
             "{table}.kind"
         );
     }
+    assert_eq!(
+        allowed(&mut conn, "checks", "kind"),
+        sorted(CheckKind::ALL.iter().map(|s| s.as_str()))
+    );
 }
 
 #[test]

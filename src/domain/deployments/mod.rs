@@ -29,6 +29,7 @@ pub mod manual;
 mod queue;
 mod request;
 mod steps;
+mod verification;
 
 use chain::*;
 pub use history::*;
@@ -36,6 +37,7 @@ pub use log::*;
 pub use queue::*;
 pub use request::*;
 pub use steps::*;
+pub use verification::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = deployments)]
@@ -73,6 +75,37 @@ pub struct Deployment {
     /// Cancelled because a newer release was requested where the policy
     /// supersedes: that deployment.
     pub superseded_by: Option<DeploymentId>,
+    /// Its steps succeeded and its checks run since then (shown as
+    /// "verifying"; still `running` to every rule).
+    pub verifying_since: Option<DateTime<Utc>>,
+    /// It failed because its checks did not pass in time.
+    pub failed_verification: bool,
+}
+
+impl Deployment {
+    /// Running, past its steps, its checks being tried.
+    pub fn is_verifying(&self) -> bool {
+        self.status == DeploymentStatus::Running && self.verifying_since.is_some()
+    }
+
+    /// The state as people read it: "verifying" is a running deployment
+    /// past its steps.
+    pub fn state_words(&self) -> &'static str {
+        if self.is_verifying() {
+            "verifying"
+        } else {
+            self.status.words()
+        }
+    }
+
+    /// The state's CSS class suffix.
+    pub fn state_class(&self) -> &'static str {
+        if self.is_verifying() {
+            "verifying"
+        } else {
+            self.status.as_str()
+        }
+    }
 }
 
 /// The statuses as SQL literals for read queries, so their plans stay
@@ -116,6 +149,10 @@ pub struct DeployInput {
     pub target_environment_id: Option<EnvironmentId>,
     /// Who or what starts it; a person is the actor.
     pub cause: Cause,
+    /// Marked as a rollback whatever is live (the automatic rollback
+    /// deploys again what is live by the records, after a newer release
+    /// ran its steps there and failed its checks).
+    pub rollback: bool,
 }
 
 /// How a request for a deployment says no (see `rejection`).

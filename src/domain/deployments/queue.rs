@@ -184,6 +184,8 @@ pub fn reap_expired(conn: &mut PgConnection) -> QueryResult<Vec<DeploymentId>> {
 pub enum Outcome {
     Succeeded,
     Failed(String),
+    /// The steps succeeded but the checks did not pass in time.
+    FailedVerification(String),
     Cancelled(String),
 }
 
@@ -214,7 +216,9 @@ pub fn finish_with_log(
         let (status, steps, note) = match outcome {
             // A step still open when all went well was cut short.
             Outcome::Succeeded => (DeploymentStatus::Succeeded, StepStatus::Failed, ""),
-            Outcome::Failed(note) => (DeploymentStatus::Failed, StepStatus::Failed, note.as_str()),
+            Outcome::Failed(note) | Outcome::FailedVerification(note) => {
+                (DeploymentStatus::Failed, StepStatus::Failed, note.as_str())
+            }
             Outcome::Cancelled(note) => (
                 DeploymentStatus::Cancelled,
                 StepStatus::Cancelled,
@@ -237,6 +241,8 @@ pub fn finish_with_log(
             deployments::note.eq(note),
             deployments::lease_expires_at.eq(None::<DateTime<Utc>>),
             deployments::log_bytes.eq(deployments::log_bytes + bytes),
+            deployments::failed_verification
+                .eq(matches!(outcome, Outcome::FailedVerification(_))),
         ))
         .returning(Deployment::as_returning())
         .get_result(conn)
@@ -255,7 +261,7 @@ pub fn finish_with_log(
             Event::new(
                 match outcome {
                     Outcome::Succeeded => "deployment.succeeded",
-                    Outcome::Failed(_) => "deployment.failed",
+                    Outcome::Failed(_) | Outcome::FailedVerification(_) => "deployment.failed",
                     Outcome::Cancelled(_) => "deployment.cancelled",
                 },
                 "deployment",
@@ -268,6 +274,9 @@ pub fn finish_with_log(
                 json!({ "note": note })
             }),
         )?;
+        if let Outcome::FailedVerification(note) = outcome {
+            after_failed_verification(conn, worker, &done, note)?;
+        }
         Ok(true)
     })
 }

@@ -285,7 +285,8 @@ pub fn request(
             }
         };
 
-        let is_rollback = match live_release(conn, target.id)? {
+        let is_rollback = input.rollback
+            || match live_release(conn, target.id)? {
             Some((live, live_created)) if live != release.id => {
                 (live_created, live) > (release.created_at, release.id)
             }
@@ -348,7 +349,10 @@ pub fn request(
                 deployments::comment.eq(input.comment.trim()),
                 deployments::requested_by.eq(match input.cause {
                     Cause::Person | Cause::OnRelease => actor.user_id,
-                    Cause::AfterPrevious | Cause::Schedule | Cause::Unrecorded => None,
+                    Cause::AfterPrevious
+                    | Cause::Schedule
+                    | Cause::Verification
+                    | Cause::Unrecorded => None,
                 }),
                 deployments::cause.eq(input.cause),
                 deployments::not_before.eq(not_before),

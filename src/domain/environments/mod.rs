@@ -52,6 +52,9 @@ pub struct Environment {
     /// A release starts here only this many minutes after it succeeded in
     /// the previous environment (`deployment_may_start`).
     pub soak_minutes: i32,
+    /// When a deployment's checks fail, the last release that succeeded
+    /// here is deployed again, as a rollback (cause `verification`).
+    pub rollback_on_failed_verification: bool,
 }
 
 impl Environment {

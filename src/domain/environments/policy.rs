@@ -12,6 +12,7 @@ pub struct PolicyInput {
     pub required_approvals: String,
     pub allow_self_approval: bool,
     pub supersede: bool,
+    pub rollback_on_failed_verification: bool,
     pub soak_minutes: String,
     pub approval_timeout_hours: String,
     pub window_days: Vec<String>,
@@ -34,6 +35,7 @@ impl PolicyInput {
             required_approvals: environment.required_approvals.to_string(),
             allow_self_approval: environment.allow_self_approval,
             supersede: environment.supersede,
+            rollback_on_failed_verification: environment.rollback_on_failed_verification,
             soak_minutes: environment.soak_minutes.to_string(),
             approval_timeout_hours: environment.approval_timeout_hours.to_string(),
             window_days: environment
@@ -221,6 +223,8 @@ pub fn set_policy(
                 environments::required_approvals.eq(approvals),
                 environments::allow_self_approval.eq(input.allow_self_approval),
                 environments::supersede.eq(input.supersede),
+                environments::rollback_on_failed_verification
+                    .eq(input.rollback_on_failed_verification),
                 environments::soak_minutes.eq(soak),
                 environments::approval_timeout_hours.eq(timeout),
                 environments::window_days.eq(days.iter().map(|d| Some(*d)).collect::<Vec<_>>()),
@@ -242,6 +246,7 @@ pub fn set_policy(
                     "required_approvals": approvals,
                     "allow_self_approval": input.allow_self_approval,
                     "supersede": input.supersede,
+                    "rollback_on_failed_verification": input.rollback_on_failed_verification,
                     "soak_minutes": soak,
                     "approval_timeout_hours": timeout,
                     "window": updated.window_text(),

@@ -18,6 +18,7 @@ use super::projects::Project;
 use super::release_view::ReleaseFacts;
 use super::states::DeploymentStatus;
 use super::states::Trigger;
+use super::checks::{self, Check};
 use super::steps::{self, Step};
 use super::validation::{self, FieldErrors};
 use super::variables::{self, Variable};
@@ -156,6 +157,9 @@ pub struct SnapshotEnvironment {
     pub url: Option<String>,
     #[serde(default)]
     pub steps: Vec<Step>,
+    /// Run after the steps succeed (verification).
+    #[serde(default)]
+    pub checks: Vec<Check>,
     /// Secret values stay sealed in the snapshot.
     #[serde(default)]
     pub variables: Vec<Variable>,
@@ -173,6 +177,7 @@ impl Snapshot {
     fn take(conn: &mut PgConnection, pipeline: &[Environment]) -> QueryResult<Self> {
         let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
         let steps = steps::for_environments(conn, &ids)?;
+        let checks = checks::for_environments(conn, &ids)?;
         let variables = variables::for_environments(conn, &ids)?;
         Ok(Self {
             environments: pipeline
@@ -186,6 +191,11 @@ impl Snapshot {
                     steps: steps
                         .iter()
                         .filter(|s| s.environment_id == e.id)
+                        .cloned()
+                        .collect(),
+                    checks: checks
+                        .iter()
+                        .filter(|c| c.environment_id == e.id)
                         .cloned()
                         .collect(),
                     variables: variables

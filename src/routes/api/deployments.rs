@@ -198,6 +198,7 @@ pub async fn create(
             not_before: body.not_before,
             target_environment_id,
             cause: Cause::Person,
+            rollback: false,
         };
         match deployments::request(conn, actor, release.id, &input) {
             Ok(deployment) => {

@@ -347,6 +347,11 @@ pub struct DeploymentBody {
     pub note: String,
     /// Cancelled because a newer release was requested there: that one.
     pub superseded_by: Option<DeploymentId>,
+    /// When its steps succeeded and its checks began: a `running`
+    /// deployment with this set is verifying (pages say so).
+    pub verifying_since: Option<DateTime<Utc>>,
+    /// Failed because its checks did not all pass in time.
+    pub failed_verification: bool,
     pub links: Links,
 }
 
@@ -377,6 +382,8 @@ pub fn deployment(d: &Deployment, named: &Named<'_>) -> DeploymentBody {
         not_before: d.not_before,
         required_approvals: d.required_approvals,
         approval_deadline: d.approval_deadline,
+        verifying_since: d.verifying_since,
+        failed_verification: d.failed_verification,
         note: d.note.clone(),
         superseded_by: d.superseded_by,
         links: Links {

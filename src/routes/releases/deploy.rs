@@ -123,6 +123,7 @@ fn read_request(
         not_before,
         target_environment_id,
         cause: deployments::Cause::Person,
+        rollback: false,
     })
 }
 

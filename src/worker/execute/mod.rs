@@ -23,6 +23,7 @@ use super::webhook;
 
 mod log_sink;
 mod script;
+mod verify;
 
 use log_sink::LogSink;
 use script::run_script;
@@ -100,7 +101,7 @@ pub fn execute(
         cancel.clone(),
         beating,
     );
-    let ran = run(pool, config, &deployment, &cancel, shutdown);
+    let ran = run(pool, config, worker, &deployment, &cancel, shutdown);
     drop(done);
     let _ = beat.join();
     let outcome = ran.outcome;
@@ -132,6 +133,7 @@ pub fn execute(
 fn run(
     pool: &DbPool,
     config: &WorkerConfig,
+    worker: &str,
     deployment: &Deployment,
     cancel: &AtomicBool,
     shutdown: &AtomicBool,
@@ -196,7 +198,9 @@ fn run(
                 cancel,
                 shutdown,
             ),
-            StepKind::Script => run_script(&plan, step, position, &mut log, cancel, shutdown),
+            StepKind::Script => {
+                run_script(&plan, step, Some(position), &mut log, cancel, shutdown)
+            }
             StepKind::Manual => run_manual(
                 pool,
                 deployment.id,
@@ -267,10 +271,60 @@ fn run(
             }
         }
     }
+    if outcome == Outcome::Succeeded && !plan.checks.is_empty() {
+        outcome = verification(pool, config, worker, &plan, &mut log, cancel, shutdown);
+    }
     Ran {
         outcome,
         log: log.take_pending(),
         steps: !names.is_empty(),
+    }
+}
+
+/// Runs the checks once the steps succeeded; how the deployment ends.
+fn verification(
+    pool: &DbPool,
+    config: &WorkerConfig,
+    worker: &str,
+    plan: &Plan,
+    log: &mut LogSink,
+    cancel: &AtomicBool,
+    shutdown: &AtomicBool,
+) -> Outcome {
+    let started = pool
+        .get()
+        .map_err(anyhow::Error::from)
+        .and_then(|mut c| Ok(deployments::start_verifying(&mut c, plan.deployment_id, worker)?));
+    if let Err(err) = started {
+        tracing::warn!(deployment = %plan.deployment_id, "recording verification: {err}");
+    }
+    let result = verify::verify(
+        plan,
+        log,
+        &config.webhook_policy,
+        &config.clock,
+        cancel,
+        shutdown,
+    );
+    match result {
+        Ok(detail) => {
+            log.system(None, &format!("✔ Verified: {detail}."));
+            Outcome::Succeeded
+        }
+        Err(StepFailure::Failed(detail)) => {
+            log.system(None, &format!("✘ Verification failed: {detail}."));
+            Outcome::FailedVerification(format!("Verification failed: {detail}."))
+        }
+        Err(StepFailure::Stopped(Stop::Cancelled)) => {
+            log.system(None, "■ Verification stopped: the deployment was cancelled.");
+            Outcome::Cancelled("Cancelled while verifying.".to_owned())
+        }
+        Err(StepFailure::Stopped(Stop::Shutdown)) => {
+            log.system(None, "■ Verification stopped: the worker was shut down.");
+            Outcome::Failed(
+                "The worker was shut down while verifying. Redeploy to try again.".to_owned(),
+            )
+        }
     }
 }
 

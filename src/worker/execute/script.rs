@@ -29,7 +29,7 @@ fn kill_group(child: &mut Child) {
 pub(super) fn run_script(
     plan: &Plan,
     step: &Step,
-    position: i32,
+    position: Option<i32>,
     log: &mut LogSink,
     cancel: &AtomicBool,
     shutdown: &AtomicBool,
@@ -37,7 +37,7 @@ pub(super) fn run_script(
     let workdir = std::env::temp_dir().join(format!(
         "stagecoach-{}-{}-{}",
         plan.deployment_id,
-        position,
+        position.map_or_else(|| "check".to_owned(), |p| p.to_string()),
         crate::crypto::random::token_hex(4)
     ));
     std::fs::create_dir_all(&workdir)
@@ -59,7 +59,7 @@ pub(super) fn run_script(
 fn run_in(
     plan: &Plan,
     step: &Step,
-    position: i32,
+    position: Option<i32>,
     log: &mut LogSink,
     cancel: &AtomicBool,
     shutdown: &AtomicBool,
@@ -119,7 +119,7 @@ fn run_in(
     let mut stopped: Option<Result<String, StepFailure>> = None;
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((stream, line)) => log.push(Some(position), stream, &line),
+            Ok((stream, line)) => log.push(position, stream, &line),
             Err(mpsc::RecvTimeoutError::Timeout) => log.flush(),
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::auth::csrf::{CsrfForm, NoFields};
 use crate::auth::flash::FlashKind;
 use crate::domain::audit::Actor;
+use crate::domain::checks::{self, CheckInput};
 use crate::domain::environments::{self, Environment, EnvironmentError, PolicyInput};
 use crate::domain::ids::EnvironmentId;
 use crate::domain::ordering::Direction;
@@ -23,9 +24,11 @@ use crate::routes::context::Ctx;
 use crate::routes::{render_with_status, see_other};
 use crate::views::admin::{EnvironmentSettingsPage, StepForm, StepRow};
 
+mod check_changes;
 mod step_changes;
 mod variable_changes;
 
+pub use check_changes::{add_check, remove_check};
 pub use step_changes::{add_step, move_step, remove_step, update_step};
 pub use variable_changes::{remove_variable, set_variable};
 
@@ -34,6 +37,7 @@ enum Failed {
     None,
     Policy(PolicyInput, FieldErrors),
     NewStep(StepForm),
+    NewCheck(CheckInput, FieldErrors),
     Step(i64, StepForm),
     Variable(String, String, bool, FieldErrors),
 }
@@ -64,13 +68,14 @@ async fn render(
     env_slug: String,
     failed: Failed,
 ) -> Result<HttpResponse, AppError> {
-    let (project, pipeline, index, step_list, all_variables) = ctx
+    let (project, pipeline, index, step_list, check_list, all_variables) = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
             let (project, pipeline, index) = open(conn, actor, &slug, &env_slug)?;
             let step_list = steps::list(conn, pipeline[index].id)?;
+            let check_list = checks::list(conn, pipeline[index].id)?;
             let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
             let all_variables = variables::for_environments(conn, &ids)?;
-            Ok((project, pipeline, index, step_list, all_variables))
+            Ok((project, pipeline, index, step_list, check_list, all_variables))
         })
         .await?;
     let environment = pipeline[index].clone();
@@ -115,6 +120,9 @@ async fn render(
             timeout_seconds: steps::DEFAULT_TIMEOUT_SECONDS.to_string(),
             ..Default::default()
         },
+        checks: check_list,
+        new_check: CheckInput::blank(),
+        check_errors: FieldErrors::new(),
         own_variables,
         effective,
         variable_name: String::new(),
@@ -131,6 +139,10 @@ async fn render(
             page.policy_errors = errors;
         }
         Failed::NewStep(form) => page.new_step = form,
+        Failed::NewCheck(form, errors) => {
+            page.new_check = form;
+            page.check_errors = errors;
+        }
         Failed::Step(id, form) => {
             if let Some(row) = page.steps.iter_mut().find(|r| r.step.id == id) {
                 row.form = form;
@@ -162,6 +174,7 @@ fn parse_policy(fields: &[(String, String)]) -> PolicyInput {
             "required_approvals" => input.required_approvals = value.clone(),
             "allow_self_approval" => input.allow_self_approval = true,
             "supersede" => input.supersede = true,
+            "rollback_on_failed_verification" => input.rollback_on_failed_verification = true,
             "soak_minutes" => input.soak_minutes = value.clone(),
             "approval_timeout_hours" => input.approval_timeout_hours = value.clone(),
             "window_days" => input.window_days.push(value.clone()),
