@@ -102,9 +102,8 @@ pub fn block(
             errors.add("reason", problem);
         }
         errors.into_result().map_err(Rejection::Invalid)?;
-        hold(conn, actor, &release, reason, Some(user_id))?.ok_or_else(|| {
-            Rejection::Refused(format!("{} is already blocked.", release.version))
-        })
+        hold(conn, actor, &release, reason, Some(user_id))?
+            .ok_or_else(|| Rejection::Refused(format!("{} is already blocked.", release.version)))
     })
 }
 

@@ -74,10 +74,7 @@ pub fn list(conn: &mut PgConnection, environment_id: EnvironmentId) -> QueryResu
 }
 
 /// Every check of several environments, by environment and position.
-pub fn for_environments(
-    conn: &mut PgConnection,
-    ids: &[EnvironmentId],
-) -> QueryResult<Vec<Check>> {
+pub fn for_environments(conn: &mut PgConnection, ids: &[EnvironmentId]) -> QueryResult<Vec<Check>> {
     checks::table
         .filter(checks::environment_id.eq_any(ids.to_vec()))
         .order((checks::environment_id, checks::position))
@@ -256,9 +253,7 @@ pub fn placeholders(url: &str) -> Result<Vec<&str>, &'static str> {
     let mut rest = url;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or("A ${ in the URL has no closing }.")?;
+        let end = after.find('}').ok_or("A ${ in the URL has no closing }.")?;
         let name = &after[..end];
         let mut chars = name.chars();
         let good = chars

@@ -4,7 +4,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use stagecoach::domain::states::{
-    Cause, CheckKind, DecisionKind, DeploymentStatus, QueuePolicy, Role, StepKind, StepStatus, Trigger,
+    Cause, CheckKind, DecisionKind, DeploymentStatus, QueuePolicy, Role, StepKind, StepStatus,
+    Trigger,
 };
 
 use crate::helpers::TestDb;

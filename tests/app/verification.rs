@@ -153,7 +153,14 @@ async fn a_healthy_app_passes_its_checks_and_the_deployment_succeeds_with_the_ev
     let under_test = AppUnderTest::start(&[]);
     let (project, pipeline) = app.project("Shop");
     let dev = &pipeline[0];
-    http_check(&app, dev, "health", &format!("{}/healthy", under_test.base), 1, 30);
+    http_check(
+        &app,
+        dev,
+        "health",
+        &format!("{}/healthy", under_test.base),
+        1,
+        30,
+    );
     checks::add(
         &mut app.conn(),
         &admin(),
@@ -188,10 +195,7 @@ async fn a_healthy_app_passes_its_checks_and_the_deployment_succeeds_with_the_ev
         1
     );
     // No block: the release may go on.
-    assert_eq!(
-        app.count("SELECT count(*) AS n FROM release_blocks"),
-        0
-    );
+    assert_eq!(app.count("SELECT count(*) AS n FROM release_blocks"), 0);
 }
 
 #[tokio::test]
@@ -202,7 +206,14 @@ async fn a_failing_app_fails_verification_on_the_chosen_clock_and_the_release_is
     let (project, pipeline) = app.project("Shop");
     let (dev, qa) = (&pipeline[0], &pipeline[1]);
     // Every 30 s for 2 minutes: tries at +0, +30, +60, +90 and +120 s.
-    http_check(&app, dev, "health", &format!("{}/failing", under_test.base), 30, 120);
+    http_check(
+        &app,
+        dev,
+        "health",
+        &format!("{}/failing", under_test.base),
+        30,
+        120,
+    );
     let started = Instant::now();
     let release = app.release(&project, "1.0.0");
     app.wait_for(release.id, dev.id, "failed").await;
@@ -215,14 +226,18 @@ async fn a_failing_app_fails_verification_on_the_chosen_clock_and_the_release_is
     let (id, note, failed, _) = newest(&app, release.id, dev.id);
     assert!(failed, "marked as a failed verification");
     assert!(
-        note.starts_with("Verification failed: check “health” still failed after 120 s: HTTP 503, expected 200"),
+        note.starts_with(
+            "Verification failed: check “health” still failed after 120 s: HTTP 503, expected 200"
+        ),
         "{note}"
     );
     assert!(note.contains("Stagecoach blocked 1.0.0"), "{note}");
     let log = log_of(&app, id);
     for at in [0, 30, 60, 90, 120] {
         assert!(
-            log.contains(&format!("+{at} s ✘ health: HTTP 503, expected 200 (“database unreachable”)")),
+            log.contains(&format!(
+                "+{at} s ✘ health: HTTP 503, expected 200 (“database unreachable”)"
+            )),
             "no try at +{at} s in\n{log}"
         );
     }
@@ -250,9 +265,15 @@ async fn a_failing_app_fails_verification_on_the_chosen_clock_and_the_release_is
         other => panic!("{other:?}"),
     }
     let html = app.get_html("/projects/shop/releases/1.0.0").await;
-    assert!(html.contains("Failed verification in Development"), "{html}");
+    assert!(
+        html.contains("Failed verification in Development"),
+        "{html}"
+    );
     let deployment = app.get_html(&format!("/deployments/{id}")).await;
-    assert!(deployment.contains("still failed after 120 s"), "{deployment}");
+    assert!(
+        deployment.contains("still failed after 120 s"),
+        "{deployment}"
+    );
     // A person with the right may unblock it, after looking.
     stagecoach::domain::blocks::unblock(&mut app.conn(), &admin(), release.id).unwrap();
     deployment_domain::request(
@@ -275,8 +296,22 @@ async fn checks_must_pass_together_not_one_after_the_other() {
     let dev = &pipeline[0];
     // Two flapping endpoints out of step: each passes every other try,
     // never both at once.
-    http_check(&app, dev, "web", &format!("{}/flap/up-web", under_test.base), 10, 60);
-    http_check(&app, dev, "api", &format!("{}/flap/down-api", under_test.base), 10, 60);
+    http_check(
+        &app,
+        dev,
+        "web",
+        &format!("{}/flap/up-web", under_test.base),
+        10,
+        60,
+    );
+    http_check(
+        &app,
+        dev,
+        "api",
+        &format!("{}/flap/down-api", under_test.base),
+        10,
+        60,
+    );
     let apart = app.release(&project, "1.0.0");
     app.wait_for(apart.id, dev.id, "failed").await;
     let (id, note, _, _) = newest(&app, apart.id, dev.id);
@@ -290,8 +325,22 @@ async fn checks_must_pass_together_not_one_after_the_other() {
     for c in checks::list(&mut app.conn(), dev.id).unwrap() {
         checks::remove(&mut app.conn(), &admin(), dev, c.id).unwrap();
     }
-    http_check(&app, dev, "web", &format!("{}/healthy", under_test.base), 10, 60);
-    http_check(&app, dev, "api", &format!("{}/flap/down-recovering", under_test.base), 10, 60);
+    http_check(
+        &app,
+        dev,
+        "web",
+        &format!("{}/healthy", under_test.base),
+        10,
+        60,
+    );
+    http_check(
+        &app,
+        dev,
+        "api",
+        &format!("{}/flap/down-recovering", under_test.base),
+        10,
+        60,
+    );
     let together = app.release(&project, "1.1.0");
     app.wait_for(together.id, dev.id, "succeeded").await;
     let (id, _, _, _) = newest(&app, together.id, dev.id);
@@ -310,7 +359,14 @@ async fn a_slow_app_is_a_failed_try_with_the_time_it_was_given() {
     let under_test = AppUnderTest::start(&[]);
     let (project, pipeline) = app.project("Shop");
     let dev = &pipeline[0];
-    http_check(&app, dev, "health", &format!("{}/slow", under_test.base), 1, 2);
+    http_check(
+        &app,
+        dev,
+        "health",
+        &format!("{}/slow", under_test.base),
+        1,
+        2,
+    );
     let release = app.release(&project, "1.0.0");
     app.wait_for(release.id, dev.id, "failed").await;
     let (id, note, failed, _) = newest(&app, release.id, dev.id);
@@ -325,7 +381,9 @@ async fn a_failed_verification_rolls_back_to_the_last_good_release_where_the_pol
     app.login_admin().await;
     let under_test = AppUnderTest::start(&["2.0.0"]);
     let (project, pipeline) = app.project("Shop");
-    let dev = policy(&app, &pipeline[0], |p| p.rollback_on_failed_verification = true);
+    let dev = policy(&app, &pipeline[0], |p| {
+        p.rollback_on_failed_verification = true
+    });
     set_var(&app, &dev, "APP", &under_test.base, false);
     http_check(
         &app,
@@ -341,7 +399,10 @@ async fn a_failed_verification_rolls_back_to_the_last_good_release_where_the_pol
     app.wait_for(bad.id, dev.id, "failed").await;
     let (_, note, failed, _) = newest(&app, bad.id, dev.id);
     assert!(failed);
-    assert!(note.contains("Rolling back to 1.0.0: deployment #"), "{note}");
+    assert!(
+        note.contains("Rolling back to 1.0.0: deployment #"),
+        "{note}"
+    );
     // The rollback is a deployment of its own: marked, caused by the
     // failed verification, verified again, and it succeeds.
     app.wait_for(good.id, dev.id, "succeeded").await;
@@ -366,12 +427,18 @@ async fn a_failed_verification_rolls_back_to_the_last_good_release_where_the_pol
     assert_eq!(cause, "verification");
     assert_eq!(comment, "Automatic rollback: 2.0.0 failed verification.");
     assert_eq!(attempts, 2);
-    assert_eq!(under_test.hits("/app/1.0.0"), 2, "the rollback verified again");
+    assert_eq!(
+        under_test.hits("/app/1.0.0"),
+        2,
+        "the rollback verified again"
+    );
     assert_eq!(
         app.count("SELECT count(*) AS n FROM audit_events WHERE action = 'deployment.requested' AND details->>'cause' = 'verification' AND details->>'rollback' = 'true'"),
         1
     );
-    let html = app.get_html("/projects/shop/environments/development").await;
+    let html = app
+        .get_html("/projects/shop/environments/development")
+        .await;
     assert!(html.contains("Automatic rollback"), "{html}");
 }
 
@@ -392,10 +459,16 @@ async fn the_database_starts_an_automatic_rollback_only_where_the_policy_asks() 
         .execute(&mut app.conn())
     };
     let refused = raw(true).unwrap_err().to_string();
-    assert!(refused.contains("does not start deployments by verification"), "{refused}");
+    assert!(
+        refused.contains("does not start deployments by verification"),
+        "{refused}"
+    );
     policy(&app, dev, |p| p.rollback_on_failed_verification = true);
     let refused = raw(false).unwrap_err().to_string();
-    assert!(refused.contains("does not start deployments by verification"), "{refused}");
+    assert!(
+        refused.contains("does not start deployments by verification"),
+        "{refused}"
+    );
     raw(true).unwrap();
 }
 
@@ -424,8 +497,14 @@ async fn the_check_form_keeps_what_was_typed_and_names_each_problem() {
     assert_eq!(response.status().as_u16(), 422);
     let html = response.text().await.unwrap();
     assert!(html.contains("has no closing }"), "{html}");
-    assert!(html.contains("Use a whole number from 100 to 599."), "{html}");
-    assert!(html.contains("Use a whole number of seconds from 1 to 86,400."), "{html}");
+    assert!(
+        html.contains("Use a whole number from 100 to 599."),
+        "{html}"
+    );
+    assert!(
+        html.contains("Use a whole number of seconds from 1 to 86,400."),
+        "{html}"
+    );
     assert!(html.contains("value=\"health &#60;b&#62;\""), "{html}");
     assert!(html.contains("value=\"https://${HOST/health\""), "{html}");
     assert_eq!(app.count("SELECT count(*) AS n FROM checks"), 0);
@@ -447,7 +526,10 @@ async fn the_check_form_keeps_what_was_typed_and_names_each_problem() {
         .await;
     assert_eq!(response.status().as_u16(), 303);
     let html = app.get_html(page).await;
-    assert!(html.contains("GET https://${HOST}/health answers 200 containing “ok”"), "{html}");
+    assert!(
+        html.contains("GET https://${HOST}/health answers 200 containing “ok”"),
+        "{html}"
+    );
     assert!(html.contains("every 5 s for up to 60 s"), "{html}");
     let id: i64 = app.count("SELECT max(id) AS n FROM checks");
     let response = app
@@ -463,5 +545,4 @@ async fn the_check_form_keeps_what_was_typed_and_names_each_problem() {
         app.count("SELECT count(*) AS n FROM audit_events WHERE action IN ('check.added', 'check.removed')"),
         2
     );
-
 }

@@ -241,8 +241,7 @@ pub fn finish_with_log(
             deployments::note.eq(note),
             deployments::lease_expires_at.eq(None::<DateTime<Utc>>),
             deployments::log_bytes.eq(deployments::log_bytes + bytes),
-            deployments::failed_verification
-                .eq(matches!(outcome, Outcome::FailedVerification(_))),
+            deployments::failed_verification.eq(matches!(outcome, Outcome::FailedVerification(_))),
         ))
         .returning(Deployment::as_returning())
         .get_result(conn)

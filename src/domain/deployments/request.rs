@@ -287,11 +287,11 @@ pub fn request(
 
         let is_rollback = input.rollback
             || match live_release(conn, target.id)? {
-            Some((live, live_created)) if live != release.id => {
-                (live_created, live) > (release.created_at, release.id)
-            }
-            _ => false,
-        };
+                Some((live, live_created)) if live != release.id => {
+                    (live_created, live) > (release.created_at, release.id)
+                }
+                _ => false,
+            };
         let attempt: i32 = deployments::table
             .filter(deployments::environment_release_id.eq(environment_release_id))
             .select(diesel::dsl::max(deployments::attempt))

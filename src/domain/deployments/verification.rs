@@ -35,8 +35,7 @@ pub fn start_verifying(
         audit::record(
             conn,
             &Actor::worker(worker),
-            Event::new("deployment.verifying", "deployment", deployment_id)
-                .in_project(project_id),
+            Event::new("deployment.verifying", "deployment", deployment_id).in_project(project_id),
         )?;
         Ok(true)
     })

@@ -11,6 +11,7 @@ use diesel::sql_types::{Array, BigInt};
 use serde_json::json;
 
 use super::audit::{self, Actor, Event};
+use super::checks::{self, Check};
 use super::deployments::{self, DeploymentView};
 use super::environments::{self, Environment};
 use super::keyset::Cursor;
@@ -18,7 +19,6 @@ use super::projects::Project;
 use super::release_view::ReleaseFacts;
 use super::states::DeploymentStatus;
 use super::states::Trigger;
-use super::checks::{self, Check};
 use super::steps::{self, Step};
 use super::validation::{self, FieldErrors};
 use super::variables::{self, Variable};

@@ -198,9 +198,7 @@ fn run(
                 cancel,
                 shutdown,
             ),
-            StepKind::Script => {
-                run_script(&plan, step, Some(position), &mut log, cancel, shutdown)
-            }
+            StepKind::Script => run_script(&plan, step, Some(position), &mut log, cancel, shutdown),
             StepKind::Manual => run_manual(
                 pool,
                 deployment.id,
@@ -291,10 +289,13 @@ fn verification(
     cancel: &AtomicBool,
     shutdown: &AtomicBool,
 ) -> Outcome {
-    let started = pool
-        .get()
-        .map_err(anyhow::Error::from)
-        .and_then(|mut c| Ok(deployments::start_verifying(&mut c, plan.deployment_id, worker)?));
+    let started = pool.get().map_err(anyhow::Error::from).and_then(|mut c| {
+        Ok(deployments::start_verifying(
+            &mut c,
+            plan.deployment_id,
+            worker,
+        )?)
+    });
     if let Err(err) = started {
         tracing::warn!(deployment = %plan.deployment_id, "recording verification: {err}");
     }
@@ -316,7 +317,10 @@ fn verification(
             Outcome::FailedVerification(format!("Verification failed: {detail}."))
         }
         Err(StepFailure::Stopped(Stop::Cancelled)) => {
-            log.system(None, "■ Verification stopped: the deployment was cancelled.");
+            log.system(
+                None,
+                "■ Verification stopped: the deployment was cancelled.",
+            );
             Outcome::Cancelled("Cancelled while verifying.".to_owned())
         }
         Err(StepFailure::Stopped(Stop::Shutdown)) => {

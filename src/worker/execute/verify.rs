@@ -73,13 +73,13 @@ pub(super) fn verify(
             ));
         }
         for (i, check) in checks.iter().enumerate() {
-            if let Some(Err(evidence)) = &last[i] {
-                if due[i] > seconds(check.within_seconds) {
-                    return Err(StepFailure::Failed(format!(
-                        "check “{}” still failed after {} s: {evidence}",
-                        check.name, check.within_seconds
-                    )));
-                }
+            if let Some(Err(evidence)) = &last[i]
+                && due[i] > seconds(check.within_seconds)
+            {
+                return Err(StepFailure::Failed(format!(
+                    "check “{}” still failed after {} s: {evidence}",
+                    check.name, check.within_seconds
+                )));
             }
         }
         let next = due.iter().min().copied().unwrap_or_default();
@@ -123,7 +123,11 @@ fn try_check(
     }
 }
 
-fn try_http(check: &Check, values: &[(String, String)], policy: &AddressPolicy) -> Result<String, String> {
+fn try_http(
+    check: &Check,
+    values: &[(String, String)],
+    policy: &AddressPolicy,
+) -> Result<String, String> {
     let template = check.url.as_deref().unwrap_or_default();
     let url = checks::expand(template, values).map_err(|missing| {
         format!(
@@ -166,10 +170,7 @@ fn try_http(check: &Check, values: &[(String, String)], policy: &AddressPolicy) 
         Err(err) => Err(if let Some(refused) = webhook::refusal(&err) {
             refused.to_string()
         } else if matches!(err, ureq::Error::Timeout(_)) {
-            format!(
-                "no answer within {} s",
-                request_timeout(check).as_secs()
-            )
+            format!("no answer within {} s", request_timeout(check).as_secs())
         } else {
             format!("request failed: {err}")
         }),

@@ -82,13 +82,19 @@ pub async fn add_check(
     let (slug, env) = path.into_inner();
     let input = CheckInput::from(form);
     let typed = input.clone();
-    check_change(ctx, slug, env, Some(typed), move |conn, actor, environment| {
-        let check = checks::add(conn, actor, environment, &input)?;
-        Ok(format!(
-            "Check “{}” added. Deployments of new releases verify with it.",
-            check.name
-        ))
-    })
+    check_change(
+        ctx,
+        slug,
+        env,
+        Some(typed),
+        move |conn, actor, environment| {
+            let check = checks::add(conn, actor, environment, &input)?;
+            Ok(format!(
+                "Check “{}” added. Deployments of new releases verify with it.",
+                check.name
+            ))
+        },
+    )
     .await
 }
 

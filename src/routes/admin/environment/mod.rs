@@ -75,7 +75,14 @@ async fn render(
             let check_list = checks::list(conn, pipeline[index].id)?;
             let ids: Vec<EnvironmentId> = pipeline.iter().map(|e| e.id).collect();
             let all_variables = variables::for_environments(conn, &ids)?;
-            Ok((project, pipeline, index, step_list, check_list, all_variables))
+            Ok((
+                project,
+                pipeline,
+                index,
+                step_list,
+                check_list,
+                all_variables,
+            ))
         })
         .await?;
     let environment = pipeline[index].clone();
