@@ -10,6 +10,7 @@ use diesel::prelude::*;
 
 use super::ids::EnvironmentId;
 use super::releases::{Artifact, Release, Snapshot};
+use super::checks::Check;
 use super::steps::Step;
 use super::variables::{self, Variable};
 use crate::db::schema::{release_artifacts, releases};
@@ -79,11 +80,15 @@ pub struct Changes {
     pub artifacts: Vec<Change<Artifact>>,
     pub variables: Vec<Change<VariableValue>>,
     pub steps: Vec<Change<Step>>,
+    pub checks: Vec<Change<Check>>,
 }
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.artifacts.is_empty() && self.variables.is_empty() && self.steps.is_empty()
+        self.artifacts.is_empty()
+            && self.variables.is_empty()
+            && self.steps.is_empty()
+            && self.checks.is_empty()
     }
 }
 
@@ -156,6 +161,29 @@ pub fn compare(
                 )
             },
         ),
+        checks: diff(
+            by_name(before_env.2, |c| c.name.clone()),
+            by_name(after_env.2, |c| c.name.clone()),
+            |a, b| {
+                (
+                    a.kind,
+                    &a.url,
+                    a.expect_status,
+                    &a.expect_text,
+                    &a.script,
+                    a.interval_seconds,
+                    a.within_seconds,
+                ) == (
+                    b.kind,
+                    &b.url,
+                    b.expect_status,
+                    &b.expect_text,
+                    &b.script,
+                    b.interval_seconds,
+                    b.within_seconds,
+                )
+            },
+        ),
     })
 }
 
@@ -211,12 +239,12 @@ fn notes_between(
     Ok((notes, more))
 }
 
-/// The variables (effective: inherited and overridden as deployed) and
-/// the steps of `environment_id` in `release`'s snapshot.
+/// The variables (effective: inherited and overridden as deployed), the
+/// steps and the checks of `environment_id` in `release`'s snapshot.
 fn in_environment(
     release: &Release,
     environment_id: EnvironmentId,
-) -> (BTreeMap<String, Variable>, Vec<Step>) {
+) -> (BTreeMap<String, Variable>, Vec<Step>, Vec<Check>) {
     let snapshot = Snapshot::of(release);
     let order = snapshot.order();
     let Some(index) = order.iter().position(|(id, _)| *id == environment_id) else {
@@ -231,8 +259,8 @@ fn in_environment(
         .into_iter()
         .map(|e| (e.variable.name.clone(), e.variable))
         .collect();
-    let steps = snapshot.environments[index].steps.clone();
-    (variables, steps)
+    let here = &snapshot.environments[index];
+    (variables, here.steps.clone(), here.checks.clone())
 }
 
 /// A variable compared as it is stored: a secret by its sealed value (a

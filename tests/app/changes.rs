@@ -52,6 +52,15 @@ async fn a_comparison_lists_notes_artifacts_variables_and_steps_and_never_a_secr
         .find(|v| v.name == "REGION")
         .unwrap();
     let migrate = add_script(&app, qa, "Migrate", "./migrate.sh", 60);
+    let check = |name: &str, every: &str| stagecoach::domain::checks::CheckInput {
+        name: name.into(),
+        url: "https://qa.shop.example/health".into(),
+        interval_seconds: every.into(),
+        ..stagecoach::domain::checks::CheckInput::blank()
+    };
+    let health =
+        stagecoach::domain::checks::add(&mut app.conn(), &admin(), qa, &check("health", "10"))
+            .unwrap();
     let old = release(
         &app,
         &project,
@@ -78,6 +87,11 @@ async fn a_comparison_lists_notes_artifacts_variables_and_steps_and_never_a_secr
     )
     .unwrap();
     add_script(&app, qa, "Smoke test", "./smoke.sh", 60);
+    stagecoach::domain::checks::remove(&mut app.conn(), &admin(), qa, health.id).unwrap();
+    for (name, every) in [("health", "30"), ("latency", "10")] {
+        stagecoach::domain::checks::add(&mut app.conn(), &admin(), qa, &check(name, every))
+            .unwrap();
+    }
     release(
         &app,
         &project,
@@ -140,6 +154,12 @@ async fn a_comparison_lists_notes_artifacts_variables_and_steps_and_never_a_secr
         .map(|c| (c.kind(), c.subject().name.as_str()))
         .collect();
     assert_eq!(steps, [("changed", "Migrate"), ("added", "Smoke test")]);
+    let checks: Vec<(&str, &str)> = changes
+        .checks
+        .iter()
+        .map(|c| (c.kind(), c.subject().name.as_str()))
+        .collect();
+    assert_eq!(checks, [("changed", "health"), ("added", "latency")]);
     // The other way is a rollback: the same notes, taken back out.
     let back = changes::compare(&mut app.conn(), Some(&new), &old, qa.id).unwrap();
     assert!(back.backwards);

@@ -158,6 +158,8 @@ pub struct ChangesBody {
     /// Names only: values are not part of an answer.
     pub variables: Vec<NamedChange>,
     pub steps: Vec<NamedChange>,
+    /// Verification checks.
+    pub checks: Vec<NamedChange>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -247,6 +249,15 @@ impl ChangesBody {
                 .collect(),
             steps: changes
                 .steps
+                .iter()
+                .map(|c| NamedChange {
+                    name: c.subject().name.clone(),
+                    change: kind(c),
+                    secret: false,
+                })
+                .collect(),
+            checks: changes
+                .checks
                 .iter()
                 .map(|c| NamedChange {
                     name: c.subject().name.clone(),
