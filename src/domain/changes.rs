@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use diesel::prelude::*;
 
+use super::checks::Check;
 use super::ids::EnvironmentId;
 use super::releases::{Artifact, Release, Snapshot};
-use super::checks::Check;
 use super::steps::Step;
 use super::variables::{self, Variable};
 use crate::db::schema::{release_artifacts, releases};

@@ -1299,3 +1299,102 @@ async fn an_approver_proceeds_at_a_manual_step_from_the_deployment_page() {
     assert!(page.contains("proceeded by lead"), "{page}");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn an_admin_adds_a_health_check_and_a_failing_app_fails_verification_with_its_evidence() {
+    let app = spawn_app().await;
+    let under_test = crate::verification::AppUnderTest::start(&[]);
+    let (project, pipeline) = app.project("Storefront");
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "admin", ADMIN_PASSWORD).await;
+    let settings = "/admin/projects/storefront/environments/development/settings";
+    c.goto(&app.url(settings)).await.unwrap();
+    // A mistake first: the form comes back with the error beside its field.
+    for (id, text) in [("check-name", "Health"), ("check-url", "${APP/failing")] {
+        c.find(Locator::Id(id))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#check-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = c
+        .wait()
+        .for_element(Locator::Css("#check-form .has-error .field-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(error.contains("no closing }"), "{error}");
+    let url = c.find(Locator::Id("check-url")).await.unwrap();
+    assert_eq!(
+        url.prop("value").await.unwrap().as_deref(),
+        Some("${APP/failing")
+    );
+    url.clear().await.unwrap();
+    url.send_keys(&format!("{}/failing", under_test.base))
+        .await
+        .unwrap();
+    for (id, value) in [("check-interval", "1"), ("check-within", "2")] {
+        let field = c.find(Locator::Id(id)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+    c.find(Locator::Css("#check-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let listed = c
+        .wait()
+        .for_element(Locator::Id("checks"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("every 1 s for up to 2 s"), "{listed}");
+    browser.screenshot("admin-environment-checks").await;
+
+    let release = app.release(&project, "2.4.0");
+    app.wait_for(release.id, pipeline[0].id, "failed").await;
+    let id = app.count("SELECT max(id) AS n FROM deployments");
+    c.goto(&app.url(&format!("/deployments/{id}")))
+        .await
+        .unwrap();
+    let page = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Verification failed: check “Health” still failed after 2 s: HTTP 503"),
+        "{page}"
+    );
+    assert!(page.contains("✘ Health: HTTP 503, expected 200"), "{page}");
+    browser.screenshot("deployment-verification-failed").await;
+    c.goto(&app.url("/projects/storefront/releases/2.4.0"))
+        .await
+        .unwrap();
+    let banner = c
+        .find(Locator::Id("release-blocked"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(banner.contains("Stagecoach"), "{banner}");
+    browser.screenshot("release-blocked-by-verification").await;
+    browser.close().await;
+}

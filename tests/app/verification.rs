@@ -27,13 +27,13 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 /// `/failing` 503, `/slow` answers after 3 s, `/flap/<name>` alternates
 /// (names starting with `up` begin healthy, others failing), and
 /// `/app/<version>` is healthy unless the version is one of `bad`.
-struct AppUnderTest {
-    base: String,
+pub(crate) struct AppUnderTest {
+    pub(crate) base: String,
     hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl AppUnderTest {
-    fn start(bad: &[&str]) -> Self {
+    pub(crate) fn start(bad: &[&str]) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
