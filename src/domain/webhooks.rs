@@ -21,13 +21,20 @@ use crate::db::schema::{webhook_attempts, webhook_deliveries, webhook_subscripti
 use crate::domain::ids::ProjectId;
 
 /// The events a subscription may want, with what they are called on pages.
-pub const EVENTS: [(&str, &str); 8] = [
+pub const EVENTS: [(&str, &str); 12] = [
     ("release.created", "Release created"),
+    ("release.blocked", "Release blocked"),
+    ("release.unblocked", "Release unblocked"),
     (
         "deployment.awaiting_approval",
         "Deployment awaiting approval",
     ),
     ("deployment.started", "Deployment started"),
+    (
+        "deployment.waiting_for_person",
+        "Deployment waiting for a person (manual step)",
+    ),
+    ("deployment.verifying", "Deployment verifying"),
     ("deployment.succeeded", "Deployment succeeded"),
     ("deployment.failed", "Deployment failed"),
     ("deployment.rejected", "Deployment rejected"),
@@ -494,6 +501,20 @@ pub fn body_of(due: &Due, base: Option<&str>) -> String {
     let what = |key: &str| data[key].as_str().unwrap_or("").to_owned();
     let text = match due.event.as_str() {
         "release.created" => format!("Release {} of {} created", what("version"), what("project")),
+        "release.blocked" => format!(
+            "Release {} of {} blocked by {}: {}",
+            what("version"),
+            what("project"),
+            what("blocked_by"),
+            what("reason")
+        ),
+        "release.unblocked" => {
+            format!(
+                "Release {} of {} unblocked",
+                what("version"),
+                what("project")
+            )
+        }
         "freeze.override_used" => format!(
             "Override used: {} {} to {} ({})",
             what("project"),

@@ -303,3 +303,96 @@ async fn finished_deliveries_are_swept_after_a_month_and_pending_ones_kept() {
         "a delivery still being tried stays"
     );
 }
+
+/// The payloads queued for `event`, oldest first.
+fn queued(app: &TestApp, event: &str) -> Vec<Value> {
+    use diesel::prelude::*;
+    use stagecoach::db::schema::webhook_deliveries;
+    webhook_deliveries::table
+        .filter(webhook_deliveries::event.eq(event))
+        .order(webhook_deliveries::id.asc())
+        .select(webhook_deliveries::payload)
+        .load::<Value>(&mut app.conn())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn blocks_verification_and_manual_steps_are_events_too() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    let (url, _secret, _rx) = receiver(vec![]);
+    let (project, pipeline) = app.project("Shop");
+    let dev = &pipeline[0];
+    subscribe(
+        &app,
+        &project.slug,
+        &url,
+        &[
+            "release.blocked",
+            "release.unblocked",
+            "deployment.verifying",
+            "deployment.waiting_for_person",
+        ],
+        "standard",
+    )
+    .await;
+    stagecoach::domain::checks::add(
+        &mut app.conn(),
+        &admin(),
+        dev,
+        &stagecoach::domain::checks::CheckInput {
+            kind: "script".into(),
+            name: "smoke".into(),
+            script: "true".into(),
+            ..stagecoach::domain::checks::CheckInput::blank()
+        },
+    )
+    .unwrap();
+    let release = app.release(&project, "1.0.0");
+    app.wait_for(release.id, dev.id, "succeeded").await;
+    let verifying = queued(&app, "deployment.verifying");
+    assert_eq!(verifying.len(), 1, "{verifying:?}");
+    assert_eq!(verifying[0]["data"]["version"], "1.0.0");
+    assert_eq!(verifying[0]["data"]["state"], "running");
+
+    stagecoach::domain::blocks::block(&mut app.conn(), &admin(), release.id, "Data loss").unwrap();
+    stagecoach::domain::blocks::unblock(&mut app.conn(), &admin(), release.id).unwrap();
+    let blocked = queued(&app, "release.blocked");
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0]["data"]["reason"], "Data loss");
+    assert_eq!(blocked[0]["data"]["blocked_by"], "Administrator");
+    assert_eq!(queued(&app, "release.unblocked").len(), 1);
+
+    stagecoach::domain::steps::add(
+        &mut app.conn(),
+        &admin(),
+        dev,
+        &stagecoach::domain::steps::StepInput {
+            kind: "manual".into(),
+            name: "Look at the dashboards".into(),
+            script: "Error rates flat?".into(),
+            url: String::new(),
+            timeout_seconds: "60".into(),
+        },
+    )
+    .unwrap();
+    let waiting = app.release(&project, "1.1.0");
+    for _ in 0..200 {
+        if !queued(&app, "deployment.waiting_for_person").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let person = queued(&app, "deployment.waiting_for_person");
+    assert_eq!(person.len(), 1);
+    assert_eq!(person[0]["data"]["instructions"], "Error rates flat?");
+    assert_eq!(person[0]["data"]["step"], "Look at the dashboards");
+    stagecoach::domain::deployments::cancel(
+        &mut app.conn(),
+        &admin(),
+        stagecoach::domain::ids::DeploymentId(app.count("SELECT max(id) AS n FROM deployments")),
+    )
+    .unwrap();
+    // Stopped before the test ends, or its worker would wait out the step.
+    app.wait_for(waiting.id, dev.id, "cancelled").await;
+}
