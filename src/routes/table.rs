@@ -77,6 +77,7 @@ route_table! { SESSIONLESS, configure_sessionless;
     POST "/api/v1/deployments/{id}/reject" => api::deployments::reject, Token;
     POST "/api/v1/deployments/{id}/defer" => api::deployments::defer, Token;
     POST "/api/v1/deployments/{id}/cancel" => api::deployments::cancel, Token;
+    POST "/api/v1/deployments/{id}/steps/{position}/decide" => api::deployments::decide_manual, Token;
     POST "/api/v1/deployments/{id}/redeploy" => api::deployments::redeploy, Token;
     GET "/readyz" => health::readyz, Public;
     GET "/static/{file}" => static_files::serve, Public;

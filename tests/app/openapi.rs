@@ -368,6 +368,81 @@ async fn every_endpoint_answers_as_the_document_says() {
     assert_eq!(status, 201, "{answer}");
     saw("POST", &redeploy);
 
+    // The redeploy runs into a manual step: a viewer may not decide, a
+    // bad note and a bad body are refused, the lead proceeds once.
+    let redeployed = answer["id"].as_i64().unwrap();
+    loop {
+        let claimed = stagecoach::domain::deployments::claim_next(
+            &mut app.conn(),
+            "test",
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap()
+        .expect("the redeploy is queued");
+        if claimed.id.0 == redeployed {
+            break;
+        }
+        stagecoach::domain::deployments::finish(
+            &mut app.conn(),
+            "test",
+            claimed.id,
+            &stagecoach::domain::deployments::Outcome::Succeeded,
+        )
+        .unwrap();
+    }
+    let id = stagecoach::domain::ids::DeploymentId(redeployed);
+    stagecoach::domain::deployments::plan_steps(
+        &mut app.conn(),
+        id,
+        &[(
+            "Look at the dashboards".to_owned(),
+            stagecoach::domain::steps::StepKind::Manual,
+            "Error rates flat?".to_owned(),
+        )],
+    )
+    .unwrap();
+    stagecoach::domain::deployments::set_step(
+        &mut app.conn(),
+        id,
+        0,
+        stagecoach::domain::deployments::StepStatus::Running,
+        "",
+    )
+    .unwrap();
+    app.grant(lead.id, pipeline[0].id, "approver");
+    let step = format!("/api/v1/deployments/{redeployed}/steps/0/decide");
+    let (status, _) = post(&app, &step, &viewer_token, json!({"proceed": true})).await;
+    assert_eq!(status, 403);
+    let (status, _) = post(&app, &step, &lead_token, json!({"proceed": "yes"})).await;
+    assert_eq!(status, 400);
+    let (status, _) = post(
+        &app,
+        &step,
+        &lead_token,
+        json!({"proceed": true, "note": "bad\u{7}bell"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, answer) = post(
+        &app,
+        &step,
+        &lead_token,
+        json!({"proceed": true, "note": "flat"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = post(&app, &step, &lead_token, json!({"proceed": false})).await;
+    assert_eq!(status, 409);
+    let (status, _) = post(
+        &app,
+        &format!("/api/v1/deployments/{redeployed}/steps/5/decide"),
+        &lead_token,
+        json!({"proceed": true}),
+    )
+    .await;
+    assert_eq!(status, 409);
+    saw("POST", &step);
+
     // Blocked and unblocked, each once; a viewer may not.
     let block = format!("{releases}/1.0.0/block");
     let unblock = format!("{releases}/1.0.0/unblock");

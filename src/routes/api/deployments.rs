@@ -415,6 +415,60 @@ pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpRe
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A person's decision at a manual step.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualDecisionRequest {
+    /// `true`: go on; `false`: abort the deployment here.
+    proceed: bool,
+    /// Why, for the log and the audit.
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    note: String,
+}
+
+/// Proceeds or aborts at a manual step that waits for a person
+///
+/// As an approver of its environment; the decision, who made it and when
+/// go into the log and the audit. A step is decided once.
+#[utoipa::path(post, path = "/api/v1/deployments/{id}/steps/{position}/decide", operation_id = "decideManualStep", tag = "approvals",
+    params(super::openapi::StepPath),
+    request_body = ManualDecisionRequest,
+    responses(
+        (status = 200, description = "Decided: the deployment goes on or stops", body = DeploymentBody),
+        (status = 400, description = "The body is not JSON of this shape", body = ApiError),
+        (status = 403, description = "The token's owner is not an approver there", body = ApiError),
+        (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
+        (status = 409, description = "No manual step waits there, or it was decided already", body = ApiError),
+        (status = 422, description = "The note is not valid", body = ApiError),
+    ))]
+pub async fn decide_manual(
+    ctx: ApiCtx,
+    path: web::Path<(DeploymentId, i32)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (id, position) = path.into_inner();
+    let body: ManualDecisionRequest = super::once::parse(&body)?;
+    let answer = ctx
+        .run(move |conn, actor| -> Result<_, ApiError> {
+            let loaded = crate::routes::deployments::open(conn, actor, id)?;
+            access::enforce(
+                conn,
+                actor,
+                loaded.project.id,
+                loaded.access.clone(),
+                Action::Approve {
+                    environment_id: loaded.environment.id,
+                    environment: &loaded.environment.name,
+                },
+            )?;
+            deployments::manual::decide(conn, actor, id, position, body.proceed, &body.note)?;
+            body_of(conn, actor, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]

@@ -39,6 +39,7 @@ use crate::views::api::Endpoint;
         deployments::reject,
         deployments::defer,
         deployments::cancel,
+        deployments::decide_manual,
         deployments::redeploy,
     ),
     modifiers(&EveryOperation),
@@ -187,6 +188,18 @@ pub struct DeploymentPath {
     /// The deployment's id.
     #[param(example = 1)]
     id: crate::domain::ids::DeploymentId,
+}
+
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code, reason = "a description of the path, read by the document")]
+pub struct StepPath {
+    /// The deployment's id.
+    #[param(example = 1)]
+    id: crate::domain::ids::DeploymentId,
+    /// The step's place in the deployment, from 0.
+    #[param(example = 0, minimum = 0)]
+    position: i32,
 }
 
 #[derive(IntoParams)]
