@@ -130,6 +130,11 @@ async fn an_approver_proceeds_at_a_manual_step_once_and_the_log_says_who() {
         inbox.contains("Waiting for a person") && inbox.contains("Check the dashboards"),
         "{inbox}"
     );
+    // The header counts it for the approver, on every page.
+    assert!(
+        inbox.contains("<span class=\"count\" aria-label=\"1 waiting\">1</span>"),
+        "{inbox}"
+    );
     let inbox = app
         .get_with(&dev_client, "/approvals")
         .await
@@ -140,6 +145,7 @@ async fn an_approver_proceeds_at_a_manual_step_once_and_the_log_says_who() {
         !inbox.contains("Check the dashboards"),
         "only approvers decide"
     );
+    assert!(!inbox.contains("class=\"count\""), "{inbox}");
     let html = app
         .get_with(&lead_client, &page)
         .await
