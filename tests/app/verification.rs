@@ -545,4 +545,30 @@ async fn the_check_form_keeps_what_was_typed_and_names_each_problem() {
         app.count("SELECT count(*) AS n FROM audit_events WHERE action IN ('check.added', 'check.removed')"),
         2
     );
+
+    // The automatic rollback is a box of the policy form.
+    let response = app
+        .post_form(
+            "/admin/projects/shop/environments/development/policy",
+            page,
+            &[
+                ("max_running", "1"),
+                ("queue_policy", "all"),
+                ("required_approvals", "0"),
+                ("approval_timeout_hours", "168"),
+                ("trigger", "on_release"),
+                ("soak_minutes", "0"),
+                ("rollback_on_failed_verification", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status().as_u16(), 303);
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM environments WHERE rollback_on_failed_verification"),
+        1
+    );
+    assert!(app
+        .get_html(page)
+        .await
+        .contains("name=\"rollback_on_failed_verification\" id=\"rollback_on_failed_verification\" value=\"1\" checked"));
 }
