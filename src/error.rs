@@ -35,6 +35,10 @@ pub enum AppError {
     /// The database could not be reached in time.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The database takes no writes (read-only, e.g. a full disk or a
+    /// standby): reads go on, a change is refused whole.
+    #[error("database read-only")]
+    ReadOnly(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -105,6 +109,10 @@ impl AppError {
                 "Service unavailable",
                 "Stagecoach cannot reach its database right now. Try again in a moment.".to_owned(),
             ),
+            Self::ReadOnly(_) => (
+                "Changes paused",
+                "Stagecoach's database accepts no changes right now (it is read-only), so nothing was changed. Everything can still be read; try the change again later.".to_owned(),
+            ),
             Self::Internal(_) => (
                 "Something went wrong",
                 "An unexpected error stopped this request. Nothing was changed. Quote the request id below when you report it.".to_owned(),
@@ -127,7 +135,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::ReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -136,6 +144,7 @@ impl ResponseError for AppError {
         match self {
             Self::Internal(_) => tracing::error!(error = ?self, "request failed"),
             Self::Unavailable(_) => tracing::warn!(error = ?self, "database unavailable"),
+            Self::ReadOnly(_) => tracing::warn!(error = ?self, "database read-only"),
             _ => {}
         }
         let mut response = HttpResponse::new(self.status_code());
@@ -168,6 +177,10 @@ impl From<diesel::result::Error> for AppError {
                 diesel::result::DatabaseErrorKind::ClosedConnection,
                 _,
             ) => Self::Unavailable(err.into()),
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+                _,
+            ) => Self::ReadOnly(err.into()),
             other => Self::Internal(other.into()),
         }
     }

@@ -250,11 +250,22 @@ impl SessionStore for PgSessionStore {
         }
         // The condition again in SQL: requests of one session in parallel
         // write once, and without a load to go by nothing is written early.
-        db::run(&self.pool, move |conn| {
+        let extended = db::run(&self.pool, move |conn| {
             sessions::extend(conn, &hash, wanted, wanted - slack)
         })
-        .await?;
-        Ok(())
+        .await;
+        match extended {
+            // A read-only database still serves reads: the expiry moves on
+            // a later request, within the same minute of slack.
+            Err(db::RunError::Work(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+                _,
+            ))) => {
+                tracing::warn!("database read-only: the session's expiry was not extended");
+                Ok(())
+            }
+            other => Ok(other.map(|_| ())?),
+        }
     }
 
     async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {

@@ -182,8 +182,28 @@ fn checkout(pool: &DbPool) -> Result<DbConn, diesel::r2d2::PoolError> {
     }
 }
 
-fn mark_used(conn: &mut DbConn) {
-    PooledConnection::extensions_mut(conn).insert(LastUsed(Instant::now()));
+/// After work that failed: whether the connection itself is dead (the
+/// server ended it, or is gone). A dead one is marked as long idle, so the
+/// next checkout checks it and the pool drops it, rather than lending it
+/// out again to fail the next request too; a live one is marked used.
+/// Errors are rare, so the check costs nothing on the paths that matter.
+fn settle(conn: &mut DbConn, failed: bool) -> bool {
+    let dead = failed
+        && diesel::sql_query(IDLE_CHECK)
+            .execute(&mut **conn)
+            .inspect_err(|err| {
+                tracing::info!("dropping a connection that failed after an error: {err}")
+            })
+            .is_err();
+    let at = if dead {
+        Instant::now()
+            .checked_sub(IDLE_CHECK_AFTER)
+            .unwrap_or_else(Instant::now)
+    } else {
+        Instant::now()
+    };
+    PooledConnection::extensions_mut(conn).insert(LastUsed(at));
+    dead
 }
 
 tokio::task_local! {
@@ -231,8 +251,8 @@ pub async fn request_scope<F: Future>(may_keep: bool, handling: F) -> (F::Output
 }
 
 /// Notes in the request's scope, if any, that the database was away.
-fn note_unavailable<T, E>(result: &Result<T, RunError<E>>) {
-    if matches!(result, Err(RunError::Unavailable(_))) {
+fn note_unavailable<T, E>(result: &Result<T, RunError<E>>, dead: bool) {
+    if dead || matches!(result, Err(RunError::Unavailable(_))) {
         let _ = REQUEST_CONN.try_with(|request| request.unavailable.set(true));
     }
 }
@@ -261,12 +281,16 @@ where
             None => checkout(&pool).map_err(RunError::Unavailable)?,
         };
         let result = work(&mut conn).map_err(RunError::Work);
-        mark_used(&mut conn);
-        result
+        let dead = settle(&mut conn, result.is_err());
+        Ok((result, dead))
     })
     .await
     .map_err(|_| RunError::Blocking)?;
-    note_unavailable(&result);
+    let (result, dead) = match result {
+        Ok(done) => done,
+        Err(unavailable) => (Err(unavailable), false),
+    };
+    note_unavailable(&result, dead);
     result
 }
 
@@ -281,21 +305,21 @@ where
 {
     let kept = take_kept();
     let pool = pool.clone();
-    let (result, conn) = web::block(move || {
+    let (result, conn, dead) = web::block(move || {
         let mut conn = match kept {
             Some(conn) => conn,
             None => match checkout(&pool) {
                 Ok(conn) => conn,
-                Err(err) => return (Err(RunError::Unavailable(err)), None),
+                Err(err) => return (Err(RunError::Unavailable(err)), None, false),
             },
         };
         let result = work(&mut conn).map_err(RunError::Work);
-        mark_used(&mut conn);
-        (result, Some(conn))
+        let dead = settle(&mut conn, result.is_err());
+        (result, Some(conn), dead)
     })
     .await
     .map_err(|_| RunError::Blocking)?;
-    note_unavailable(&result);
+    note_unavailable(&result, dead);
     if let Some(conn) = conn.filter(|_| result.is_ok()) {
         // Outside a scope, or where keeping is not allowed, `conn` drops
         // here and goes back to the pool.

@@ -484,7 +484,7 @@ pub fn authenticate(
         .last_used_at
         .is_none_or(|at| now - at >= LAST_USED_SLACK);
     if new_address || stale {
-        conn.transaction(|conn| {
+        let noted = conn.transaction(|conn| {
             diesel::update(api_tokens::table.find(found.id))
                 .set((
                     api_tokens::last_used_at.eq(now),
@@ -500,7 +500,16 @@ pub fn authenticate(
                 )?;
             }
             QueryResult::Ok(())
-        })?;
+        });
+        match noted {
+            // A read-only database still serves reads: the token is noted
+            // on a later use.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+                _,
+            )) => tracing::warn!(token = found.id, "database read-only: token use not noted"),
+            other => other?,
+        }
     }
     let actor = Actor {
         // Only a token with all of its owner's reach acts as an admin.

@@ -387,20 +387,51 @@ impl TestApp {
         .expect("creating a user")
     }
 
+    /// Makes the test database read-only (or writable again) as a full
+    /// disk or a standby would: the setting applies to new sessions, so the
+    /// app's open connections are ended and its pool reconnects.
+    pub fn set_read_only(&self, on: bool) {
+        let mut conn = admin_connection();
+        let name = &self._db.name;
+        let setting = if on {
+            format!("ALTER DATABASE \"{name}\" SET default_transaction_read_only = on")
+        } else {
+            format!("ALTER DATABASE \"{name}\" RESET default_transaction_read_only")
+        };
+        diesel::sql_query(setting).execute(&mut conn).unwrap();
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+              WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind::<diesel::sql_types::Text, _>(name)
+        .execute(&mut conn)
+        .unwrap();
+    }
+
     pub fn count(&self, sql: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut self.conn())
-            .expect("count query")
-            .n
+        count_on(&mut self.conn(), sql)
+    }
+
+    /// As [`count`](Self::count), on a connection of its own: for after
+    /// [`set_read_only`](Self::set_read_only) ended the pooled ones.
+    pub fn count_fresh(&self, sql: &str) -> i64 {
+        count_on(&mut self._db.connect(), sql)
     }
 }
 
 /// The session cookie's value in `response`, if it set one.
+fn count_on(conn: &mut PgConnection, sql: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query(sql)
+        .get_result::<Count>(conn)
+        .expect("count query")
+        .n
+}
+
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .cookies()

@@ -28,6 +28,7 @@ mod deletion;
 mod errors;
 mod event_webhooks;
 mod execution;
+mod faults;
 mod freezes;
 mod headers;
 mod health;

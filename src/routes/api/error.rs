@@ -144,7 +144,18 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
-        response.json(self)
+        let mut response = response.json(self);
+        // A 503 says which: the database is away, or takes no writes. The
+        // request middleware renders server errors from what is attached
+        // (a 500 keeps its generic text: its message may hold internals).
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.extensions_mut().insert(crate::error::ErrorInfo {
+                status: self.status,
+                title: "Service unavailable",
+                message: self.message.clone(),
+            });
+        }
+        response
     }
 }
 
