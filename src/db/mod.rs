@@ -192,7 +192,7 @@ fn settle(conn: &mut DbConn, failed: bool) -> bool {
         && diesel::sql_query(IDLE_CHECK)
             .execute(&mut **conn)
             .inspect_err(|err| {
-                tracing::info!("dropping a connection that failed after an error: {err}")
+                tracing::info!("dropping a connection that failed after an error: {err}");
             })
             .is_err();
     let at = if dead {
