@@ -19,6 +19,8 @@ pub mod input;
 mod layers;
 pub mod memory;
 pub mod middleware;
+#[cfg(test)]
+mod properties;
 pub mod ranges;
 pub mod routes;
 pub mod startup;

@@ -110,7 +110,7 @@ impl CheckInput {
 
 /// A check as it will be stored, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Valid {
+pub(crate) struct Valid {
     kind: CheckKind,
     name: String,
     url: Option<String>,
@@ -151,7 +151,7 @@ fn number(
     }
 }
 
-fn validate(input: &CheckInput) -> Result<Valid, FieldErrors> {
+pub(crate) fn validate(input: &CheckInput) -> Result<Valid, FieldErrors> {
     let mut errors = FieldErrors::new();
     let kind = CheckKind::parse(&input.kind).unwrap_or_else(|| {
         errors.add("kind", "Choose an HTTP check or a script check.");

@@ -63,7 +63,7 @@ pub struct StepInput {
 pub type StepError = crate::domain::rejection::Rejection;
 
 /// Checks the form; on success gives (kind, name, script, url, timeout).
-fn validate(
+pub(crate) fn validate(
     input: &StepInput,
 ) -> Result<(StepKind, String, String, Option<String>, i32), FieldErrors> {
     let mut errors = FieldErrors::new();
