@@ -157,6 +157,19 @@ impl TestDb {
     pub fn connect(&self) -> PgConnection {
         PgConnection::establish(&self.url).expect("connecting to the test database")
     }
+
+    /// This database's URL, logging in as `role` with `password`.
+    pub fn url_as(&self, role: &str, password: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("a URL with a scheme");
+        let after_user = rest.split_once('@').map_or(rest, |(_, after)| after);
+        format!("{scheme}://{role}:{password}@{after_user}")
+    }
+}
+
+/// Runs `sql` on the test server's maintenance database (roles are the
+/// server's, not one database's).
+pub fn on_server(sql: &str) -> diesel::QueryResult<usize> {
+    diesel::sql_query(sql).execute(&mut admin_connection())
 }
 
 impl Drop for TestDb {

@@ -45,6 +45,7 @@ mod projects;
 mod releases;
 mod request_cost;
 mod retention;
+mod roles;
 mod rollback;
 mod schemathesis;
 mod sessions;
