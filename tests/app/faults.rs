@@ -95,3 +95,346 @@ async fn a_read_only_database_refuses_writes_clearly_and_keeps_serving_reads() {
         .await;
     assert_eq!(response.status().as_u16(), 303);
 }
+
+/// The rules every state of the database keeps, as queries that count
+/// what breaks them: each must count 0.
+const INVARIANTS: &[(&str, &str)] = &[
+    (
+        "a release without its first environment",
+        "SELECT count(*) AS n FROM releases r WHERE NOT EXISTS (SELECT 1 FROM environment_releases er \
+          WHERE er.release_id = r.id AND er.environment_id = r.first_environment_id)",
+    ),
+    (
+        "a release without its audit event",
+        "SELECT count(*) AS n FROM releases r WHERE NOT EXISTS (SELECT 1 FROM audit_events a \
+          WHERE a.action = 'release.created' AND a.object_id = r.version AND a.project_id = r.project_id)",
+    ),
+    (
+        "a deployment without its audit event",
+        "SELECT count(*) AS n FROM deployments d WHERE NOT EXISTS (SELECT 1 FROM audit_events a \
+          WHERE a.action = 'deployment.requested' AND a.object_id = d.id::text)",
+    ),
+    (
+        "an approval without its audit event",
+        "SELECT count(*) AS n FROM approvals p WHERE p.decision = 'approve' AND NOT EXISTS ( \
+          SELECT 1 FROM audit_events a WHERE a.action = 'deployment.approved' \
+             AND a.object_id = p.deployment_id::text AND a.actor_id = p.approver_id)",
+    ),
+    (
+        "a deployment past approval without its approvals",
+        "SELECT count(*) AS n FROM deployments d WHERE d.status IN ('queued', 'running', 'succeeded', 'failed') \
+            AND d.required_approvals > (SELECT count(*) FROM approvals p \
+                                         WHERE p.deployment_id = d.id AND p.decision IN ('approve', 'defer'))",
+    ),
+    (
+        "a running deployment without a lease",
+        "SELECT count(*) AS n FROM deployments WHERE status = 'running' \
+            AND (worker_id IS NULL OR lease_expires_at IS NULL)",
+    ),
+    (
+        "a deployment into an environment before success in the previous one",
+        "SELECT count(*) AS n FROM deployments d JOIN environments e ON e.id = d.environment_id \
+          JOIN releases r ON r.id = d.release_id \
+          WHERE d.environment_id <> r.first_environment_id AND NOT EXISTS ( \
+                SELECT 1 FROM deployments p JOIN environments pe ON pe.id = p.environment_id \
+                 WHERE p.release_id = d.release_id AND p.status = 'succeeded' \
+                   AND pe.project_id = e.project_id AND pe.position < e.position)",
+    ),
+    (
+        "more running in an environment than its policy allows",
+        "SELECT count(*) AS n FROM (SELECT d.environment_id FROM deployments d \
+            JOIN environments e ON e.id = d.environment_id WHERE d.status = 'running' \
+           GROUP BY d.environment_id, e.max_running HAVING count(*) > e.max_running) over",
+    ),
+];
+
+fn assert_invariants(db: &crate::helpers::TestDb, when: &str) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = db.connect();
+    for (rule, sql) in INVARIANTS {
+        let broken = diesel::sql_query(*sql)
+            .get_result::<Count>(&mut conn)
+            .unwrap()
+            .n;
+        assert_eq!(broken, 0, "{when}: {rule} ({broken})");
+    }
+}
+
+fn start_serve(
+    db: &crate::helpers::TestDb,
+    port: u16,
+    dir: &std::path::Path,
+) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("STAGECOACH_DATA_DIR", dir)
+        .env("STAGECOACH_SECRET_KEY", crate::helpers::TEST_SECRET_KEY)
+        .env("STAGECOACH_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
+        .env("STAGECOACH_BIND", format!("127.0.0.1:{port}"))
+        .env("STAGECOACH_LEASE_SECONDS", "2")
+        .env("STAGECOACH_WORKERS", "2")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting stagecoach serve")
+}
+
+async fn ready(port: u16) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(60) {
+        if reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().as_u16() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("stagecoach serve did not become ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_every_answered_write()
+{
+    use std::sync::{Arc, Mutex};
+    let db = crate::helpers::TestDb::new();
+    let dir = crate::health::tempdir("killed");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = start_serve(&db, port, &dir);
+    ready(port).await;
+    let (project, token) = {
+        let mut conn = db.connect();
+        let admin = crate::helpers::fixtures::admin();
+        let project = stagecoach::domain::projects::create(
+            &mut conn,
+            &admin,
+            &stagecoach::domain::projects::ProjectInput {
+                name: "Shop".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let pipeline = stagecoach::domain::environments::list(&mut conn, project.id).unwrap();
+        // Steps that take a moment, so deployments are running when it dies.
+        stagecoach::domain::steps::add(
+            &mut conn,
+            &admin,
+            &pipeline[0],
+            &stagecoach::domain::steps::StepInput {
+                kind: "script".into(),
+                name: "deploy".into(),
+                script: "sleep 0.1".into(),
+                url: String::new(),
+                timeout_seconds: "60".into(),
+            },
+        )
+        .unwrap();
+        let mut dev = stagecoach::domain::environments::PolicyInput::of(&pipeline[0]);
+        dev.max_running = "2".into();
+        stagecoach::domain::environments::set_policy(&mut conn, &admin, &pipeline[0], &dev)
+            .unwrap();
+        let mut qa = stagecoach::domain::environments::PolicyInput::of(&pipeline[1]);
+        qa.required_approvals = "1".into();
+        qa.allow_self_approval = true;
+        stagecoach::domain::environments::set_policy(&mut conn, &admin, &pipeline[1], &qa).unwrap();
+        let token = stagecoach::domain::tokens::create(
+            &mut conn,
+            &admin,
+            crate::helpers::fixtures::ADMIN_ID,
+            &stagecoach::domain::tokens::NewToken {
+                name: "ci".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .secret;
+        (project, token)
+    };
+    let base = format!("http://127.0.0.1:{port}/api/v1/projects/{}", project.slug);
+    // Releases, deployments and approvals answered 2xx.
+    type Answered = (Vec<String>, Vec<i64>, Vec<i64>);
+    let answered: Arc<Mutex<Answered>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let (base, token, answered, stop) =
+            (base.clone(), token.clone(), answered.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let api = format!("http://127.0.0.1:{port}/api/v1");
+            let mut made: Vec<String> = Vec::new();
+            let mut promoted = 0;
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                let version = format!("{worker}.{n}.0");
+                let Ok(created) = client
+                    .post(format!("{base}/releases"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({ "version": version, "title": "Burst" }))
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if created.status().as_u16() == 201 {
+                    answered.lock().unwrap().0.push(version.clone());
+                    made.push(version);
+                }
+                // Promote the oldest not promoted yet (it may not have
+                // succeeded in Development yet: then it is refused, 409).
+                if let Some(earlier) = made.get(promoted).cloned() {
+                    let Ok(deployed) = client
+                        .post(format!("{base}/releases/{earlier}/deployments"))
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({ "environment": "qa" }))
+                        .send()
+                        .await
+                    else {
+                        break;
+                    };
+                    if deployed.status().as_u16() == 201 {
+                        promoted += 1;
+                        let body: serde_json::Value = deployed.json().await.unwrap_or_default();
+                        if let Some(id) = body["id"].as_i64() {
+                            answered.lock().unwrap().1.push(id);
+                            let Ok(approved) = client
+                                .post(format!("{api}/deployments/{id}/approve"))
+                                .bearer_auth(&token)
+                                .send()
+                                .await
+                            else {
+                                break;
+                            };
+                            if approved.status().as_u16() == 200 {
+                                answered.lock().unwrap().2.push(id);
+                            }
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // SIGKILL, mid-burst: no handler, no worker, gets to finish anything.
+    child.kill().unwrap();
+    let _ = child.wait();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let (releases, deployments, approvals) = answered.lock().unwrap().clone();
+    assert!(
+        releases.len() >= 10,
+        "the burst made {} releases",
+        releases.len()
+    );
+    assert_invariants(&db, "after the kill");
+    {
+        use diesel::prelude::*;
+        use stagecoach::db::schema::{
+            approvals as approvals_table, deployments as deployments_table,
+            releases as releases_table,
+        };
+        let mut conn = db.connect();
+        let stored: Vec<String> = releases_table::table
+            .select(releases_table::version)
+            .load(&mut conn)
+            .unwrap();
+        for version in &releases {
+            assert!(
+                stored.contains(version),
+                "release {version} was answered 201 and is gone"
+            );
+        }
+        let stored: Vec<i64> = deployments_table::table
+            .select(deployments_table::id)
+            .load::<stagecoach::domain::ids::DeploymentId>(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.0)
+            .collect();
+        for id in &deployments {
+            assert!(
+                stored.contains(id),
+                "deployment {id} was answered 201 and is gone"
+            );
+        }
+        let approved: Vec<i64> = approvals_table::table
+            .select(approvals_table::deployment_id)
+            .load(&mut conn)
+            .unwrap();
+        for id in &approvals {
+            assert!(
+                approved.contains(id),
+                "the approval of {id} was answered 200 and is gone"
+            );
+        }
+    }
+
+    // What the dead process's workers held.
+    let held: Vec<i64> = {
+        use diesel::prelude::*;
+        use stagecoach::db::schema::deployments;
+        deployments::table
+            .filter(deployments::status.eq("running"))
+            .select(deployments::id)
+            .load::<stagecoach::domain::ids::DeploymentId>(&mut db.connect())
+            .unwrap()
+            .into_iter()
+            .map(|d| d.0)
+            .collect()
+    };
+    assert!(!held.is_empty(), "deployments were running at the kill");
+
+    // Started again: what the dead workers held is failed as worker lost
+    // once its lease runs out, and the rules still hold.
+    let mut child = start_serve(&db, port, &dir);
+    ready(port).await;
+    let started = std::time::Instant::now();
+    let lost = loop {
+        let states: Vec<(String, String)> = {
+            use diesel::prelude::*;
+            use stagecoach::db::schema::deployments;
+            deployments::table
+                .filter(deployments::id.eq_any(held.clone()))
+                .select((deployments::status, deployments::note))
+                .load(&mut db.connect())
+                .unwrap()
+        };
+        if states.iter().all(|(status, _)| status != "running") {
+            break states;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{states:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for (status, note) in &lost {
+        assert_eq!(status, "failed");
+        assert!(note.starts_with("Worker lost"), "{note}");
+    }
+    let lost = lost.len();
+    assert_invariants(&db, "after the restart");
+    child.kill().unwrap();
+    let _ = child.wait();
+    println!(
+        "killed under load: {} releases, {} deployments and {} approvals answered before the kill, all kept; {lost} running deployments failed as worker lost after the restart",
+        releases.len(),
+        deployments.len(),
+        approvals.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
