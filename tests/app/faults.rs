@@ -148,14 +148,19 @@ const INVARIANTS: &[(&str, &str)] = &[
     ),
 ];
 
-fn assert_invariants(db: &crate::helpers::TestDb, when: &str) {
+fn connect(url: &str) -> diesel::PgConnection {
+    use diesel::Connection;
+    diesel::PgConnection::establish(url).expect("connecting to the database")
+}
+
+fn assert_invariants(url: &str, when: &str) {
     use diesel::prelude::*;
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
-    let mut conn = db.connect();
+    let mut conn = connect(url);
     for (rule, sql) in INVARIANTS {
         let broken = diesel::sql_query(*sql)
             .get_result::<Count>(&mut conn)
@@ -165,14 +170,10 @@ fn assert_invariants(db: &crate::helpers::TestDb, when: &str) {
     }
 }
 
-fn start_serve(
-    db: &crate::helpers::TestDb,
-    port: u16,
-    dir: &std::path::Path,
-) -> std::process::Child {
+fn start_serve(url: &str, port: u16, dir: &std::path::Path) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
         .arg("serve")
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", url)
         .env("STAGECOACH_DATA_DIR", dir)
         .env("STAGECOACH_SECRET_KEY", crate::helpers::TEST_SECRET_KEY)
         .env("STAGECOACH_ADMIN_PASSWORD", crate::helpers::ADMIN_PASSWORD)
@@ -200,101 +201,104 @@ async fn ready(port: u16) {
     panic!("stagecoach serve did not become ready");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_every_answered_write()
-{
-    use std::sync::{Arc, Mutex};
-    let db = crate::helpers::TestDb::new();
-    let dir = crate::health::tempdir("killed");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = start_serve(&db, port, &dir);
-    ready(port).await;
-    let (project, token) = {
-        let mut conn = db.connect();
-        let admin = crate::helpers::fixtures::admin();
-        let project = stagecoach::domain::projects::create(
-            &mut conn,
-            &admin,
-            &stagecoach::domain::projects::ProjectInput {
-                name: "Shop".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let pipeline = stagecoach::domain::environments::list(&mut conn, project.id).unwrap();
-        // Steps that take a moment, so deployments are running when it dies.
-        stagecoach::domain::steps::add(
-            &mut conn,
-            &admin,
-            &pipeline[0],
-            &stagecoach::domain::steps::StepInput {
-                kind: "script".into(),
-                name: "deploy".into(),
-                script: "sleep 0.1".into(),
-                url: String::new(),
-                timeout_seconds: "60".into(),
-            },
-        )
-        .unwrap();
-        let mut dev = stagecoach::domain::environments::PolicyInput::of(&pipeline[0]);
-        dev.max_running = "2".into();
-        stagecoach::domain::environments::set_policy(&mut conn, &admin, &pipeline[0], &dev)
-            .unwrap();
-        let mut qa = stagecoach::domain::environments::PolicyInput::of(&pipeline[1]);
-        qa.required_approvals = "1".into();
-        qa.allow_self_approval = true;
-        stagecoach::domain::environments::set_policy(&mut conn, &admin, &pipeline[1], &qa).unwrap();
-        let token = stagecoach::domain::tokens::create(
-            &mut conn,
-            &admin,
-            crate::helpers::fixtures::ADMIN_ID,
-            &stagecoach::domain::tokens::NewToken {
-                name: "ci".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .secret;
-        (project, token)
-    };
-    let base = format!("http://127.0.0.1:{port}/api/v1/projects/{}", project.slug);
-    // Releases, deployments and approvals answered 2xx.
-    type Answered = (Vec<String>, Vec<i64>, Vec<i64>);
-    let answered: Arc<Mutex<Answered>> = Arc::default();
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for worker in 0..8 {
-        let (base, token, answered, stop) =
-            (base.clone(), token.clone(), answered.clone(), stop.clone());
-        tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+/// A project whose Development runs a short step two at a time and whose
+/// QA needs one approval (the admin may give it), and an admin's token.
+fn shop(url: &str) -> (String, String) {
+    let mut conn = connect(url);
+    let admin = crate::helpers::fixtures::admin();
+    let project = stagecoach::domain::projects::create(
+        &mut conn,
+        &admin,
+        &stagecoach::domain::projects::ProjectInput {
+            name: "Shop".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let pipeline = stagecoach::domain::environments::list(&mut conn, project.id).unwrap();
+    // Steps that take a moment, so deployments are running when it dies.
+    stagecoach::domain::steps::add(
+        &mut conn,
+        &admin,
+        &pipeline[0],
+        &stagecoach::domain::steps::StepInput {
+            kind: "script".into(),
+            name: "deploy".into(),
+            script: "sleep 0.1".into(),
+            url: String::new(),
+            timeout_seconds: "60".into(),
+        },
+    )
+    .unwrap();
+    let mut dev = stagecoach::domain::environments::PolicyInput::of(&pipeline[0]);
+    dev.max_running = "2".into();
+    stagecoach::domain::environments::set_policy(&mut conn, &admin, &pipeline[0], &dev).unwrap();
+    let mut qa = stagecoach::domain::environments::PolicyInput::of(&pipeline[1]);
+    qa.required_approvals = "1".into();
+    qa.allow_self_approval = true;
+    stagecoach::domain::environments::set_policy(&mut conn, &admin, &pipeline[1], &qa).unwrap();
+    let token = stagecoach::domain::tokens::create(
+        &mut conn,
+        &admin,
+        crate::helpers::fixtures::ADMIN_ID,
+        &stagecoach::domain::tokens::NewToken {
+            name: "ci".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+    .secret;
+    (project.slug, token)
+}
+
+/// Releases, deployments and approvals answered 2xx.
+#[derive(Debug, Clone, Default)]
+struct Answered {
+    releases: Vec<String>,
+    deployments: Vec<i64>,
+    approvals: Vec<i64>,
+}
+
+/// Eight API clients creating releases, promoting each to QA once it may
+/// go, and approving, until `stop`; what was answered 2xx is noted. A
+/// refused or failed request is simply tried again with the next one.
+fn burst(
+    port: u16,
+    slug: &str,
+    token: &str,
+    answered: &std::sync::Arc<std::sync::Mutex<Answered>>,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..8)
+        .map(|client_no| {
+            let (token, answered, stop) = (token.to_owned(), answered.clone(), stop.clone());
             let api = format!("http://127.0.0.1:{port}/api/v1");
-            let mut made: Vec<String> = Vec::new();
-            let mut promoted = 0;
-            let mut n = 0;
-            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                n += 1;
-                let version = format!("{worker}.{n}.0");
-                let Ok(created) = client
-                    .post(format!("{base}/releases"))
-                    .bearer_auth(&token)
-                    .json(&serde_json::json!({ "version": version, "title": "Burst" }))
-                    .send()
-                    .await
-                else {
-                    break;
-                };
-                if created.status().as_u16() == 201 {
-                    answered.lock().unwrap().0.push(version.clone());
-                    made.push(version);
-                }
-                // Promote the oldest not promoted yet (it may not have
-                // succeeded in Development yet: then it is refused, 409).
-                if let Some(earlier) = made.get(promoted).cloned() {
+            let base = format!("{api}/projects/{slug}");
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut made: Vec<String> = Vec::new();
+                let mut promoted = 0;
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    n += 1;
+                    let version = format!("{client_no}.{n}.0");
+                    let created = client
+                        .post(format!("{base}/releases"))
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({ "version": version, "title": "Burst" }))
+                        .send()
+                        .await;
+                    if created.is_ok_and(|r| r.status().as_u16() == 201) {
+                        answered.lock().unwrap().releases.push(version.clone());
+                        made.push(version);
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    // The oldest not promoted yet (refused, 409, until it
+                    // succeeded in Development).
+                    let Some(earlier) = made.get(promoted).cloned() else {
+                        continue;
+                    };
                     let Ok(deployed) = client
                         .post(format!("{base}/releases/{earlier}/deployments"))
                         .bearer_auth(&token)
@@ -302,30 +306,92 @@ async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_eve
                         .send()
                         .await
                     else {
-                        break;
+                        continue;
                     };
-                    if deployed.status().as_u16() == 201 {
-                        promoted += 1;
-                        let body: serde_json::Value = deployed.json().await.unwrap_or_default();
-                        if let Some(id) = body["id"].as_i64() {
-                            answered.lock().unwrap().1.push(id);
-                            let Ok(approved) = client
-                                .post(format!("{api}/deployments/{id}/approve"))
-                                .bearer_auth(&token)
-                                .send()
-                                .await
-                            else {
-                                break;
-                            };
-                            if approved.status().as_u16() == 200 {
-                                answered.lock().unwrap().2.push(id);
-                            }
-                        }
+                    if deployed.status().as_u16() != 201 {
+                        continue;
+                    }
+                    promoted += 1;
+                    let body: serde_json::Value = deployed.json().await.unwrap_or_default();
+                    let Some(id) = body["id"].as_i64() else {
+                        continue;
+                    };
+                    answered.lock().unwrap().deployments.push(id);
+                    let approved = client
+                        .post(format!("{api}/deployments/{id}/approve"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    if approved.is_ok_and(|r| r.status().as_u16() == 200) {
+                        answered.lock().unwrap().approvals.push(id);
                     }
                 }
-            }
-        }));
+            })
+        })
+        .collect()
+}
+
+/// Every write answered 2xx is in the database.
+fn assert_kept(url: &str, answered: &Answered) {
+    use diesel::prelude::*;
+    use stagecoach::db::schema::{approvals, deployments, releases};
+    let mut conn = connect(url);
+    let stored: Vec<String> = releases::table
+        .select(releases::version)
+        .load(&mut conn)
+        .unwrap();
+    for version in &answered.releases {
+        assert!(
+            stored.contains(version),
+            "release {version} was answered 201 and is gone"
+        );
     }
+    let stored: Vec<i64> = deployments::table
+        .select(deployments::id)
+        .load::<stagecoach::domain::ids::DeploymentId>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    for id in &answered.deployments {
+        assert!(
+            stored.contains(id),
+            "deployment {id} was answered 201 and is gone"
+        );
+    }
+    let approved: Vec<i64> = approvals::table
+        .select(approvals::deployment_id)
+        .load(&mut conn)
+        .unwrap();
+    for id in &answered.approvals {
+        assert!(
+            approved.contains(id),
+            "the approval of {id} was answered 200 and is gone"
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_every_answered_write()
+{
+    use std::sync::{Arc, Mutex};
+    let db = crate::helpers::TestDb::new();
+    let dir = crate::health::tempdir("killed");
+    let port = free_port();
+    let mut child = start_serve(&db.url, port, &dir);
+    ready(port).await;
+    let (slug, token) = shop(&db.url);
+    let answered: Arc<Mutex<Answered>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks = burst(port, &slug, &token, &answered, &stop);
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     // SIGKILL, mid-burst: no handler, no worker, gets to finish anything.
     child.kill().unwrap();
@@ -334,54 +400,10 @@ async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_eve
     for task in tasks {
         let _ = task.await;
     }
-    let (releases, deployments, approvals) = answered.lock().unwrap().clone();
-    assert!(
-        releases.len() >= 10,
-        "the burst made {} releases",
-        releases.len()
-    );
-    assert_invariants(&db, "after the kill");
-    {
-        use diesel::prelude::*;
-        use stagecoach::db::schema::{
-            approvals as approvals_table, deployments as deployments_table,
-            releases as releases_table,
-        };
-        let mut conn = db.connect();
-        let stored: Vec<String> = releases_table::table
-            .select(releases_table::version)
-            .load(&mut conn)
-            .unwrap();
-        for version in &releases {
-            assert!(
-                stored.contains(version),
-                "release {version} was answered 201 and is gone"
-            );
-        }
-        let stored: Vec<i64> = deployments_table::table
-            .select(deployments_table::id)
-            .load::<stagecoach::domain::ids::DeploymentId>(&mut conn)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.0)
-            .collect();
-        for id in &deployments {
-            assert!(
-                stored.contains(id),
-                "deployment {id} was answered 201 and is gone"
-            );
-        }
-        let approved: Vec<i64> = approvals_table::table
-            .select(approvals_table::deployment_id)
-            .load(&mut conn)
-            .unwrap();
-        for id in &approvals {
-            assert!(
-                approved.contains(id),
-                "the approval of {id} was answered 200 and is gone"
-            );
-        }
-    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.releases.len() >= 10, "{answered:?}");
+    assert_invariants(&db.url, "after the kill");
+    assert_kept(&db.url, &answered);
 
     // What the dead process's workers held.
     let held: Vec<i64> = {
@@ -400,7 +422,7 @@ async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_eve
 
     // Started again: what the dead workers held is failed as worker lost
     // once its lease runs out, and the rules still hold.
-    let mut child = start_serve(&db, port, &dir);
+    let mut child = start_serve(&db.url, port, &dir);
     ready(port).await;
     let started = std::time::Instant::now();
     let lost = loop {
@@ -426,15 +448,71 @@ async fn an_app_killed_under_a_burst_of_writes_leaves_every_rule_holding_and_eve
         assert_eq!(status, "failed");
         assert!(note.starts_with("Worker lost"), "{note}");
     }
-    let lost = lost.len();
-    assert_invariants(&db, "after the restart");
+    assert_invariants(&db.url, "after the restart");
     child.kill().unwrap();
     let _ = child.wait();
     println!(
-        "killed under load: {} releases, {} deployments and {} approvals answered before the kill, all kept; {lost} running deployments failed as worker lost after the restart",
-        releases.len(),
-        deployments.len(),
-        approvals.len()
+        "killed under load: {} releases, {} deployments and {} approvals answered before the kill, all kept; {} running deployments failed as worker lost after the restart",
+        answered.releases.len(),
+        answered.deployments.len(),
+        answered.approvals.len(),
+        lost.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restarted_mid_burst_leaves_no_half_written_change_and_the_app_recovers() {
+    use stagecoach::db::local_pg::LocalPostgres;
+    use std::sync::{Arc, Mutex};
+    // A cluster of its own, so stopping it disturbs no other test.
+    let dir = crate::health::tempdir("db-restart");
+    let cluster = LocalPostgres::start(&dir.join("pg"), true).expect("starting a cluster");
+    cluster.create_database("stagecoach").unwrap();
+    let url = cluster.database_url("stagecoach");
+    let port = free_port();
+    let mut child = start_serve(&url, port, &dir);
+    ready(port).await;
+    let (slug, token) = shop(&url);
+    let answered: Arc<Mutex<Answered>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let tasks = burst(port, &slug, &token, &answered, &stop);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    // A fast stop: open transactions are rolled back, connections cut.
+    let before = answered.lock().unwrap().releases.len();
+    cluster.force_stop().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let cluster = LocalPostgres::start(&dir.join("pg"), true).expect("restarting the cluster");
+    let back = std::time::Instant::now();
+    // The burst goes on against the same app, which recovers by itself.
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if answered.lock().unwrap().releases.len() > before + 5 {
+            break;
+        }
+        assert!(
+            back.elapsed() < std::time::Duration::from_secs(20),
+            "the app did not recover after the database came back"
+        );
+    }
+    let recovered = back.elapsed();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert_invariants(&url, "after the database restarted");
+    assert_kept(&url, &answered);
+    child.kill().unwrap();
+    let _ = child.wait();
+    cluster.force_stop().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "database restarted mid-burst: {} releases, {} deployments and {} approvals answered, all kept; writes succeeded again {:.1} s after it was back",
+        answered.releases.len(),
+        answered.deployments.len(),
+        answered.approvals.len(),
+        recovered.as_secs_f64()
+    );
 }
