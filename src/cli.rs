@@ -231,7 +231,7 @@ fn work(args: WorkerArgs) -> anyhow::Result<()> {
         config.listen_url = Some(database_url.clone());
         config.public_url = args.public_url.clone().filter(|u| !u.trim().is_empty());
         let stop = crate::worker::spawn(&pool, &config, args.workers.max(1));
-        wait_for_signal().await;
+        crate::startup::shutdown_signal().await;
         tracing::info!("stopping workers");
         let _ = stop.send(true);
         stop.closed().await;
@@ -239,21 +239,6 @@ fn work(args: WorkerArgs) -> anyhow::Result<()> {
     });
     stop_local(local);
     result
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }
 
 /// Uses `DATABASE_URL` when given, otherwise starts (or reuses) the private cluster.

@@ -31,6 +31,8 @@ pub struct Application {
     address: String,
     server: Server,
     workers: Option<tokio::sync::watch::Sender<bool>>,
+    /// Holds API long polls; told first when the server is asked to stop.
+    changes: std::sync::Arc<crate::routes::api::changes::DeploymentChanges>,
 }
 
 impl Application {
@@ -45,12 +47,14 @@ impl Application {
             worker.listen_url = Some(settings.database_url.clone());
             crate::worker::spawn(&pool, &worker, settings.deployment_workers)
         });
-        let server = run(listener, pool, settings)?;
+        let changes = crate::routes::api::changes::DeploymentChanges::start(pool.clone());
+        let server = run(listener, pool, settings, changes.clone())?;
         Ok(Self {
             port: local.port(),
             address: local.to_string(),
             server,
             workers,
+            changes,
         })
     }
 
@@ -63,9 +67,17 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM: actix stops accepting, finishes in-flight
-    /// requests (up to its shutdown timeout), then returns.
+    /// requests (up to its shutdown timeout), then returns. API long polls
+    /// are answered at once with where their deployment stands, rather than
+    /// holding the stop for up to a minute.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let changes = self.changes.clone();
+        let answering = tokio::spawn(async move {
+            shutdown_signal().await;
+            changes.stop();
+        });
         let result = self.server.await;
+        answering.abort();
         if let Some(workers) = self.workers {
             let _ = workers.send(true);
             workers.closed().await;
@@ -105,7 +117,27 @@ async fn prepare_database(pool: &DbPool, settings: &Settings) -> anyhow::Result<
     Ok(())
 }
 
-fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Result<Server> {
+/// SIGTERM or SIGINT: what asks a process to stop.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    settings: Settings,
+    changes: std::sync::Arc<crate::routes::api::changes::DeploymentChanges>,
+) -> anyhow::Result<Server> {
     let key = Key::derive_from(settings.secret_key.as_bytes());
     let store = PgSessionStore::new(pool.clone(), settings.session.absolute_timeout);
     let idle = actix_web::cookie::time::Duration::seconds(
@@ -122,9 +154,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Settings) -> anyhow::Resul
     let secrets = web::Data::new(settings.worker.secrets.clone());
     let site = web::Data::new(settings.site.clone());
     let app_cookies = web::Data::new(AppCookies::new(key.clone(), secure));
-    let changes = web::Data::from(crate::routes::api::changes::DeploymentChanges::start(
-        pool.clone(),
-    ));
+    let changes = web::Data::from(changes);
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
     let mut server = HttpServer::new(move || {

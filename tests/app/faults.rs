@@ -516,3 +516,157 @@ async fn a_database_restarted_mid_burst_leaves_no_half_written_change_and_the_ap
         recovered.as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_long_polls_refuses_new_requests_and_lets_the_running_step_finish() {
+    use diesel::prelude::*;
+    use stagecoach::db::schema::deployments;
+    let db = crate::helpers::TestDb::new();
+    let dir = crate::health::tempdir("sigterm");
+    let port = free_port();
+    let mut child = start_serve(&db.url, port, &dir);
+    ready(port).await;
+    let (slug, token) = shop(&db.url);
+    let client = reqwest::Client::new();
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let create = |version: &str| {
+        client
+            .post(format!("{api}/projects/{slug}/releases"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "version": version, "title": "T" }))
+            .send()
+    };
+    assert_eq!(create("1.0.0").await.unwrap().status().as_u16(), 201);
+    let state_of = |version: &'static str, env: i64| {
+        let url = db.url.clone();
+        move || -> Option<String> {
+            deployments::table
+                .inner_join(stagecoach::db::schema::releases::table)
+                .filter(stagecoach::db::schema::releases::version.eq(version))
+                .filter(deployments::environment_id.eq(env))
+                .order(deployments::id.desc())
+                .select(deployments::status)
+                .first(&mut connect(&url))
+                .optional()
+                .unwrap()
+        }
+    };
+    let (dev_id, qa_id): (i64, i64) = {
+        use stagecoach::db::schema::environments;
+        let ids: Vec<i64> = environments::table
+            .order(environments::position)
+            .select(environments::id)
+            .load::<stagecoach::domain::ids::EnvironmentId>(&mut connect(&db.url))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        (ids[0], ids[1])
+    };
+    let first_in_dev = state_of("1.0.0", dev_id);
+    let started = std::time::Instant::now();
+    while first_in_dev().as_deref() != Some("succeeded") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // One waiting for approval in QA, followed by a long poll.
+    let waiting: serde_json::Value = client
+        .post(format!("{api}/projects/{slug}/releases/1.0.0/deployments"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "environment": "qa" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let waiting_id = waiting["id"].as_i64().unwrap();
+    let poll = tokio::spawn({
+        let (client, token) = (client.clone(), token.clone());
+        let url = format!("{api}/deployments/{waiting_id}?wait=60");
+        async move {
+            let response = client.get(url).bearer_auth(token).send().await;
+            (
+                std::time::Instant::now(),
+                response.map(|r| r.status().as_u16()),
+            )
+        }
+    });
+    // One running a 3-second step in Development.
+    stagecoach::domain::steps::add(
+        &mut connect(&db.url),
+        &crate::helpers::fixtures::admin(),
+        &stagecoach::domain::environments::list(
+            &mut connect(&db.url),
+            stagecoach::domain::ids::ProjectId(1),
+        )
+        .unwrap()[0],
+        &stagecoach::domain::steps::StepInput {
+            kind: "script".into(),
+            name: "slow".into(),
+            script: "sleep 3".into(),
+            url: String::new(),
+            timeout_seconds: "60".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(create("1.1.0").await.unwrap().status().as_u16(), 201);
+    let second_in_dev = state_of("1.1.0", dev_id);
+    let started = std::time::Instant::now();
+    while second_in_dev().as_deref() != Some("running") {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let asked = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    // The long poll is answered at once, with where it stands.
+    let (answered_at, status) = poll.await.unwrap();
+    assert_eq!(status.unwrap(), 200);
+    let answered_in = answered_at.duration_since(asked);
+    assert!(
+        answered_in < std::time::Duration::from_secs(2),
+        "the long poll took {answered_in:?}"
+    );
+    // New requests are refused while the step still runs.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still finishing the step"
+    );
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+            .await
+            .is_err(),
+        "a new request was accepted after SIGTERM"
+    );
+    // The step finishes; the process exits cleanly and leaves nothing running.
+    let exited = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < std::time::Duration::from_secs(40),
+            "serve did not stop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let stopped_in = asked.elapsed();
+    assert!(exited.success(), "serve exited with {exited}");
+    assert_eq!(second_in_dev().as_deref(), Some("succeeded"));
+    assert_eq!(
+        state_of("1.0.0", qa_id)().as_deref(),
+        Some("awaiting_approval")
+    );
+    assert_invariants(&db.url, "after SIGTERM");
+    println!(
+        "SIGTERM: long poll answered in {:.2} s; the running step finished and serve exited {:.1} s after the signal",
+        answered_in.as_secs_f64(),
+        stopped_in.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

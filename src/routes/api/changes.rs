@@ -36,6 +36,8 @@ struct Watched {
 
 pub struct DeploymentChanges {
     watched: Mutex<HashMap<DeploymentId, Watched>>,
+    /// True once the server is asked to stop: every waiter answers.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// Wakes the watcher when the first waiter comes.
     someone_waits: Notify,
     sender: broadcast::Sender<DeploymentId>,
@@ -48,11 +50,18 @@ impl DeploymentChanges {
         let (sender, _) = broadcast::channel(1024);
         let hub = Arc::new(Self {
             watched: Mutex::new(HashMap::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
             someone_waits: Notify::new(),
             sender,
         });
         tokio::spawn(watch(Arc::downgrade(&hub), pool));
         hub
+    }
+
+    /// The server is stopping: every request waiting answers now, with
+    /// where its deployment stands.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Waits on `id`, last seen in `state`, until the returned guard drops.
@@ -72,6 +81,7 @@ impl DeploymentChanges {
             hub: Arc::clone(self),
             id,
             changes,
+            stopping: self.stopping.subscribe(),
         }
     }
 
@@ -129,6 +139,7 @@ pub struct Waiting {
     hub: Arc<DeploymentChanges>,
     id: DeploymentId,
     changes: broadcast::Receiver<DeploymentId>,
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Waiting {
@@ -136,7 +147,12 @@ impl Waiting {
     /// `true` when it is worth reading it again.
     pub async fn changed(&mut self, until: tokio::time::Instant) -> bool {
         loop {
-            match tokio::time::timeout_at(until, self.changes.recv()).await {
+            let heard = tokio::select! {
+                heard = tokio::time::timeout_at(until, self.changes.recv()) => heard,
+                // The server stops: answer now (a closed sender also ends it).
+                _ = self.stopping.wait_for(|stopping| *stopping) => return false,
+            };
+            match heard {
                 // Time is up, or the watcher is gone (the server stops).
                 Err(_) | Ok(Err(broadcast::error::RecvError::Closed)) => return false,
                 Ok(Ok(id)) if id == self.id => return true,
