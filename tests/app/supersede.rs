@@ -219,3 +219,95 @@ async fn racing_requests_leave_only_the_newer_release_waiting() {
         );
     }
 }
+
+/// An approver approving the older release at the same instant as a newer
+/// one is requested, many times: whichever commits first, the older one
+/// ends superseded (never queued beside or behind the newer), and the
+/// newer one is the only one waiting.
+#[tokio::test]
+async fn an_approval_racing_a_newer_request_never_lets_the_older_release_go_ahead() {
+    use stagecoach::domain::approvals::{self, Decision};
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let dev = policy(&app, &pipeline[0], |p| {
+        p.trigger = "manual".into();
+        p.required_approvals = "1".into();
+        p.supersede = true;
+    });
+    let lead = app.create_user("lead", "lead-password-123", false);
+    app.grant(lead.id, dev.id, "approver");
+    let lead = crate::helpers::fixtures::person(&lead);
+    let (mut approved_first, mut refused) = (0, 0);
+    for round in 0..20 {
+        let older = app.release(&project, &format!("2.{round}.0"));
+        let newer = app.release(&project, &format!("2.{round}.1"));
+        let waiting = domain::request(
+            &mut app.conn(),
+            &admin(),
+            older.id,
+            &DeployInput {
+                environment_id: dev.id,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let (approval, request) = std::thread::scope(|scope| {
+            let (mut a, mut b) = (app.conn(), app.conn());
+            let (barrier, lead, dev_id) = (&barrier, &lead, dev.id);
+            let approving = scope.spawn(move || {
+                barrier.wait();
+                // Half the rounds let the request get ahead, by a varying
+                // few milliseconds, so both orders are met.
+                if round % 2 == 1 {
+                    std::thread::sleep(std::time::Duration::from_millis(2 + round % 7));
+                }
+                approvals::decide(&mut a, lead, waiting.id, &Decision::Approve, "")
+            });
+            let requesting = scope.spawn(move || {
+                barrier.wait();
+                domain::request(
+                    &mut b,
+                    &admin(),
+                    newer.id,
+                    &DeployInput {
+                        environment_id: dev_id,
+                        ..Default::default()
+                    },
+                )
+            });
+            (approving.join().unwrap(), requesting.join().unwrap())
+        });
+        let newer_deployment = request.unwrap_or_else(|err| panic!("round {round}: {err:?}"));
+        match approval {
+            Ok(_) => approved_first += 1,
+            Err(err) => {
+                assert!(
+                    err.to_string().contains("cancelled")
+                        || err.to_string().contains("not waiting"),
+                    "round {round}: {err}"
+                );
+                refused += 1;
+            }
+        }
+        let (status, superseded_by): (String, Option<DeploymentId>) = deployments::table
+            .find(waiting.id)
+            .select((deployments::status, deployments::superseded_by))
+            .first(&mut app.conn())
+            .unwrap();
+        assert_eq!(status, "cancelled", "round {round}");
+        assert_eq!(superseded_by, Some(newer_deployment.id), "round {round}");
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) AS n FROM deployments WHERE environment_id = {} \
+                 AND status IN ('awaiting_approval', 'queued')",
+                dev.id
+            )),
+            1,
+            "round {round}"
+        );
+    }
+    println!(
+        "approval vs newer request: {approved_first} approvals committed first, {refused} refused, 20 rounds"
+    );
+}
