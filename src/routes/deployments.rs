@@ -70,6 +70,45 @@ pub(crate) fn open(
 
 /// The deployment, if the actor may read its log: that needs a role on
 /// its environment, since logs carry what scripts and webhooks answered.
+/// What a person does to a deployment, by the role it takes there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Needs {
+    /// Cancel, redeploy: the deployer role.
+    Deploy,
+    /// Decide at a manual step: the approver role.
+    Approve,
+}
+
+/// Opens the deployment and checks that `actor` may do what `needs` says
+/// in its environment (refused and audited as `access::enforce` does).
+pub(crate) fn open_to(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: DeploymentId,
+    needs: Needs,
+) -> Result<Loaded, AppError> {
+    let loaded = open(conn, actor, id)?;
+    let (environment_id, environment) = (loaded.environment.id, loaded.environment.name.as_str());
+    let action = match needs {
+        Needs::Deploy => Action::Deploy {
+            environment_id,
+            environment,
+        },
+        Needs::Approve => Action::Approve {
+            environment_id,
+            environment,
+        },
+    };
+    access::enforce(
+        conn,
+        actor,
+        loaded.project.id,
+        loaded.access.clone(),
+        action,
+    )?;
+    Ok(loaded)
+}
+
 pub(crate) fn open_log(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -220,17 +259,7 @@ pub async fn cancel(
     let id = path.into_inner();
     let outcome = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
-            let loaded = open(conn, actor, id)?;
-            access::enforce(
-                conn,
-                actor,
-                loaded.project.id,
-                loaded.access.clone(),
-                Action::Deploy {
-                    environment_id: loaded.environment.id,
-                    environment: &loaded.environment.name,
-                },
-            )?;
+            open_to(conn, actor, id, Needs::Deploy)?;
             Ok(deployments::cancel(conn, actor, id))
         })
         .await?;
@@ -262,17 +291,7 @@ pub async fn decide_manual(
     let proceed = form.proceed == "1";
     let outcome = ctx
         .run(move |conn, actor| -> Result<_, AppError> {
-            let loaded = open(conn, actor, id)?;
-            access::enforce(
-                conn,
-                actor,
-                loaded.project.id,
-                loaded.access.clone(),
-                Action::Approve {
-                    environment_id: loaded.environment.id,
-                    environment: &loaded.environment.name,
-                },
-            )?;
+            open_to(conn, actor, id, Needs::Approve)?;
             Ok(deployments::manual::decide(
                 conn, actor, id, position, proceed, &form.note,
             ))

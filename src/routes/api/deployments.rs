@@ -397,16 +397,11 @@ pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpRe
     let id = path.into_inner();
     let body = ctx
         .run(move |conn, actor| -> Result<_, ApiError> {
-            let loaded = crate::routes::deployments::open(conn, actor, id)?;
-            access::enforce(
+            crate::routes::deployments::open_to(
                 conn,
                 actor,
-                loaded.project.id,
-                loaded.access.clone(),
-                Action::Deploy {
-                    environment_id: loaded.environment.id,
-                    environment: &loaded.environment.name,
-                },
+                id,
+                crate::routes::deployments::Needs::Deploy,
             )?;
             deployments::cancel(conn, actor, id)?;
             body_of(conn, actor, id)
@@ -451,16 +446,11 @@ pub async fn decide_manual(
     let body: ManualDecisionRequest = super::once::parse(&body)?;
     let answer = ctx
         .run(move |conn, actor| -> Result<_, ApiError> {
-            let loaded = crate::routes::deployments::open(conn, actor, id)?;
-            access::enforce(
+            crate::routes::deployments::open_to(
                 conn,
                 actor,
-                loaded.project.id,
-                loaded.access.clone(),
-                Action::Approve {
-                    environment_id: loaded.environment.id,
-                    environment: &loaded.environment.name,
-                },
+                id,
+                crate::routes::deployments::Needs::Approve,
             )?;
             deployments::manual::decide(conn, actor, id, position, body.proceed, &body.note)?;
             body_of(conn, actor, id)
@@ -548,16 +538,11 @@ pub async fn redeploy(
     let body: CommentBody = super::optional_json(&body)?;
     let answer = ctx
         .run(move |conn, actor| -> Result<_, ApiError> {
-            let loaded = crate::routes::deployments::open(conn, actor, id)?;
-            access::enforce(
+            let loaded = crate::routes::deployments::open_to(
                 conn,
                 actor,
-                loaded.project.id,
-                loaded.access.clone(),
-                Action::Deploy {
-                    environment_id: loaded.environment.id,
-                    environment: &loaded.environment.name,
-                },
+                id,
+                crate::routes::deployments::Needs::Deploy,
             )?;
             let input = DeployInput {
                 environment_id: loaded.environment.id,

@@ -194,16 +194,33 @@ pub enum ChangeKind {
     Changed,
 }
 
+fn kind<T>(c: &crate::domain::changes::Change<T>) -> ChangeKind {
+    use crate::domain::changes::Change;
+    match c {
+        Change::Added(_) => ChangeKind::Added,
+        Change::Removed(_) => ChangeKind::Removed,
+        Change::Changed { .. } => ChangeKind::Changed,
+    }
+}
+
+/// Changes of things told apart by name (steps, checks): names only.
+fn named<T>(
+    changes: &[crate::domain::changes::Change<T>],
+    name: impl Fn(&T) -> &String,
+) -> Vec<NamedChange> {
+    changes
+        .iter()
+        .map(|c| NamedChange {
+            name: name(c.subject()).clone(),
+            change: kind(c),
+            secret: false,
+        })
+        .collect()
+}
+
 impl ChangesBody {
     pub fn new(from: String, changes: crate::domain::changes::Changes) -> Self {
         use crate::domain::changes::Change;
-        fn kind<T>(c: &Change<T>) -> ChangeKind {
-            match c {
-                Change::Added(_) => ChangeKind::Added,
-                Change::Removed(_) => ChangeKind::Removed,
-                Change::Changed { .. } => ChangeKind::Changed,
-            }
-        }
         ChangesBody {
             from,
             backwards: changes.backwards,
@@ -247,24 +264,8 @@ impl ChangesBody {
                     secret: c.subject().secret,
                 })
                 .collect(),
-            steps: changes
-                .steps
-                .iter()
-                .map(|c| NamedChange {
-                    name: c.subject().name.clone(),
-                    change: kind(c),
-                    secret: false,
-                })
-                .collect(),
-            checks: changes
-                .checks
-                .iter()
-                .map(|c| NamedChange {
-                    name: c.subject().name.clone(),
-                    change: kind(c),
-                    secret: false,
-                })
-                .collect(),
+            steps: named(&changes.steps, |s| &s.name),
+            checks: named(&changes.checks, |c| &c.name),
         }
     }
 }
