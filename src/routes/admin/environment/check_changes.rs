@@ -39,8 +39,7 @@ impl From<CheckFormData> for CheckInput {
     }
 }
 
-/// Runs a change to the checks and answers: back to the page with a
-/// message, or the page with the form as typed and its errors.
+/// Runs a change to the checks; an invalid new check comes back as typed.
 async fn check_change(
     ctx: Ctx,
     slug: String,
@@ -50,28 +49,8 @@ async fn check_change(
     + Send
     + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let (s, e) = (slug.clone(), env.clone());
-    let outcome = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
-            let (_, pipeline, index) = open(conn, actor, &s, &e)?;
-            Ok(work(conn, actor, &pipeline[index]))
-        })
-        .await?;
-    match outcome {
-        Ok(message) => {
-            ctx.flash(FlashKind::Success, message);
-            Ok(see_other(&settings_url(&slug, &env)))
-        }
-        Err(checks::CheckError::Invalid(errors)) => {
-            let failed = typed.map_or(Failed::None, |form| Failed::NewCheck(form, errors));
-            render(&ctx, slug, env, failed).await
-        }
-        Err(checks::CheckError::Refused(message)) => {
-            ctx.flash(FlashKind::Error, message);
-            Ok(see_other(&settings_url(&slug, &env)))
-        }
-        Err(other) => Err(other.into()),
-    }
+    let failed = move |errors| typed.map_or(Failed::None, |form| Failed::NewCheck(form, errors));
+    list_change(ctx, slug, env, failed, work).await
 }
 
 pub async fn add_check(

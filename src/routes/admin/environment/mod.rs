@@ -15,6 +15,7 @@ use crate::domain::environments::{self, Environment, EnvironmentError, PolicyInp
 use crate::domain::ids::EnvironmentId;
 use crate::domain::ordering::Direction;
 use crate::domain::projects::{self, Project};
+use crate::domain::rejection::Rejection;
 use crate::domain::secrets::SecretBox;
 use crate::domain::steps::{self, StepError, StepInput};
 use crate::domain::validation::FieldErrors;
@@ -164,6 +165,39 @@ async fn render(
         }
     }
     render_with_status(&page, status)
+}
+
+/// Runs a change to one of the environment's lists (steps, checks) and
+/// answers: back to the page with its message, or, when the form was not
+/// valid, the page with it as typed (`failed` makes it from the errors).
+async fn list_change(
+    ctx: Ctx,
+    slug: String,
+    env: String,
+    failed: impl FnOnce(FieldErrors) -> Failed,
+    work: impl FnOnce(&mut PgConnection, &Actor, &Environment) -> Result<String, Rejection>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, AppError> {
+    let (s, e) = (slug.clone(), env.clone());
+    let outcome = ctx
+        .run(move |conn, actor| -> Result<_, AppError> {
+            let (_, pipeline, index) = open(conn, actor, &s, &e)?;
+            Ok(work(conn, actor, &pipeline[index]))
+        })
+        .await?;
+    match outcome {
+        Ok(message) => {
+            ctx.flash(FlashKind::Success, message);
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(Rejection::Invalid(errors)) => render(&ctx, slug, env, failed(errors)).await,
+        Err(Rejection::Refused(message)) => {
+            ctx.flash(FlashKind::Error, message);
+            Ok(see_other(&settings_url(&slug, &env)))
+        }
+        Err(other) => Err(other.into()),
+    }
 }
 
 pub async fn show(ctx: Ctx, path: web::Path<(String, String)>) -> Result<HttpResponse, AppError> {

@@ -39,8 +39,8 @@ impl StepFormData {
     }
 }
 
-/// Runs a change to a step and answers: back to the page, or the page with
-/// the failed form.
+/// Runs a change to a step; an invalid form comes back as typed, beside
+/// its step (or as the new one).
 async fn step_change(
     ctx: Ctx,
     slug: String,
@@ -50,32 +50,12 @@ async fn step_change(
     + Send
     + 'static,
 ) -> Result<HttpResponse, AppError> {
-    let (s, e) = (slug.clone(), env.clone());
-    let outcome = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
-            let (_, pipeline, index) = open(conn, actor, &s, &e)?;
-            Ok(work(conn, actor, &pipeline[index]))
-        })
-        .await?;
-    match outcome {
-        Ok(message) => {
-            ctx.flash(FlashKind::Success, message);
-            Ok(see_other(&settings_url(&slug, &env)))
-        }
-        Err(StepError::Invalid(errors)) => {
-            let failed = match form {
-                Some((Some(id), data)) => Failed::Step(id, data.kept(errors)),
-                Some((None, data)) => Failed::NewStep(data.kept(errors)),
-                None => Failed::None,
-            };
-            render(&ctx, slug, env, failed).await
-        }
-        Err(StepError::Refused(message)) => {
-            ctx.flash(FlashKind::Error, message);
-            Ok(see_other(&settings_url(&slug, &env)))
-        }
-        Err(other) => Err(other.into()),
-    }
+    let failed = move |errors| match form {
+        Some((Some(id), data)) => Failed::Step(id, data.kept(errors)),
+        Some((None, data)) => Failed::NewStep(data.kept(errors)),
+        None => Failed::None,
+    };
+    list_change(ctx, slug, env, failed, work).await
 }
 
 fn find_step(
