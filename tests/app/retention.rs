@@ -129,3 +129,77 @@ async fn the_retention_form_keeps_what_was_typed() {
         14
     );
 }
+
+/// Retention sweeping an old release at the same instant as someone
+/// promotes it, many times: either the promotion wins and the release
+/// stays (promoted, so never swept), or the sweep wins and the promotion
+/// is refused; never a promoted release lost, never a 500.
+#[tokio::test]
+async fn a_sweep_racing_a_promotion_never_loses_a_promoted_release() {
+    let app = spawn_app().await;
+    let (project, pipeline) = app.project("Shop");
+    let qa =
+        crate::helpers::fixtures::policy(&app, &pipeline[1], |p| p.required_approvals = "1".into());
+    retention::set_policy(&mut app.conn(), &admin(), project.id, "30", "1").unwrap();
+    let (mut promoted, mut swept) = (0, 0);
+    for round in 0..20 {
+        let old = app.release(&project, &format!("3.{round}.0"));
+        let newer = app.release(&project, &format!("3.{round}.1"));
+        app.wait_for(old.id, pipeline[0].id, "succeeded").await;
+        app.wait_for(newer.id, pipeline[0].id, "succeeded").await;
+        diesel::sql_query(format!(
+            "UPDATE releases SET created_at = now() - interval '40 days' WHERE id = {}",
+            old.id
+        ))
+        .execute(&mut app.conn())
+        .unwrap();
+        let barrier = std::sync::Barrier::new(2);
+        let (sweep, promotion) = std::thread::scope(|scope| {
+            let (mut a, mut b) = (app.conn(), app.conn());
+            let (barrier, project_id, qa_id) = (&barrier, project.id, qa.id);
+            let sweeping = scope.spawn(move || {
+                barrier.wait();
+                retention::sweep(&mut a, project_id, Utc::now())
+            });
+            let promoting = scope.spawn(move || {
+                barrier.wait();
+                // Half the rounds give the sweep a head start of a varying
+                // few milliseconds, so both orders are met.
+                if round % 2 == 1 {
+                    std::thread::sleep(std::time::Duration::from_millis(1 + round % 5));
+                }
+                deployments::request(
+                    &mut b,
+                    &admin(),
+                    old.id,
+                    &DeployInput {
+                        environment_id: qa_id,
+                        ..Default::default()
+                    },
+                )
+            });
+            (sweeping.join().unwrap(), promoting.join().unwrap())
+        });
+        let removed = sweep.unwrap_or_else(|err| panic!("round {round}: {err}"));
+        let exists = releases::find(&mut app.conn(), project.id, &old.version)
+            .unwrap()
+            .is_some();
+        match promotion {
+            Ok(_) => {
+                promoted += 1;
+                assert!(exists, "round {round}: a promoted release was swept");
+                assert_eq!(removed, 0, "round {round}");
+            }
+            Err(err) => {
+                swept += 1;
+                assert!(!exists, "round {round}: refused ({err}) but not swept");
+                assert_eq!(removed, 1, "round {round}");
+                assert!(
+                    err.to_string().contains("no longer exists"),
+                    "round {round}: {err}"
+                );
+            }
+        }
+    }
+    println!("sweep vs promotion: {promoted} promotions won, {swept} sweeps won, 20 rounds");
+}
