@@ -670,3 +670,165 @@ async fn sigterm_answers_long_polls_refuses_new_requests_and_lets_the_running_st
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Waits until `sql` (a count) is at least `n`.
+async fn until_count(url: &str, sql: &str, n: i64, what: &str) {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let now = diesel::sql_query(sql)
+            .get_result::<Count>(&mut connect(url))
+            .unwrap()
+            .n;
+        if now >= n {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{what}: {now} of {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_at_a_manual_step_or_while_verifying_loses_its_deployments_which_can_be_redeployed()
+ {
+    use stagecoach::domain::{checks, deployments, environments, projects, releases, steps};
+    let db = crate::helpers::TestDb::new();
+    let dir = crate::health::tempdir("killed-waiting");
+    let port = free_port();
+    let mut child = start_serve(&db.url, port, &dir);
+    ready(port).await;
+    let admin = crate::helpers::fixtures::admin();
+    let mut conn = connect(&db.url);
+    let project = |name: &str, conn: &mut diesel::PgConnection| {
+        let project = projects::create(
+            conn,
+            &admin,
+            &projects::ProjectInput {
+                name: name.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let dev = environments::list(conn, project.id).unwrap().remove(0);
+        (project, dev)
+    };
+    // One deployment waits for a person; another verifies with a check
+    // that takes its time.
+    let (manual, manual_dev) = project("Manual", &mut conn);
+    steps::add(
+        &mut conn,
+        &admin,
+        &manual_dev,
+        &steps::StepInput {
+            kind: "manual".into(),
+            name: "Look".into(),
+            script: "Are the dashboards calm?".into(),
+            url: String::new(),
+            timeout_seconds: "600".into(),
+        },
+    )
+    .unwrap();
+    let (checked, checked_dev) = project("Checked", &mut conn);
+    checks::add(
+        &mut conn,
+        &admin,
+        &checked_dev,
+        &checks::CheckInput {
+            kind: "script".into(),
+            name: "slow".into(),
+            script: "sleep 30".into(),
+            ..checks::CheckInput::blank()
+        },
+    )
+    .unwrap();
+    let release = |project: &stagecoach::domain::projects::Project,
+                   conn: &mut diesel::PgConnection| {
+        releases::create(
+            conn,
+            &admin,
+            project,
+            &releases::ReleaseInput {
+                version: "1.0.0".into(),
+                title: "First".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let waiting = release(&manual, &mut conn);
+    let verifying = release(&checked, &mut conn);
+    until_count(
+        &db.url,
+        "SELECT count(*) AS n FROM deployment_steps WHERE kind = 'manual' AND status = 'running'",
+        1,
+        "waiting at the manual step",
+    )
+    .await;
+    until_count(
+        &db.url,
+        "SELECT count(*) AS n FROM deployments WHERE verifying_since IS NOT NULL AND status = 'running'",
+        1,
+        "verifying",
+    )
+    .await;
+    child.kill().unwrap();
+    let _ = child.wait();
+
+    // Started again: both end as worker lost once their lease runs out.
+    let mut child = start_serve(&db.url, port, &dir);
+    ready(port).await;
+    until_count(
+        &db.url,
+        "SELECT count(*) AS n FROM deployments WHERE status = 'failed' AND note LIKE 'Worker lost%'",
+        2,
+        "reaped",
+    )
+    .await;
+    // The manual step can no longer be decided, and both can be deployed
+    // again: one at a time, nothing twice at once.
+    let stale = {
+        use diesel::prelude::*;
+        use stagecoach::db::schema::deployments as table;
+        table::table
+            .filter(table::release_id.eq(waiting.id))
+            .select(table::id)
+            .first::<stagecoach::domain::ids::DeploymentId>(&mut conn)
+            .unwrap()
+    };
+    let refused = deployments::manual::decide(&mut conn, &admin, stale, 0, true, "late");
+    assert!(refused.is_err(), "a lost deployment's step was decided");
+    for (release, dev) in [(&waiting, &manual_dev), (&verifying, &checked_dev)] {
+        deployments::request(
+            &mut conn,
+            &admin,
+            release.id,
+            &deployments::DeployInput {
+                environment_id: dev.id,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    until_count(
+        &db.url,
+        "SELECT count(*) AS n FROM deployments WHERE status = 'running' AND attempt = 2",
+        2,
+        "redeployed and running again",
+    )
+    .await;
+    assert_invariants(
+        &db.url,
+        "after the worker was killed and its deployments redeployed",
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
