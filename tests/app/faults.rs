@@ -148,7 +148,7 @@ const INVARIANTS: &[(&str, &str)] = &[
     ),
 ];
 
-fn connect(url: &str) -> diesel::PgConnection {
+pub(crate) fn connect(url: &str) -> diesel::PgConnection {
     use diesel::Connection;
     diesel::PgConnection::establish(url).expect("connecting to the database")
 }
@@ -187,7 +187,7 @@ fn start_serve(url: &str, port: u16, dir: &std::path::Path) -> std::process::Chi
         .expect("starting stagecoach serve")
 }
 
-async fn ready(port: u16) {
+pub(crate) async fn ready(port: u16) {
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(60) {
         if reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
@@ -371,7 +371,7 @@ fn assert_kept(url: &str, answered: &Answered) {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

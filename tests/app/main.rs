@@ -51,6 +51,7 @@ mod schemathesis;
 mod sessions;
 mod site;
 mod soak;
+mod soak_load;
 mod states;
 mod supersede;
 mod throttle;

@@ -47,12 +47,19 @@ impl AppUnderTest {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut request = String::new();
                     let _ = reader.read_line(&mut request);
+                    let mut length = 0;
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                             break;
                         }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
                     }
+                    // A body (an event webhook's) is read before answering.
+                    let mut body = vec![0; length];
+                    let _ = std::io::Read::read_exact(&mut reader, &mut body);
                     let path = request.split(' ').nth(1).unwrap_or("").to_owned();
                     let n = {
                         let mut hits = hits.lock().unwrap();
