@@ -41,6 +41,9 @@ pub fn start_verifying(
     })
 }
 
+/// How a failed verification's note begins (then the evidence).
+pub const VERIFICATION_FAILED: &str = "Verification failed: ";
+
 /// Longest block reason the database keeps.
 const MAX_REASON: usize = 2000;
 
@@ -61,7 +64,10 @@ pub(super) fn after_failed_verification(
         .find(done.release_id)
         .select(releases::version)
         .first(conn)?;
-    let reason: String = format!("Failed verification in {}: {note}", environment.name)
+    // The block says where; the note's own "Verification failed" would say
+    // it twice.
+    let evidence = note.strip_prefix(VERIFICATION_FAILED).unwrap_or(note);
+    let reason: String = format!("Failed verification in {}: {evidence}", environment.name)
         .chars()
         .take(MAX_REASON)
         .collect();

@@ -313,8 +313,9 @@ fn verification(
             Outcome::Succeeded
         }
         Err(StepFailure::Failed(detail)) => {
-            log.system(None, &format!("✘ Verification failed: {detail}."));
-            Outcome::FailedVerification(format!("Verification failed: {detail}."))
+            let note = format!("{}{detail}.", deployments::VERIFICATION_FAILED);
+            log.system(None, &format!("✘ {note}"));
+            Outcome::FailedVerification(note)
         }
         Err(StepFailure::Stopped(Stop::Cancelled)) => {
             log.system(
