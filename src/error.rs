@@ -177,10 +177,7 @@ impl From<diesel::result::Error> for AppError {
                 diesel::result::DatabaseErrorKind::ClosedConnection,
                 _,
             ) => Self::Unavailable(err.into()),
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
-                _,
-            ) => Self::ReadOnly(err.into()),
+            ref read_only if crate::db::is_read_only(read_only) => Self::ReadOnly(err.into()),
             other => Self::Internal(other.into()),
         }
     }

@@ -257,10 +257,7 @@ impl SessionStore for PgSessionStore {
         match extended {
             // A read-only database still serves reads: the expiry moves on
             // a later request, within the same minute of slack.
-            Err(db::RunError::Work(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
-                _,
-            ))) => {
+            Err(db::RunError::Work(err)) if db::is_read_only(&err) => {
                 tracing::warn!("database read-only: the session's expiry was not extended");
                 Ok(())
             }

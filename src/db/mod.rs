@@ -99,6 +99,20 @@ pub fn violated_check(err: &diesel::result::Error) -> Option<&str> {
     }
 }
 
+/// Whether the database refused a write because it takes none (read-only:
+/// a full disk, a standby). Reads go on; a change is refused whole, and
+/// bookkeeping a read does (a session's expiry, a token's last use) is
+/// skipped until it takes writes again.
+pub fn is_read_only(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+            _
+        )
+    )
+}
+
 /// One trivial statement: the database answers (the readiness probe).
 pub fn ping(conn: &mut PgConnection) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())

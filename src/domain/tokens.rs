@@ -504,10 +504,9 @@ pub fn authenticate(
         match noted {
             // A read-only database still serves reads: the token is noted
             // on a later use.
-            Err(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
-                _,
-            )) => tracing::warn!(token = found.id, "database read-only: token use not noted"),
+            Err(err) if crate::db::is_read_only(&err) => {
+                tracing::warn!(token = found.id, "database read-only: token use not noted");
+            }
             other => other?,
         }
     }

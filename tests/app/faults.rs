@@ -154,18 +154,9 @@ pub(crate) fn connect(url: &str) -> diesel::PgConnection {
 }
 
 fn assert_invariants(url: &str, when: &str) {
-    use diesel::prelude::*;
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let mut conn = connect(url);
     for (rule, sql) in INVARIANTS {
-        let broken = diesel::sql_query(*sql)
-            .get_result::<Count>(&mut conn)
-            .unwrap()
-            .n;
+        let broken = crate::helpers::count_on(&mut conn, sql);
         assert_eq!(broken, 0, "{when}: {rule} ({broken})");
     }
 }
@@ -673,18 +664,9 @@ async fn sigterm_answers_long_polls_refuses_new_requests_and_lets_the_running_st
 
 /// Waits until `sql` (a count) is at least `n`.
 async fn until_count(url: &str, sql: &str, n: i64, what: &str) {
-    use diesel::prelude::*;
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let started = std::time::Instant::now();
     loop {
-        let now = diesel::sql_query(sql)
-            .get_result::<Count>(&mut connect(url))
-            .unwrap()
-            .n;
+        let now = crate::helpers::count_on(&mut connect(url), sql);
         if now >= n {
             return;
         }

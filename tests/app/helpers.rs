@@ -433,7 +433,8 @@ impl TestApp {
 }
 
 /// The session cookie's value in `response`, if it set one.
-fn count_on(conn: &mut PgConnection, sql: &str) -> i64 {
+/// A count query's `n` (`SELECT count(*) AS n …`) on `conn`.
+pub fn count_on(conn: &mut PgConnection, sql: &str) -> i64 {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = diesel::sql_types::BigInt)]

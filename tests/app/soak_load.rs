@@ -15,8 +15,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use diesel::prelude::*;
-
 use crate::faults::{connect, free_port, ready};
 use crate::helpers::{ADMIN_PASSWORD, TEST_SECRET_KEY, TestDb, csrf_token_in, fixtures::admin};
 use crate::verification::AppUnderTest;
@@ -38,15 +36,7 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 fn count(url: &str, sql: &str) -> i64 {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut connect(url))
-        .unwrap()
-        .n
+    crate::helpers::count_on(&mut connect(url), sql)
 }
 
 #[derive(Default)]

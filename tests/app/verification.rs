@@ -579,3 +579,54 @@ async fn the_check_form_keeps_what_was_typed_and_names_each_problem() {
         .await
         .contains("name=\"rollback_on_failed_verification\" id=\"rollback_on_failed_verification\" value=\"1\" checked"));
 }
+
+#[tokio::test]
+async fn the_database_refuses_a_check_or_a_verification_state_that_cannot_be() {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    let (project, pipeline) = app.project("Shop");
+    let release = app.release(&project, "1.0.0");
+    let refused = |sql: String| {
+        diesel::sql_query(sql)
+            .execute(&mut app.conn())
+            .unwrap_err()
+            .to_string()
+    };
+    let env = pipeline[0].id;
+    for (sql, constraint) in [
+        (
+            format!(
+                "INSERT INTO checks (environment_id, position, kind, name) VALUES ({env}, 0, 'http', 'health')"
+            ),
+            "checks_http_has_url",
+        ),
+        (
+            format!(
+                "INSERT INTO checks (environment_id, position, kind, name, url) VALUES ({env}, 0, 'script', 'smoke', 'https://x')"
+            ),
+            "checks_http_has_url",
+        ),
+        (
+            format!(
+                "INSERT INTO checks (environment_id, position, kind, name, script) VALUES ({env}, 0, 'script', 'smoke', '  ')"
+            ),
+            "checks_script_has_script",
+        ),
+        (
+            format!(
+                "UPDATE deployments SET verifying_since = now() WHERE release_id = {}",
+                release.id
+            ),
+            "deployments_verifying_while_running",
+        ),
+        (
+            format!(
+                "UPDATE deployments SET failed_verification = true WHERE release_id = {}",
+                release.id
+            ),
+            "deployments_failed_verification_is_failed",
+        ),
+    ] {
+        let err = refused(sql.clone());
+        assert!(err.contains(constraint), "{sql}: {err}");
+    }
+}
