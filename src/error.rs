@@ -32,6 +32,11 @@ pub enum AppError {
     Refused(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The API token the request came with was revoked (or expired, or its
+    /// owner disabled) while the request ran: the database refused the
+    /// change whole (`audit_events_token_in_force`).
+    #[error("token no longer in force")]
+    TokenWithdrawn,
     /// The database could not be reached in time.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -105,6 +110,10 @@ impl AppError {
                 "Request too large",
                 "What you sent is larger than this server accepts, so nothing was changed.".to_owned(),
             ),
+            Self::TokenWithdrawn => (
+                "Token withdrawn",
+                "This token was revoked, expired or its owner disabled while the request ran, so nothing was changed.".to_owned(),
+            ),
             Self::Unavailable(_) => (
                 "Service unavailable",
                 "Stagecoach cannot reach its database right now. Try again in a moment.".to_owned(),
@@ -135,6 +144,7 @@ impl ResponseError for AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Refused(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TokenWithdrawn => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) | Self::ReadOnly(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -178,6 +188,11 @@ impl From<diesel::result::Error> for AppError {
                 _,
             ) => Self::Unavailable(err.into()),
             ref read_only if crate::db::is_read_only(read_only) => Self::ReadOnly(err.into()),
+            ref withdrawn
+                if crate::db::violated_check(withdrawn) == Some("audit_events_token_in_force") =>
+            {
+                Self::TokenWithdrawn
+            }
             other => Self::Internal(other.into()),
         }
     }

@@ -49,6 +49,7 @@ diesel::table! {
         project_id -> Nullable<Int8>,
         details -> Jsonb,
         client_addr -> Nullable<Text>,
+        token_id -> Nullable<Int8>,
     }
 }
 

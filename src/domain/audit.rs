@@ -24,6 +24,10 @@ pub struct Actor {
     /// The reach of the API token the actor used, when narrowed: every
     /// right they hold is cut to it (`access::ProjectAccess`).
     pub scope: Option<super::tokens::Scope>,
+    /// The API token the actor acts with: recorded with each change, and
+    /// the database refuses the change if the token was revoked (or its
+    /// owner disabled) by the time it commits.
+    pub token_id: Option<i64>,
 }
 
 impl Actor {
@@ -35,6 +39,7 @@ impl Actor {
             is_admin: false,
             client_addr: None,
             scope: None,
+            token_id: None,
         }
     }
 
@@ -58,6 +63,7 @@ impl Actor {
             is_admin,
             client_addr,
             scope: None,
+            token_id: None,
         }
     }
 }
@@ -126,6 +132,7 @@ pub fn record(conn: &mut PgConnection, actor: &Actor, event: Event) -> QueryResu
             audit_events::project_id.eq(event.project_id),
             audit_events::details.eq(escaped_json(event.details)),
             audit_events::client_addr.eq(&actor.client_addr),
+            audit_events::token_id.eq(actor.token_id),
         ))
         .execute(conn)?;
     Ok(())

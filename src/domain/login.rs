@@ -205,6 +205,7 @@ fn actor(username: &str, user: Option<&User>, client_addr: Option<&str>) -> Acto
         is_admin: false,
         client_addr: client_addr.map(str::to_owned),
         scope: None,
+        token_id: None,
     }
 }
 

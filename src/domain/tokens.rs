@@ -514,6 +514,7 @@ pub fn authenticate(
         // Only a token with all of its owner's reach acts as an admin.
         is_admin: found.is_admin && !scope.is_narrowed(),
         scope: scope.is_narrowed().then(|| scope.clone()),
+        token_id: Some(found.id),
         ..actor
     };
     Ok(Ok(Authenticated {

@@ -546,6 +546,7 @@ pub mod fixtures {
             is_admin: true,
             client_addr: None,
             scope: None,
+            token_id: None,
         }
     }
 

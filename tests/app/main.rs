@@ -59,4 +59,5 @@ mod tokens;
 mod verification;
 mod wake;
 mod webhooks;
+mod withdrawn;
 mod workers;

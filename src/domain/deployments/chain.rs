@@ -52,6 +52,13 @@ pub(super) fn promote_onwards(
                         Err(DeployError::Refused(reason)) => {
                             format!("Stopped before {}: {reason}", next.name)
                         }
+                        // The right was removed between the read above and
+                        // the request, and the database refused it: the
+                        // same stop, said the same way.
+                        Err(DeployError::Denied(_)) => format!(
+                            "Stopped before {}: {} no longer holds the deployer role on {}.",
+                            next.name, user.display_name, next.name
+                        ),
                         other => return settle(deployment_id, other),
                     }
                 } else {
