@@ -814,3 +814,149 @@ async fn a_worker_killed_at_a_manual_step_or_while_verifying_loses_its_deploymen
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped
+/// by whoever adopted it).
+fn ended(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        // The state follows the command name's closing parenthesis.
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// The worker (the real `serve`) is SIGKILLed while a script step runs a
+/// process of its own: the script and what it started die with the worker
+/// instead of running on orphaned; the lease fails the deployment as
+/// "worker lost"; it is deployed again as attempt 2, and its first
+/// attempt's processes are not there to run beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_in_a_step_takes_the_steps_processes_with_it_and_the_deployment_is_lost_then_redeployable()
+ {
+    use stagecoach::domain::{deployments, environments, projects, releases, steps};
+    let db = crate::helpers::TestDb::new();
+    let dir = crate::health::tempdir("killed-in-step");
+    let port = free_port();
+    let mut child = start_serve(&db.url, port, &dir);
+    ready(port).await;
+    let admin = crate::helpers::fixtures::admin();
+    let mut conn = connect(&db.url);
+    let project = projects::create(
+        &mut conn,
+        &admin,
+        &projects::ProjectInput {
+            name: "Scripted".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dev = environments::list(&mut conn, project.id).unwrap().remove(0);
+    let pids = dir.join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    steps::add(
+        &mut conn,
+        &admin,
+        &dev,
+        &steps::StepInput {
+            kind: "script".into(),
+            name: "Migrate".into(),
+            script: format!(
+                "sleep 300 &\necho \"$$ $!\" > {}/deployment-$STAGECOACH_DEPLOYMENT_ID\nwait\n",
+                pids.display()
+            ),
+            url: String::new(),
+            timeout_seconds: "600".into(),
+        },
+    )
+    .unwrap();
+    let release = releases::create(
+        &mut conn,
+        &admin,
+        &project,
+        &releases::ReleaseInput {
+            version: "1.0.0".into(),
+            title: "First".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let started = |deployment: i64| {
+        let file = pids.join(format!("deployment-{deployment}"));
+        async move {
+            let waited = std::time::Instant::now();
+            loop {
+                if let Ok(text) = std::fs::read_to_string(&file) {
+                    let found: Vec<i32> = text
+                        .split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect();
+                    if found.len() == 2 {
+                        return found;
+                    }
+                }
+                assert!(
+                    waited.elapsed() < std::time::Duration::from_secs(30),
+                    "deployment {deployment}'s script did not start"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let first = started(crate::helpers::count_on(
+        &mut conn,
+        "SELECT max(id) AS n FROM deployments",
+    ))
+    .await;
+    assert!(!first.iter().any(|&pid| ended(pid)), "the script runs");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let killed = std::time::Instant::now();
+    while !first.iter().all(|&pid| ended(pid)) {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(5),
+            "the script (pid {}) or what it started (pid {}) outlived the worker",
+            first[0],
+            first[1]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    println!(
+        "the step's processes ended {} ms after the worker was killed",
+        killed.elapsed().as_millis()
+    );
+
+    let mut child = start_serve(&db.url, port, &dir);
+    ready(port).await;
+    until_count(
+        &db.url,
+        "SELECT count(*) AS n FROM deployments WHERE status = 'failed' AND note LIKE 'Worker lost%'",
+        1,
+        "reaped",
+    )
+    .await;
+    let again = deployments::request(
+        &mut conn,
+        &admin,
+        release.id,
+        &deployments::DeployInput {
+            environment_id: dev.id,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(again.attempt, 2);
+    let second = started(again.id.0).await;
+    assert!(!second.iter().any(|&pid| ended(pid)), "attempt 2 runs");
+    assert_invariants(&db.url, "after the worker was killed in a step");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let killed = std::time::Instant::now();
+    while !second.iter().all(|&pid| ended(pid)) {
+        assert!(
+            killed.elapsed() < std::time::Duration::from_secs(5),
+            "attempt 2 outlived the worker"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

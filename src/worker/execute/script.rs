@@ -1,7 +1,54 @@
 //! Running a script step: its own working directory and process group,
-//! output into the log, stopped as a whole on cancel, timeout or shutdown.
+//! output into the log, stopped as a whole on cancel, timeout or shutdown,
+//! and when the worker itself dies.
 
 use super::*;
+
+/// What runs a script: a bash that starts it in the background, in the
+/// step's process group, and kills that whole group when the worker dies.
+///
+/// A worker killed outright (SIGKILL, the OOM killer) cannot stop its
+/// scripts itself, and a parent-death signal reaches only the direct child:
+/// without this, what the script started would run on, orphaned, while the
+/// lease fails the deployment as "worker lost" and someone deploys it
+/// again. The kernel sends this bash SIGUSR1 when the worker's thread that
+/// started it ends (see `pre_exec` below); that thread waits for the script
+/// to the end, so only the worker's death ends it first.
+///
+/// A script killed by a signal takes its supervisor with it by the same
+/// signal, so the step still reads "killed by a signal".
+const SUPERVISOR: &str = r#"trap 'kill -KILL 0' USR1
+bash "$1" &
+wait $!
+status=$?
+if [ "$status" -gt 128 ]; then
+    trap - USR1
+    kill -n "$((status - 128))" $$
+fi
+exit "$status""#;
+
+/// Asks the kernel to send the supervisor SIGUSR1 when the spawning thread
+/// ends, and refuses to start if the worker is already gone.
+#[allow(unsafe_code)]
+fn die_with_worker(command: &mut Command) {
+    let worker = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and calls
+    // only prctl(2) and getppid(2), which are async-signal-safe, and
+    // builds its error from a raw OS code without allocating.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR1) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The worker died between fork and prctl: nothing would
+            // signal the supervisor, so do not start.
+            if libc::getppid() != worker {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
 
 /// Stops a script and everything it started: its whole process group.
 #[allow(unsafe_code)]
@@ -66,7 +113,12 @@ fn run_in(
     workdir: &std::path::Path,
     script: &std::path::Path,
 ) -> Result<String, StepFailure> {
-    let mut child = Command::new("bash")
+    let mut command = Command::new("bash");
+    die_with_worker(&mut command);
+    let mut child = command
+        .arg("-c")
+        .arg(SUPERVISOR)
+        .arg("stagecoach-step")
         .arg(script)
         .current_dir(workdir)
         .env_clear()
