@@ -66,12 +66,26 @@ pub struct WebhookArgs {
     /// Address ranges webhook steps may not connect to, besides the built-in internal ones (comma-separated CIDRs).
     #[arg(long, env = "STAGECOACH_WEBHOOK_DENY", default_value = "")]
     pub webhook_deny: String,
+    /// Seconds an event webhook's receiver has to answer before the delivery counts as failed (and is retried).
+    #[arg(
+        long,
+        env = "STAGECOACH_DELIVERY_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
+    pub delivery_timeout_seconds: u32,
 }
 
 impl WebhookArgs {
-    pub fn policy(&self) -> anyhow::Result<crate::worker::address_policy::AddressPolicy> {
-        crate::worker::address_policy::AddressPolicy::parse(&self.webhook_allow, &self.webhook_deny)
-            .context("STAGECOACH_WEBHOOK_ALLOW / STAGECOACH_WEBHOOK_DENY")
+    /// Sets what these arguments say on a worker's configuration.
+    pub fn apply(&self, config: &mut crate::worker::WorkerConfig) -> anyhow::Result<()> {
+        config.webhook_policy = crate::worker::address_policy::AddressPolicy::parse(
+            &self.webhook_allow,
+            &self.webhook_deny,
+        )
+        .context("STAGECOACH_WEBHOOK_ALLOW / STAGECOACH_WEBHOOK_DENY")?;
+        config.delivery_timeout =
+            Duration::from_secs(u64::from(self.delivery_timeout_seconds.max(1)));
+        Ok(())
     }
 }
 
@@ -181,7 +195,7 @@ fn settings(args: &ServeArgs, database_url: String) -> anyhow::Result<Settings> 
         crate::config::resolve_secret_key(args.secret_key.as_deref(), &args.database.data_dir)?;
     let mut worker = crate::worker::WorkerConfig::new(&secret_key);
     worker.lease = Duration::from_secs(u64::from(args.lease_seconds.max(1)));
-    worker.webhook_policy = args.webhooks.policy()?;
+    args.webhooks.apply(&mut worker)?;
     worker.public_url = args.public_url.clone().filter(|u| !u.trim().is_empty());
     let site = crate::auth::site::Site::new(args.public_url.as_deref(), &args.trusted_proxies)?;
     if args.session_idle_minutes == 0 || args.session_absolute_hours == 0 {
@@ -227,7 +241,7 @@ fn work(args: WorkerArgs) -> anyhow::Result<()> {
         let pool = db::build_pool(&database_url, args.database.db_pool_size)?;
         let mut config = crate::worker::WorkerConfig::new(&secret_key);
         config.lease = std::time::Duration::from_secs(u64::from(args.lease_seconds.max(1)));
-        config.webhook_policy = args.webhooks.policy()?;
+        args.webhooks.apply(&mut config)?;
         config.listen_url = Some(database_url.clone());
         config.public_url = args.public_url.clone().filter(|u| !u.trim().is_empty());
         let stop = crate::worker::spawn(&pool, &config, args.workers.max(1));

@@ -14,20 +14,29 @@ use super::{WorkerConfig, webhook};
 use crate::db::{self, DbPool};
 use crate::domain::webhooks::{self, Attempt, Due};
 
-/// How long a sender holds the deliveries it took.
-const HOLD: Duration = Duration::from_secs(60);
-/// How long one delivery may take.
-const TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries taken at a time.
-const BATCH: i64 = 20;
+const BATCH: u32 = 5;
+
+/// How long a sender holds the deliveries it took: long enough to send the
+/// whole batch one after another, each taking up to its timeout, with the
+/// lease as slack. (A hold shorter than that would let another sender take
+/// the tail of a slow batch and send it twice.) A sender that dies leaves
+/// them to another once the hold runs out: at least once.
+fn hold(config: &WorkerConfig) -> Duration {
+    config.delivery_timeout * BATCH + config.lease
+}
 
 pub async fn run(pool: DbPool, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
-    let agent = webhook::agent(&config.webhook_policy, TIMEOUT);
+    let agent = webhook::agent(&config.webhook_policy, config.delivery_timeout);
+    let hold = hold(&config);
     loop {
         if *stop.borrow() {
             return;
         }
-        let due = db::run(&pool, |conn| webhooks::claim_due(conn, HOLD, BATCH)).await;
+        let due = db::run(&pool, move |conn| {
+            webhooks::claim_due(conn, hold, i64::from(BATCH))
+        })
+        .await;
         let due = match due {
             Ok(due) => due,
             Err(err) => {

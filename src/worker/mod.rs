@@ -33,6 +33,8 @@ pub struct WorkerConfig {
     pub secrets: SecretBox,
     /// Which addresses webhook steps may connect to.
     pub webhook_policy: address_policy::AddressPolicy,
+    /// How long an event webhook's receiver has to answer.
+    pub delivery_timeout: Duration,
     /// Where to `LISTEN` for queued deployments, so idle workers start
     /// them at once; `None`: poll only.
     pub listen_url: Option<String>,
@@ -52,6 +54,7 @@ impl WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             secrets: SecretBox::from_secret_key(secret_key),
             webhook_policy: address_policy::AddressPolicy::default(),
+            delivery_timeout: Duration::from_secs(10),
             listen_url: None,
             public_url: None,
             clock: clock::Clock::Real,

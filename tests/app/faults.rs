@@ -162,8 +162,19 @@ fn assert_invariants(url: &str, when: &str) {
 }
 
 fn start_serve(url: &str, port: u16, dir: &std::path::Path) -> std::process::Child {
+    start_serve_with(url, port, dir, &[])
+}
+
+/// `start_serve` with more settings in its environment.
+fn start_serve_with(
+    url: &str,
+    port: u16,
+    dir: &std::path::Path,
+    more: &[(&str, &str)],
+) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_stagecoach"))
         .arg("serve")
+        .envs(more.iter().copied())
         .env("DATABASE_URL", url)
         .env("STAGECOACH_DATA_DIR", dir)
         .env("STAGECOACH_SECRET_KEY", crate::helpers::TEST_SECRET_KEY)
@@ -958,5 +969,159 @@ async fn a_worker_killed_in_a_step_takes_the_steps_processes_with_it_and_the_dep
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An event receiver that never answers the first delivery it gets (so the
+/// sender is caught mid-send) and answers every other one 200. Says when
+/// the first arrived, and keeps the `webhook-id` of each request in order.
+fn stalling_receiver() -> (
+    String,
+    std::sync::mpsc::Receiver<()>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::io::{BufRead, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ids = seen.clone();
+    std::thread::spawn(move || {
+        let mut stalled = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut id) = (0, String::new());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or(("", ""));
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "webhook-id" => id = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let first = {
+                let mut ids = ids.lock().unwrap();
+                ids.push(id);
+                ids.len() == 1
+            };
+            if first {
+                stalled.push(stream);
+                let _ = first_tx.send(());
+            } else {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        }
+    });
+    (url, first_rx, seen)
+}
+
+/// The process sending event webhooks is SIGKILLed while a delivery is in
+/// flight (its receiver has it and has not answered). Started again, it
+/// sends that delivery again once the dead sender's hold runs out, and the
+/// ones it had not reached once: every event delivered, the one in flight
+/// twice (at least once, never more), none lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_mid_delivery_sends_it_again_after_its_hold_and_loses_none() {
+    use stagecoach::domain::{projects, releases, webhooks};
+    let db = crate::helpers::TestDb::new();
+    let dir = crate::health::tempdir("killed-sending");
+    let port = free_port();
+    // A 1 s delivery timeout and a 2 s lease: the hold is 5 × 1 + 2 = 7 s.
+    let settings = [
+        ("STAGECOACH_WEBHOOK_ALLOW", "127.0.0.0/8"),
+        ("STAGECOACH_DELIVERY_TIMEOUT_SECONDS", "1"),
+    ];
+    let mut child = start_serve_with(&db.url, port, &dir, &settings);
+    ready(port).await;
+    let admin = crate::helpers::fixtures::admin();
+    let mut conn = connect(&db.url);
+    let project = projects::create(
+        &mut conn,
+        &admin,
+        &projects::ProjectInput {
+            name: "Hooked".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let (url, first, seen) = stalling_receiver();
+    webhooks::create(
+        &mut conn,
+        &admin,
+        &stagecoach::domain::secrets::SecretBox::from_secret_key(crate::helpers::TEST_SECRET_KEY),
+        project.id,
+        &webhooks::SubscriptionInput {
+            url,
+            events: vec!["release.created".into()],
+            format: "standard".into(),
+        },
+    )
+    .unwrap();
+    for version in ["1.0.0", "1.1.0", "1.2.0"] {
+        releases::create(
+            &mut conn,
+            &admin,
+            &project,
+            &releases::ReleaseInput {
+                version: version.into(),
+                title: "Hooked".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    tokio::task::spawn_blocking(move || first.recv_timeout(std::time::Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the first delivery arrived");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let in_flight = seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        crate::helpers::count_on(
+            &mut conn,
+            "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending'"
+        ),
+        3,
+        "nothing was delivered before the kill"
+    );
+
+    let restarted = std::time::Instant::now();
+    let mut child = start_serve_with(&db.url, port, &dir, &settings);
+    ready(port).await;
+    until_count(
+        &db.url,
+        "SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'delivered'",
+        3,
+        "every event delivered after the restart",
+    )
+    .await;
+    let waited = restarted.elapsed();
+    let seen = seen.lock().unwrap().clone();
+    let ids: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(ids.len(), 3, "three events, three message ids: {seen:?}");
+    for id in &ids {
+        let times = seen.iter().filter(|s| s == id).count();
+        let expected = if **id == in_flight { 2 } else { 1 };
+        assert_eq!(times, expected, "{id} received {times} times: {seen:?}");
+    }
+    println!(
+        "in-flight delivery sent again and all 3 delivered {:.1} s after the restart (hold 7 s); {} requests received",
+        waited.as_secs_f64(),
+        seen.len()
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -228,6 +228,7 @@ pub fn test_settings(database_url: &str) -> Settings {
                 "",
             )
             .expect("loopback ranges"),
+            delivery_timeout: Duration::from_secs(10),
             // The app sets its own database (startup listens on it).
             listen_url: None,
             public_url: Some("https://stagecoach.test".to_owned()),
