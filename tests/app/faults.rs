@@ -98,7 +98,7 @@ async fn a_read_only_database_refuses_writes_clearly_and_keeps_serving_reads() {
 
 /// The rules every state of the database keeps, as queries that count
 /// what breaks them: each must count 0.
-const INVARIANTS: &[(&str, &str)] = &[
+pub(crate) const INVARIANTS: &[(&str, &str)] = &[
     (
         "a release without its first environment",
         "SELECT count(*) AS n FROM releases r WHERE NOT EXISTS (SELECT 1 FROM environment_releases er \

@@ -388,6 +388,12 @@ impl TestApp {
         self.pool.get().expect("test connection")
     }
 
+    /// A connection of its own, outside the test pool: for racing threads,
+    /// more of them than the pool holds.
+    pub fn connect(&self) -> PgConnection {
+        self._db.connect()
+    }
+
     /// Creates a user directly through the domain layer.
     pub fn create_user(&self, username: &str, password: &str, admin: bool) -> users::User {
         users::create(

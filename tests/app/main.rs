@@ -42,6 +42,7 @@ mod page_cost;
 mod permission_matrix;
 mod permissions;
 mod projects;
+mod races;
 mod releases;
 mod request_cost;
 mod retention;

@@ -153,6 +153,12 @@ pub struct DeployInput {
     /// deploys again what is live by the records, after a newer release
     /// ran its steps there and failed its checks).
     pub rollback: bool,
+    /// The newest deployment of this release into this environment the
+    /// person saw when they asked (a form's hidden field; 0 for none): a
+    /// newer one means the form was sent twice, or someone else got there
+    /// first, and nothing more is asked for. `None`: no such check (the
+    /// API, whose retries carry an idempotency key instead).
+    pub seen: Option<DeploymentId>,
 }
 
 /// How a request for a deployment says no (see `rejection`).

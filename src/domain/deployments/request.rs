@@ -221,6 +221,25 @@ pub fn request(
                 DeployError::Invalid(errors)
             })?;
         let target = &pipeline[index];
+        if let Some(seen) = input.seen {
+            // Under the release's row lock, so two sends of one form are
+            // told apart whatever their timing.
+            let newer: Option<DeploymentId> = deployments::table
+                .filter(deployments::release_id.eq(release.id))
+                .filter(deployments::environment_id.eq(target.id))
+                .filter(deployments::id.gt(seen))
+                .order(deployments::id.desc())
+                .select(deployments::id)
+                .first(conn)
+                .optional()?;
+            if let Some(newer) = newer {
+                return Err(DeployError::Refused(format!(
+                    "{} was asked for in {} since this page was loaded (deployment #{newer}), \
+                     so nothing more was asked for. Look at it, then deploy again if you still mean to.",
+                    release.version, target.name
+                )));
+            }
+        }
         if input.cause == Cause::Person {
             // The database re-checks the target itself at insert; this
             // names what is missing, as far as the chain goes.

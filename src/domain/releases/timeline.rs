@@ -20,6 +20,12 @@ impl TimelineStage {
         self.deployments.last()
     }
 
+    /// The newest deployment here as this page shows it (0: none): what a
+    /// deploy form sends back, so a second send of it asks for nothing.
+    pub fn seen(&self) -> i64 {
+        self.latest().map_or(0, |d| d.id.0)
+    }
+
     pub fn reached(&self) -> bool {
         self.label.is_some()
     }

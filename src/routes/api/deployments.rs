@@ -153,7 +153,11 @@ fn detail_of(
 /// with `target_environment`, it keeps promoting after each success up to
 /// there. A rule that refuses it (a closed window, a freeze, a missing
 /// right, an earlier environment not passed) answers 409 with the
-/// readiness checklist that says why and when it could go.
+/// readiness checklist that says why and when it could go. While the
+/// release is already queued or running there, another request answers
+/// 409; once that deployment has finished, a request without an
+/// `Idempotency-Key` is a new deployment (attempt 2), so send one to make
+/// retries safe.
 #[utoipa::path(post, path = "/api/v1/projects/{project}/releases/{version}/deployments", operation_id = "createDeployment", tag = "deployments",
     params(super::openapi::ReleasePath, super::openapi::IdempotencyKey),
     request_body = NewDeployment,
@@ -199,6 +203,8 @@ pub async fn create(
             target_environment_id,
             cause: Cause::Person,
             rollback: false,
+            // Retries are told apart by their idempotency key.
+            seen: None,
         };
         match deployments::request(conn, actor, release.id, &input) {
             Ok(deployment) => {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::environments::Environment;
+use crate::domain::ids::DeploymentId;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeployForm {
@@ -17,6 +18,9 @@ pub struct DeployForm {
     /// The slug of the environment to go as far as, or empty.
     #[serde(default)]
     target: String,
+    /// The newest deployment here the page showed (see `DeployInput::seen`).
+    #[serde(default)]
+    seen: String,
 }
 
 pub async fn deploy(
@@ -124,6 +128,7 @@ fn read_request(
         target_environment_id,
         cause: deployments::Cause::Person,
         rollback: false,
+        seen: form.seen.trim().parse().ok().map(DeploymentId),
     })
 }
 
