@@ -1398,3 +1398,215 @@ async fn an_admin_adds_a_health_check_and_a_failing_app_fails_verification_with_
     browser.screenshot("release-blocked-by-verification").await;
     browser.close().await;
 }
+
+/// Script payloads, each marked with `data-xss` so any that became markup
+/// is found in the page whatever the Content-Security-Policy blocks.
+const XSS: &[&str] = &[
+    "<script data-xss>window.__xss = 1</script>",
+    "<img data-xss src=x onerror=\"window.__xss = 2\">",
+    "\"><svg data-xss onload=\"window.__xss = 3\">",
+    "'><b data-xss onmouseover='window.__xss = 4'>x</b>",
+    "</textarea></title><i data-xss>",
+];
+
+/// XSS payloads in every text field people fill in, shown on every page
+/// that shows them, in a real browser: no payload became markup, no
+/// script ran, no dialog opened, and each is shown as the text it was.
+#[tokio::test]
+async fn script_typed_into_any_field_is_shown_as_text_and_never_runs() {
+    use stagecoach::domain::{
+        approvals, blocks, checks, deployments, projects, releases, steps, teams, tokens, variables,
+    };
+    let app = spawn_app().await;
+    let admin = crate::helpers::fixtures::admin();
+    let payload = |i: usize| XSS[i % XSS.len()].to_owned();
+    let mut conn = app.conn();
+    let project = projects::create(
+        &mut conn,
+        &admin,
+        &projects::ProjectInput {
+            name: format!("Shop {}", payload(0)),
+            slug: "shop".into(),
+            description: payload(1),
+        },
+    )
+    .unwrap();
+    let pipeline = stagecoach::domain::environments::list(&mut conn, project.id).unwrap();
+    crate::helpers::fixtures::policy(&app, &pipeline[1], |p| p.required_approvals = "1".into());
+    steps::add(
+        &mut conn,
+        &admin,
+        &pipeline[0],
+        &steps::StepInput {
+            kind: "script".into(),
+            name: format!("Say {}", payload(2)),
+            script: format!("echo '{}'", payload(3).replace('\'', "")),
+            url: String::new(),
+            timeout_seconds: "30".into(),
+        },
+    )
+    .unwrap();
+    checks::add(
+        &mut conn,
+        &admin,
+        &pipeline[0],
+        &checks::CheckInput {
+            kind: "script".into(),
+            name: format!("Check {}", payload(4)),
+            script: "true".into(),
+            ..checks::CheckInput::blank()
+        },
+    )
+    .unwrap();
+    variables::set(
+        &mut conn,
+        &admin,
+        &stagecoach::domain::secrets::SecretBox::from_secret_key(crate::helpers::TEST_SECRET_KEY),
+        &pipeline[0],
+        &variables::VariableInput {
+            name: "GREETING".into(),
+            value: payload(0),
+            secret: false,
+        },
+    )
+    .unwrap();
+    let team = teams::create(&mut conn, &admin, &format!("Crew {}", payload(1))).unwrap();
+    let mallory = stagecoach::domain::users::create(
+        &mut conn,
+        &admin,
+        "mallory",
+        &format!("Mallory {}", payload(2)),
+        "mallory-password-1",
+        false,
+    )
+    .unwrap();
+    teams::add_member(&mut conn, &admin, &team, "mallory").unwrap();
+    tokens::create(
+        &mut conn,
+        &admin,
+        crate::helpers::fixtures::ADMIN_ID,
+        &tokens::NewToken {
+            name: format!("ci {}", payload(3)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let release = releases::create(
+        &mut conn,
+        &admin,
+        &project,
+        &releases::ReleaseInput {
+            version: "1.0.0".into(),
+            title: format!("Checkout {}", payload(4)),
+            description: XSS.join("\n"),
+            artifacts: vec![releases::ArtifactInput {
+                name: format!("web {}", payload(0)),
+                reference: format!("registry/web:1.0.0{}", payload(1)),
+                url: String::new(),
+                sha256: String::new(),
+            }],
+        },
+    )
+    .unwrap();
+    drop(conn);
+    app.wait_for(release.id, pipeline[0].id, "succeeded").await;
+    let mut conn = app.conn();
+    let waiting = deployments::request(
+        &mut conn,
+        &admin,
+        release.id,
+        &deployments::DeployInput {
+            environment_id: pipeline[1].id,
+            comment: format!("Ship {}", payload(2)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let newer = releases::create(
+        &mut conn,
+        &admin,
+        &project,
+        &releases::ReleaseInput {
+            version: "1.1.0".into(),
+            title: payload(3),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    blocks::block(
+        &mut conn,
+        &admin,
+        newer.id,
+        &format!("Broken {}", payload(4)),
+    )
+    .unwrap();
+    approvals::decide(
+        &mut conn,
+        &crate::helpers::fixtures::person(&mallory),
+        waiting.id,
+        &approvals::Decision::Approve,
+        &payload(0),
+    )
+    .ok();
+    drop(conn);
+
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &app, "admin", ADMIN_PASSWORD).await;
+    let search = format!(
+        "/projects/shop/releases?q={}",
+        XSS[1].replace(' ', "+").replace('"', "%22")
+    );
+    let pages = [
+        "/".to_owned(),
+        "/projects/shop".to_owned(),
+        "/projects/shop/releases".to_owned(),
+        search,
+        "/projects/shop/releases/1.0.0".to_owned(),
+        "/projects/shop/releases/1.1.0".to_owned(),
+        "/projects/shop/environments/development".to_owned(),
+        "/projects/shop/environments/qa".to_owned(),
+        format!("/deployments/{}", waiting.id),
+        "/approvals".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/users".to_owned(),
+        format!("/admin/users/{}", mallory.id),
+        "/admin/teams".to_owned(),
+        format!("/admin/teams/{}", team.id),
+        "/admin/projects/shop".to_owned(),
+        "/admin/projects/shop/environments/development/settings".to_owned(),
+        "/admin/projects/shop/access".to_owned(),
+        "/admin/tokens".to_owned(),
+        "/account/tokens".to_owned(),
+        "/projects/shop/compare?from=1.0.0&to=1.1.0".to_owned(),
+    ];
+    let mut shown = 0;
+    for path in &pages {
+        c.goto(&app.url(path)).await.unwrap();
+        assert!(c.get_alert_text().await.is_err(), "{path}: a dialog opened");
+        let found = c
+            .execute(
+                "return [document.querySelectorAll('[data-xss]').length, \
+                         window.__xss === undefined, document.body.innerText]",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(found[0], 0, "{path}: a payload became markup");
+        assert_eq!(found[1], true, "{path}: a payload's script ran");
+        let text = found[2].as_str().unwrap_or_default();
+        assert!(
+            !text.contains("Page not found") && !text.contains("Something went wrong"),
+            "{path}: {text}"
+        );
+        shown += XSS.iter().filter(|p| text.contains(*p)).count();
+        if path == "/projects/shop/releases/1.0.0" {
+            browser.screenshot("xss-release-page").await;
+        }
+    }
+    assert!(
+        shown >= 20,
+        "the payloads are shown as text ({shown} sightings)"
+    );
+    browser.close().await;
+}
