@@ -452,3 +452,75 @@ fn each_part_of_the_site_has_the_gate_it_must_have() {
         );
     }
 }
+
+/// Every API route that changes something, sent bodies that are broken in
+/// each way a client can break them, with a token that may do anything:
+/// each answers a 4xx JSON error naming it, none answers 5xx, and nothing
+/// changes (the audit trail, which records every change, stays as it was).
+#[tokio::test]
+async fn every_api_write_answers_broken_bodies_with_a_4xx_json_error_and_changes_nothing() {
+    let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
+    let viewer = app.create_user("viewer", "viewer-password-1", false);
+    let world = World::make(&app, 0, viewer.id);
+    let secret = crate::api::token(&app, crate::helpers::fixtures::ADMIN_ID, "", &[]);
+    let client = reqwest::Client::new();
+    // Its first use is audited (a new address): before counting.
+    client
+        .get(app.url("/api/v1/projects"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let nul = "{\"version\": \"1.0.1\u{0}\", \"title\": \"x\", \"comment\": \"\u{0}\", \"reason\": \"\u{0}\", \"environment\": \"qa\u{0}\"}";
+    let bodies: [(&str, &str, &str); 6] = [
+        ("truncated JSON", "application/json", "{\"version\": "),
+        (
+            "JSON as text/plain",
+            "text/plain",
+            "{\"version\": \"9.9.9\", \"title\": \"x\", \"environment\": \"qa\"}",
+        ),
+        (
+            "a form body",
+            "application/x-www-form-urlencoded",
+            "version=9.9.9&title=x&environment=qa",
+        ),
+        ("an array", "application/json", "[1, 2, 3]"),
+        ("nested 5,000 deep", "application/json", &deep),
+        ("NUL in every string", "application/json", nul),
+    ];
+    let before = app.count("SELECT count(*) AS n FROM audit_events");
+    let mut failures = Vec::new();
+    let mut sent = 0;
+    for route in table::all().filter(|r| r.path.starts_with("/api/") && r.method != "GET") {
+        let path = world.path(route.path);
+        for (what, content_type, body) in &bodies {
+            let method = reqwest::Method::from_bytes(route.method.as_bytes()).unwrap();
+            let response = client
+                .request(method, app.url(&path))
+                .bearer_auth(&secret)
+                .header("content-type", *content_type)
+                .body((*body).to_owned())
+                .send()
+                .await
+                .unwrap();
+            sent += 1;
+            let status = response.status().as_u16();
+            let json = response.json::<serde_json::Value>().await.ok();
+            let named = json.as_ref().is_some_and(|j| j["error"].is_string());
+            if !(400..500).contains(&status) || !named {
+                failures.push(format!(
+                    "{} {path} with {what}: {status} {json:?}",
+                    route.method
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(
+        app.count("SELECT count(*) AS n FROM audit_events"),
+        before,
+        "a broken body changed something"
+    );
+    assert!(sent >= 60, "{sent} requests");
+}

@@ -395,11 +395,17 @@ pub async fn defer(
     params(super::openapi::DeploymentPath),
     responses(
         (status = 200, description = "Cancelled", body = DeploymentBody),
+        (status = 400, description = "A body was sent that is not `{}`", body = ApiError),
         (status = 403, description = "The token may not deploy there", body = ApiError),
         (status = 404, description = "No such deployment, or the token may not see it", body = ApiError),
         (status = 409, description = "It has finished", body = ApiError),
     ))]
-pub async fn cancel(ctx: ApiCtx, path: web::Path<DeploymentId>) -> Result<HttpResponse, ApiError> {
+pub async fn cancel(
+    ctx: ApiCtx,
+    path: web::Path<DeploymentId>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let super::NoFields {} = super::optional_json(&body)?;
     let id = path.into_inner();
     let body = ctx
         .run(move |conn, actor| -> Result<_, ApiError> {

@@ -33,6 +33,13 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
         .map_err(|err| ApiError::bad_request(format!("The request body could not be read: {err}.")))
 }
 
+/// The body of an action that takes nothing (cancelling): left out, or
+/// `{}`. Anything else is a client's mistake, answered 400 before anything
+/// is done, rather than ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
 /// A JSON answer with `status`.
 pub fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
     HttpResponse::build(status).json(body)
