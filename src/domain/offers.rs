@@ -171,6 +171,7 @@ mod tests {
             is_override: false,
             target_environment_id: None,
             superseded_by: None,
+            verifying: false,
         }
     }
 

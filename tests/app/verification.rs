@@ -630,3 +630,41 @@ async fn the_database_refuses_a_check_or_a_verification_state_that_cannot_be() {
         assert!(err.contains(constraint), "{sql}: {err}");
     }
 }
+
+/// While its checks run, a deployment reads "verifying" wherever it is
+/// listed: its environment's page and its release's page, not "running".
+#[tokio::test]
+async fn a_verifying_deployment_reads_verifying_on_its_environment_and_release_pages() {
+    let app = spawn_app().await;
+    app.login_admin().await;
+    let (project, pipeline) = app.project("Shop");
+    let dev = &pipeline[0];
+    checks::add(
+        &mut app.conn(),
+        &admin(),
+        dev,
+        &CheckInput {
+            kind: "script".into(),
+            name: "slow".into(),
+            script: "sleep 5".into(),
+            ..CheckInput::blank()
+        },
+    )
+    .unwrap();
+    let release = app.release(&project, "1.0.0");
+    let started = std::time::Instant::now();
+    while !newest(&app, release.id, dev.id).3 {
+        assert!(started.elapsed().as_secs() < 20, "never verifying");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for page in [
+        format!("/projects/{}/environments/{}", project.slug, dev.slug),
+        format!("/projects/{}/releases/1.0.0", project.slug),
+    ] {
+        let html = app.get_html(&page).await;
+        assert!(
+            html.contains("chip-verifying\"") && html.contains(">verifying<"),
+            "{page} does not say verifying"
+        );
+    }
+}

@@ -31,11 +31,27 @@ pub struct DeploymentView {
     pub target_environment_id: Option<EnvironmentId>,
     /// The newer deployment that superseded this one, if one did.
     pub superseded_by: Option<DeploymentId>,
+    /// Running, past its steps: its checks are being tried.
+    pub verifying: bool,
 }
 
 impl DeploymentView {
+    /// The state as people read it ("verifying" while its checks run).
     pub fn status_text(&self) -> &'static str {
-        self.status.words()
+        if self.verifying {
+            "verifying"
+        } else {
+            self.status.words()
+        }
+    }
+
+    /// The state's CSS class suffix.
+    pub fn state_class(&self) -> &'static str {
+        if self.verifying {
+            "verifying"
+        } else {
+            self.status.as_str()
+        }
     }
 
     pub fn is_active(&self) -> bool {
@@ -46,6 +62,7 @@ impl DeploymentView {
 pub(super) type ViewRow = (Deployment, String, String, Option<String>);
 
 pub(super) fn to_view((d, version, label, requester): ViewRow) -> DeploymentView {
+    let verifying = d.is_verifying();
     DeploymentView {
         id: d.id,
         release_id: d.release_id,
@@ -66,6 +83,7 @@ pub(super) fn to_view((d, version, label, requester): ViewRow) -> DeploymentView
         is_override: d.override_confirmed_by.is_some(),
         target_environment_id: d.target_environment_id,
         superseded_by: d.superseded_by,
+        verifying,
     }
 }
 
