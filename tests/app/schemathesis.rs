@@ -61,7 +61,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_off_the_document() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-examples", "30", "--seed", "1", "--workers", "2"])
         .args(["--request-timeout", "10"])
         .args(["--report", "junit", "--report-junit-path"])

@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as Document, RefOr, ResponseBuilder};
 use utoipa::{IntoParams, Modify, OpenApi};
@@ -42,7 +43,7 @@ use crate::views::api::Endpoint;
         deployments::decide_manual,
         deployments::redeploy,
     ),
-    modifiers(&EveryOperation),
+    modifiers(&EveryOperation, &Links),
     security(("token" = [])),
     tags(
         (name = "projects", description = "Projects and their pipelines"),
@@ -97,6 +98,82 @@ impl Modify for EveryOperation {
                     responses
                         .entry("413".to_owned())
                         .or_insert_with(|| error("The body is too large").into());
+                }
+            }
+        }
+    }
+}
+
+/// How an answer leads on: the release made is read, deployed, blocked;
+/// the deployment requested is read, followed, approved, cancelled. For
+/// people reading the document, and for clients (and schemathesis's
+/// stateful phase) that walk from one call to the next.
+struct Links;
+
+/// Operation, answer status, and the links it gets: name, operation they
+/// lead to, and its parameters as OpenAPI runtime expressions.
+type LinkRow = (
+    &'static str,
+    &'static str,
+    &'static [(
+        &'static str,
+        &'static str,
+        &'static [(&'static str, &'static str)],
+    )],
+);
+
+const RELEASE_FROM_BODY: &[(&str, &str)] = &[
+    ("project", "$request.path.project"),
+    ("version", "$response.body#/version"),
+];
+const DEPLOYMENT_FROM_BODY: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const RELEASE_LINKS: &[(&str, &str, &[(&str, &str)])] = &[
+    ("read", "getRelease", RELEASE_FROM_BODY),
+    ("deploy", "createDeployment", RELEASE_FROM_BODY),
+    ("block", "blockRelease", RELEASE_FROM_BODY),
+    ("delete", "deleteRelease", RELEASE_FROM_BODY),
+];
+const DEPLOYMENT_LINKS: &[(&str, &str, &[(&str, &str)])] = &[
+    ("read", "getDeployment", DEPLOYMENT_FROM_BODY),
+    ("log", "getDeploymentLog", DEPLOYMENT_FROM_BODY),
+    ("approve", "approveDeployment", DEPLOYMENT_FROM_BODY),
+    ("reject", "rejectDeployment", DEPLOYMENT_FROM_BODY),
+    ("defer", "deferDeployment", DEPLOYMENT_FROM_BODY),
+    ("cancel", "cancelDeployment", DEPLOYMENT_FROM_BODY),
+    ("redeploy", "redeployDeployment", DEPLOYMENT_FROM_BODY),
+];
+const LINKS: &[LinkRow] = &[
+    ("createRelease", "201", RELEASE_LINKS),
+    ("createRelease", "200", RELEASE_LINKS),
+    ("getRelease", "200", RELEASE_LINKS),
+    ("createDeployment", "201", DEPLOYMENT_LINKS),
+    ("getDeployment", "200", DEPLOYMENT_LINKS),
+    ("redeployDeployment", "201", DEPLOYMENT_LINKS),
+    ("cancelDeployment", "200", DEPLOYMENT_LINKS),
+];
+
+impl Modify for Links {
+    fn modify(&self, doc: &mut Document) {
+        for item in doc.paths.paths.values_mut() {
+            for operation in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let id = operation.operation_id.as_deref().unwrap_or_default();
+                for (_, status, links) in LINKS.iter().filter(|(op, _, _)| *op == id) {
+                    let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                    else {
+                        continue;
+                    };
+                    for (name, target, parameters) in *links {
+                        let link = parameters
+                            .iter()
+                            .fold(LinkBuilder::new().operation_id(*target), |b, (n, v)| {
+                                b.parameter(*n, *v)
+                            })
+                            .build();
+                        response.links.insert((*name).to_owned(), RefOr::T(link));
+                    }
                 }
             }
         }
@@ -217,6 +294,90 @@ pub struct IdempotencyKey {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
+    /// The fields of a schema: its properties, and those of the schemas it
+    /// is made of (a flattened body is an `allOf`).
+    fn fields(doc: &Value, schema: &Value) -> Vec<String> {
+        let schema = match schema["$ref"].as_str().and_then(|r| r.rsplit('/').next()) {
+            Some(name) => &doc["components"]["schemas"][name],
+            None => schema,
+        };
+        let mut found: Vec<String> = schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            found.extend(fields(doc, part));
+        }
+        found
+    }
+
+    /// Each link leads to an operation of the document, fills exactly that
+    /// operation's path parameters, and takes each from a path parameter
+    /// of its own operation or a field of its answer's schema.
+    #[test]
+    fn every_link_leads_to_an_operation_and_fills_its_path_from_what_exists() {
+        let doc: Value = serde_json::from_str(super::document()).unwrap();
+        let mut operations = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for operation in item.as_object().unwrap().values() {
+                if let Some(id) = operation["operationId"].as_str() {
+                    operations.insert(id.to_owned(), (path.clone(), operation.clone()));
+                }
+            }
+        }
+        let path_params = |path: &str| -> Vec<String> {
+            path.split('{')
+                .skip(1)
+                .map(|p| p.split('}').next().unwrap().to_owned())
+                .collect()
+        };
+        let mut links = 0;
+        for (id, (path, operation)) in &operations {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let Some(found) = response["links"].as_object() else {
+                    continue;
+                };
+                let schema = fields(&doc, &response["content"]["application/json"]["schema"]);
+                for (name, link) in found {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let (target_path, _) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{id} {status} {name}: no operation {target}"));
+                    let mut given: Vec<String> = link["parameters"]
+                        .as_object()
+                        .unwrap()
+                        .keys()
+                        .cloned()
+                        .collect();
+                    let mut wanted = path_params(target_path);
+                    given.sort();
+                    wanted.sort();
+                    assert_eq!(given, wanted, "{id} {status} {name}");
+                    for value in link["parameters"].as_object().unwrap().values() {
+                        let value = value.as_str().unwrap();
+                        if let Some(field) = value.strip_prefix("$response.body#/") {
+                            assert!(
+                                schema.contains(&field.to_owned()),
+                                "{id} {status} {name}: the answer has no {field}"
+                            );
+                        } else if let Some(param) = value.strip_prefix("$request.path.") {
+                            assert!(
+                                path_params(path).iter().any(|p| p == param),
+                                "{id} {status} {name}: {path} has no {param}"
+                            );
+                        } else {
+                            panic!("{id} {status} {name}: {value}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(links >= 20, "{links} links");
+    }
+
     #[test]
     fn every_api_route_of_the_table_is_described_for_people() {
         let api_routes = crate::routes::table::all()
