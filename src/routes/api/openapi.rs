@@ -110,30 +110,26 @@ impl Modify for EveryOperation {
 /// stateful phase) that walk from one call to the next.
 struct Links;
 
-/// Operation, answer status, and the links it gets: name, operation they
-/// lead to, and its parameters as OpenAPI runtime expressions.
-type LinkRow = (
-    &'static str,
-    &'static str,
-    &'static [(
-        &'static str,
-        &'static str,
-        &'static [(&'static str, &'static str)],
-    )],
-);
+/// A parameter of a linked operation and the runtime expression it takes.
+type LinkParameter = (&'static str, &'static str);
+/// A link: its name, the operation it leads to, that operation's path
+/// parameters.
+type LinkTo = (&'static str, &'static str, &'static [LinkParameter]);
+/// Operation, answer status, and the links it gets.
+type LinkRow = (&'static str, &'static str, &'static [LinkTo]);
 
-const RELEASE_FROM_BODY: &[(&str, &str)] = &[
+const RELEASE_FROM_BODY: &[LinkParameter] = &[
     ("project", "$request.path.project"),
     ("version", "$response.body#/version"),
 ];
-const DEPLOYMENT_FROM_BODY: &[(&str, &str)] = &[("id", "$response.body#/id")];
-const RELEASE_LINKS: &[(&str, &str, &[(&str, &str)])] = &[
+const DEPLOYMENT_FROM_BODY: &[LinkParameter] = &[("id", "$response.body#/id")];
+const RELEASE_LINKS: &[LinkTo] = &[
     ("read", "getRelease", RELEASE_FROM_BODY),
     ("deploy", "createDeployment", RELEASE_FROM_BODY),
     ("block", "blockRelease", RELEASE_FROM_BODY),
     ("delete", "deleteRelease", RELEASE_FROM_BODY),
 ];
-const DEPLOYMENT_LINKS: &[(&str, &str, &[(&str, &str)])] = &[
+const DEPLOYMENT_LINKS: &[LinkTo] = &[
     ("read", "getDeployment", DEPLOYMENT_FROM_BODY),
     ("log", "getDeploymentLog", DEPLOYMENT_FROM_BODY),
     ("approve", "approveDeployment", DEPLOYMENT_FROM_BODY),
