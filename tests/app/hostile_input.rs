@@ -883,3 +883,84 @@ async fn extractor_failures_render_the_error_pages() {
     assert!(!html.contains("duplicate field `change`"), "{html}");
     assert_eq!(audit_rows(&app), audit);
 }
+
+/// Path traversal in every kind of path segment, sent byte for byte as
+/// written (a URL parser would resolve `..` and `%2e%2e` before sending):
+/// nothing outside the app's own files is ever served, no answer is a
+/// 2xx or a 5xx, and the app's source and the machine's files stay out of
+/// every body.
+#[tokio::test]
+async fn path_traversal_in_slugs_versions_and_files_is_refused_and_serves_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let client = new_client();
+    let signed_in = app
+        .login_with(&client, "admin", crate::helpers::ADMIN_PASSWORD)
+        .await;
+    let cookie = crate::helpers::session_cookie(&signed_in).expect("a session");
+    let (project, _) = app.project("Shop");
+    app.release(&project, "1.0.0");
+    let token = crate::api::token(&app, crate::helpers::fixtures::ADMIN_ID, "", &[]);
+    let climbs = [
+        "../../Cargo.toml",
+        "..%2F..%2FCargo.toml",
+        "%2e%2e%2f%2e%2e%2fCargo.toml",
+        "%2e%2e/%2e%2e/Cargo.toml",
+        "..%5C..%5CCargo.toml",
+        "..",
+        "%2e%2e",
+        "../../../../etc/passwd",
+        "..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+        "%252e%252e%252fCargo.toml",
+        "..%00.css",
+    ];
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let mut sent = 0;
+    for climb in climbs {
+        for prefix in [
+            "/static/",
+            "/projects/",
+            "/projects/shop/releases/",
+            "/projects/shop/environments/",
+            "/deployments/",
+            "/admin/projects/",
+            "/api/v1/projects/",
+            "/api/v1/projects/shop/releases/",
+        ] {
+            let path = format!("{prefix}{climb}");
+            let credentials = if prefix.starts_with("/api/") {
+                format!("Authorization: Bearer {token}")
+            } else {
+                format!("Cookie: stagecoach={cookie}")
+            };
+            let mut stream = tokio::net::TcpStream::connect(&host).await.unwrap();
+            stream
+                .write_all(
+                    format!(
+                        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{credentials}\r\nConnection: close\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .await
+                .unwrap();
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.unwrap();
+            let answer = String::from_utf8_lossy(&answer);
+            let status: u16 = answer
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{path}: no status in {answer}"));
+            sent += 1;
+            assert!(
+                (300..500).contains(&status) && status != 304,
+                "{path}: {status}"
+            );
+            assert!(
+                !answer.contains("[package]") && !answer.contains("root:x:0:0"),
+                "{path} served a file"
+            );
+        }
+    }
+    assert_eq!(sent, 88);
+}
