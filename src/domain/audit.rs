@@ -113,6 +113,8 @@ pub struct AuditEvent {
     pub project_id: Option<ProjectId>,
     pub details: Value,
     pub client_addr: Option<String>,
+    /// The API token the change was made with, if it came through the API.
+    pub token_id: Option<i64>,
 }
 
 /// Appends one event. Call inside the transaction of the change it records.

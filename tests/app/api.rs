@@ -270,6 +270,29 @@ async fn ci_creates_a_release_deploys_it_and_reads_the_deployment() {
         ),
         3
     );
+    // ... naming the token, on the audit page and in its CSV.
+    let token_id = app.count("SELECT max(id) AS n FROM api_tokens");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) AS n FROM audit_events WHERE token_id = {token_id}"
+        )),
+        3
+    );
+    app.login_admin().await;
+    let page = app.get_html("/admin/audit?action=release.created").await;
+    assert!(page.contains(&format!("API token #{token_id}")), "{page}");
+    let csv = app
+        .get_html("/admin/audit.csv?action=release.created")
+        .await;
+    assert!(
+        csv.lines().next().unwrap().ends_with(",api_token")
+            && csv
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with(&format!(",\"{token_id}\"")),
+        "{csv}"
+    );
 }
 
 #[tokio::test]

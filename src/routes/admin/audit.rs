@@ -169,8 +169,9 @@ pub async fn csv(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpResponse
             Ok((events, slugs))
         })
         .await?;
-    let mut body =
-        String::from("time,actor,action,object_type,object_id,project,details,client_address\n");
+    let mut body = String::from(
+        "time,actor,action,object_type,object_id,project,details,client_address,api_token\n",
+    );
     for event in events {
         body.push_str(&csv_row(&event.escaped(), &slugs));
     }
@@ -198,6 +199,7 @@ fn csv_row(event: &AuditEvent, slugs: &HashMap<ProjectId, String>) -> String {
         project,
         event.details.to_string(),
         event.client_addr.clone().unwrap_or_default(),
+        event.token_id.map(|t| t.to_string()).unwrap_or_default(),
     ]
     .iter()
     .map(|v| csv_field(v))
