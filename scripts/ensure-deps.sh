@@ -5,18 +5,21 @@
 #   schemathesis - schemathesis from PyPI, pinned by
 #             scripts/schemathesis-requirements.txt, in a virtualenv under
 #             target/tools/schemathesis (for tests/app/schemathesis.rs)
-# Usage: scripts/ensure-deps.sh [server] [browser] [schemathesis]
+#   fuzz    - a C++ compiler, for libFuzzer (fuzz/run)
+# Usage: scripts/ensure-deps.sh [server] [browser] [schemathesis] [fuzz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_server=false
 want_browser=false
 want_schemathesis=false
+want_fuzz=false
 for arg in "${@:-server}"; do
   case "$arg" in
     server) want_server=true ;;
     browser) want_browser=true ;;
     schemathesis) want_schemathesis=true ;;
+    fuzz) want_fuzz=true ;;
     *) echo "unknown dependency group: $arg" >&2; exit 2 ;;
   esac
 done
@@ -33,6 +36,9 @@ if $want_browser; then
 fi
 if $want_schemathesis; then
   command -v python3 >/dev/null || missing+=(python3 python3-venv)
+fi
+if $want_fuzz; then
+  command -v c++ >/dev/null || missing+=(g++)
 fi
 
 install_schemathesis() {

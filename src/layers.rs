@@ -14,7 +14,8 @@
 //!    it names a table (`db::schema`): it asks the domain;
 //! 4. the application — `startup`, `config`, `cli`, `client` (the API's
 //!    command-line client, which speaks HTTP only), `main`, `lib`, and the
-//!    property tests (`properties`); only `main` and `lib` reach `cli`.
+//!    property tests (`properties`) and the fuzz targets' door (`fuzzing`);
+//!    only `main` and `lib` reach `cli`.
 
 #[cfg(test)]
 mod tests {
@@ -45,7 +46,7 @@ mod tests {
             ("domain", _) => 1,
             ("worker", _) => 2,
             ("auth" | "views" | "error" | "middleware" | "urls" | "routes" | "input", _) => 3,
-            ("startup" | "config" | "cli" | "client" | "main" | "lib", _) => 4,
+            ("startup" | "config" | "cli" | "client" | "main" | "lib" | "fuzzing", _) => 4,
             // Property tests of every layer's parsers, the client's too.
             ("properties", _) => 4,
             (other, _) => panic!("crate::{other} has no layer: add it to src/layers.rs"),

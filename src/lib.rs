@@ -15,6 +15,8 @@ pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 mod layers;
 pub mod memory;

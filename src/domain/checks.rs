@@ -281,13 +281,24 @@ pub fn expand(url: &str, values: &[(String, String)]) -> Result<String, Vec<Stri
     if !missing.is_empty() {
         return Err(missing);
     }
-    let mut out = url.to_owned();
-    for name in names {
+    // One pass over the URL as written: a value that itself holds
+    // `${OTHER}` is put in as it is, never filled again (replacing name
+    // after name in the growing text did that).
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        out.push_str(&rest[..start]);
         // The last value of a name wins, as in a script's environment.
-        if let Some((_, value)) = values.iter().rev().find(|(n, _)| n == name) {
-            out = out.replace(&format!("${{{name}}}"), value);
+        match values.iter().rev().find(|(n, _)| n == name) {
+            Some((_, value)) => out.push_str(value),
+            None => out.push_str(&rest[start..=start + 2 + end]),
         }
+        rest = &after[end + 1..];
     }
+    out.push_str(rest);
     Ok(out)
 }
 
@@ -376,6 +387,23 @@ pub fn remove(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_that_holds_a_placeholder_is_put_in_as_it_is() {
+        // Found by fuzz/ (validators): values were filled in again.
+        let values = [
+            ("A".to_owned(), "${B}".to_owned()),
+            ("B".to_owned(), "y".to_owned()),
+        ];
+        assert_eq!(
+            expand("https://x/${A}/${B}", &values).unwrap(),
+            "https://x/${B}/y"
+        );
+        assert_eq!(
+            expand("https://x/${B}${B}?q=${A}", &values).unwrap(),
+            "https://x/yy?q=${B}"
+        );
+    }
 
     fn http(url: &str) -> CheckInput {
         CheckInput {
