@@ -48,12 +48,19 @@ pub struct LatestDeployment {
     pub version: String,
     pub label: String,
     pub status: DeploymentStatus,
+    /// Running, past its steps: its checks are being tried.
+    pub verifying: bool,
 }
 
 impl LatestDeployment {
     /// Words for the state, as shown in a chip.
     pub fn status_text(&self) -> &'static str {
-        self.status.words()
+        self.status.shown_words(self.verifying)
+    }
+
+    /// The chip's CSS class suffix.
+    pub fn state_class(&self) -> &'static str {
+        self.status.shown_class(self.verifying)
     }
 }
 
@@ -73,6 +80,8 @@ struct StateRow {
     live_blocked: bool,
     #[diesel(sql_type = Nullable<Text>)]
     latest_status: Option<DeploymentStatus>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    latest_verifying: bool,
     #[diesel(sql_type = Nullable<Text>)]
     latest_version: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -88,7 +97,8 @@ SELECT e.id AS environment_id,
        l.release_id AS live_release_id, lr.version AS live_version,
        ler.version_label AS live_label, l.finished_at AS live_since,
        EXISTS (SELECT 1 FROM release_blocks b WHERE b.release_id = l.release_id) AS live_blocked,
-       n.status AS latest_status, nr.version AS latest_version,
+       n.status AS latest_status, n.verifying_since IS NOT NULL AS latest_verifying,
+       nr.version AS latest_version,
        ner.version_label AS latest_label
   FROM unnest($1::bigint[]) AS e(id)
   LEFT JOIN LATERAL (
@@ -99,7 +109,7 @@ SELECT e.id AS environment_id,
   LEFT JOIN releases lr ON lr.id = l.release_id
   LEFT JOIN environment_releases ler ON ler.id = l.environment_release_id
   LEFT JOIN LATERAL (
-        SELECT d.status, d.release_id, d.environment_release_id
+        SELECT d.status, d.verifying_since, d.release_id, d.environment_release_id
           FROM deployments d
          WHERE d.environment_id = e.id
          ORDER BY d.created_at DESC, d.id DESC LIMIT 1) n ON true
@@ -141,6 +151,7 @@ fn states(
                         version,
                         label,
                         status,
+                        verifying: row.latest_verifying,
                     })
                 }
                 _ => None,

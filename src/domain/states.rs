@@ -30,6 +30,26 @@ impl DeploymentStatus {
         }
     }
 
+    /// The state as people read it when `verifying` (running, past its
+    /// steps, its checks being tried) is known too: to every rule such a
+    /// deployment is running, to people it is "verifying".
+    pub const fn shown_words(self, verifying: bool) -> &'static str {
+        if verifying && matches!(self, Self::Running) {
+            "verifying"
+        } else {
+            self.words()
+        }
+    }
+
+    /// The CSS class suffix of what [`Self::shown_words`] says.
+    pub const fn shown_class(self, verifying: bool) -> &'static str {
+        if verifying && matches!(self, Self::Running) {
+            "verifying"
+        } else {
+            self.as_str()
+        }
+    }
+
     /// Not finished: waiting for approval, queued or running.
     pub const fn is_active(self) -> bool {
         matches!(self, Self::AwaitingApproval | Self::Queued | Self::Running)

@@ -632,9 +632,10 @@ async fn the_database_refuses_a_check_or_a_verification_state_that_cannot_be() {
 }
 
 /// While its checks run, a deployment reads "verifying" wherever it is
-/// listed: its environment's page and its release's page, not "running".
+/// listed: its environment's page and its release's page, and the
+/// pipeline's chip on the dashboard and the project page, not "running".
 #[tokio::test]
-async fn a_verifying_deployment_reads_verifying_on_its_environment_and_release_pages() {
+async fn a_verifying_deployment_reads_verifying_on_every_page_that_lists_it() {
     let app = spawn_app().await;
     app.login_admin().await;
     let (project, pipeline) = app.project("Shop");
@@ -665,6 +666,13 @@ async fn a_verifying_deployment_reads_verifying_on_its_environment_and_release_p
         assert!(
             html.contains("chip-verifying\"") && html.contains(">verifying<"),
             "{page} does not say verifying"
+        );
+    }
+    for page in ["/".to_owned(), format!("/projects/{}", project.slug)] {
+        let html = app.get_html(&page).await;
+        assert!(
+            html.contains("chip chip-verifying\"") && html.contains("1.0.0: verifying<"),
+            "{page}'s pipeline does not say verifying"
         );
     }
 }

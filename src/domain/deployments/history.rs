@@ -38,20 +38,12 @@ pub struct DeploymentView {
 impl DeploymentView {
     /// The state as people read it ("verifying" while its checks run).
     pub fn status_text(&self) -> &'static str {
-        if self.verifying {
-            "verifying"
-        } else {
-            self.status.words()
-        }
+        self.status.shown_words(self.verifying)
     }
 
     /// The state's CSS class suffix.
     pub fn state_class(&self) -> &'static str {
-        if self.verifying {
-            "verifying"
-        } else {
-            self.status.as_str()
-        }
+        self.status.shown_class(self.verifying)
     }
 
     pub fn is_active(&self) -> bool {

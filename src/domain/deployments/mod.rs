@@ -91,20 +91,12 @@ impl Deployment {
     /// The state as people read it: "verifying" is a running deployment
     /// past its steps.
     pub fn state_words(&self) -> &'static str {
-        if self.is_verifying() {
-            "verifying"
-        } else {
-            self.status.words()
-        }
+        self.status.shown_words(self.verifying_since.is_some())
     }
 
     /// The state's CSS class suffix.
     pub fn state_class(&self) -> &'static str {
-        if self.is_verifying() {
-            "verifying"
-        } else {
-            self.status.as_str()
-        }
+        self.status.shown_class(self.verifying_since.is_some())
     }
 }
 
