@@ -42,6 +42,27 @@ pub fn address_problem(address: &str) -> Option<Result<(), String>> {
     })
 }
 
+/// The new-release form's fields put together as its handler does
+/// (`routes::releases::parse_release_form`): artifact rows column by
+/// column, in row order.
+pub fn release_input(fields: &[(String, String)]) -> ReleaseInput {
+    crate::routes::releases::parse_release_form(fields).0
+}
+
+/// The release list's query string as its handler's extractor reads it
+/// (`routes::releases::ListQuery`): the search, the environment and the
+/// cursor as sent, or `None` where the extractor answers 400.
+pub fn release_list_query(query: &str) -> Option<(String, String, Option<String>)> {
+    let list: crate::routes::releases::ListQuery = serde_urlencoded::from_str(query).ok()?;
+    Some((list.q, list.env, list.before))
+}
+
+/// The search's text as it goes into `ILIKE '%…%'`: `%`, `_` and the
+/// escape character itself taken literally.
+pub fn search_pattern(search: &str) -> String {
+    format!("%{}%", crate::domain::releases::escape_like(search))
+}
+
 /// A form body as the release form's handler reads it: the fields in
 /// order, or `None` where the form extractor answers 400 (unreadable, or a
 /// field holding NUL).

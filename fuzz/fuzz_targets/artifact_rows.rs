@@ -1,6 +1,6 @@
 //! The new-release form as its handler reads it: a url-encoded body, read
 //! into fields (400 when unreadable or holding NUL), artifact rows put
-//! together column by column (`artifact_name`, `artifact_reference`,
+//! together by the handler's own code column by column (`artifact_name`, `artifact_reference`,
 //! `artifact_url`, `artifact_sha256`, repeated, in row order), then judged
 //! by `domain::releases::validate`. Nothing panics; a refusal names the
 //! form's own fields, and only rows that exist and are not blank; what is
@@ -9,37 +9,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stagecoach::fuzzing::{self, ArtifactInput, MAX_ARTIFACTS, ReleaseInput};
-
-/// Rows by position, as `routes::releases::create` puts them together
-/// (its `parse_release_form` is private to the route; this is its rule).
-fn release_input(fields: &[(String, String)]) -> ReleaseInput {
-    let mut input = ReleaseInput::default();
-    let mut columns: [Vec<String>; 4] = Default::default();
-    for (name, value) in fields {
-        match name.as_str() {
-            "version" => input.version = value.clone(),
-            "title" => input.title = value.clone(),
-            "description" => input.description = value.clone(),
-            "artifact_name" => columns[0].push(value.clone()),
-            "artifact_reference" => columns[1].push(value.clone()),
-            "artifact_url" => columns[2].push(value.clone()),
-            "artifact_sha256" => columns[3].push(value.clone()),
-            _ => {}
-        }
-    }
-    let rows = columns.iter().map(Vec::len).max().unwrap_or(0);
-    let cell = |c: &Vec<String>, i: usize| c.get(i).cloned().unwrap_or_default();
-    input.artifacts = (0..rows)
-        .map(|i| ArtifactInput {
-            name: cell(&columns[0], i),
-            reference: cell(&columns[1], i),
-            url: cell(&columns[2], i),
-            sha256: cell(&columns[3], i),
-        })
-        .collect();
-    input
-}
+use stagecoach::fuzzing::{self, ArtifactInput, MAX_ARTIFACTS};
 
 fn blank(a: &ArtifactInput) -> bool {
     [&a.name, &a.reference, &a.url, &a.sha256]
@@ -56,7 +26,7 @@ fuzz_target!(|body: &[u8]| {
     let Some(fields) = fuzzing::form_fields(body) else {
         return;
     };
-    let input = release_input(&fields);
+    let input = fuzzing::release_input(&fields);
     let errors = fuzzing::release_form(&input);
     for (field, message) in errors.iter() {
         assert!(!message.is_empty(), "empty message on {field}");
@@ -111,7 +81,7 @@ fuzz_target!(|body: &[u8]| {
     }
     let body = serde_urlencoded::to_string(&again).expect("pairs of text encode");
     let fields = fuzzing::form_fields(body.as_bytes()).expect("an encoded form reads back");
-    let back = release_input(&fields);
+    let back = fuzzing::release_input(&fields);
     assert_eq!(back.version, input.version);
     assert_eq!(back.title, input.title);
     assert_eq!(back.description, input.description);

@@ -1,7 +1,9 @@
 //! The release list's address, `/projects/{slug}/releases?q=…&env=…&before=…`:
 //! the request check (NUL is a 400), the query read as the handler's
-//! `ListQuery` reads it (serde_urlencoded), the cursor decoded, and the
-//! next page's link written back as the handler writes it. Nothing panics;
+//! `ListQuery` reads it (its own extractor), the search's `ILIKE` pattern
+//! (checked against a LIKE matcher: it finds the text as typed and
+//! nothing a wildcard would add), the cursor decoded, and the next page's
+//! link written back as the handler writes it. Nothing panics;
 //! a query that passes the check carries no NUL to the database (where a
 //! bound text holding NUL is an error, a 500); the next page's link passes
 //! the check too and reads back as the same search, environment and cursor.
@@ -9,17 +11,22 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serde::Deserialize;
 use stagecoach::fuzzing::{self, Cursor};
 
-/// `routes::releases::ListQuery`, field for field.
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    env: String,
-    before: Option<String>,
+/// `text LIKE pattern` with `\` as the escape character, as PostgreSQL
+/// matches it (case-sensitively; `ILIKE` folds case first): the oracle
+/// for the search's escaping.
+fn like(text: &[char], pattern: &[char]) -> bool {
+    match pattern.split_first() {
+        None => text.is_empty(),
+        Some(('%', rest)) => (0..=text.len()).any(|skip| like(&text[skip..], rest)),
+        Some(('_', rest)) => !text.is_empty() && like(&text[1..], rest),
+        Some(('\\', rest)) => match rest.split_first() {
+            Some((c, rest)) => text.first() == Some(c) && like(&text[1..], rest),
+            None => false,
+        },
+        Some((c, rest)) => text.first() == Some(c) && like(&text[1..], rest),
+    }
 }
 
 fuzz_target!(|query: &str| {
@@ -30,23 +37,40 @@ fuzz_target!(|query: &str| {
     let Some(check) = fuzzing::address_problem(&address) else {
         return; // not a request line: never reaches the app
     };
-    let Ok(list) = serde_urlencoded::from_str::<ListQuery>(query) else {
+    let Some((q, env, before)) = fuzzing::release_list_query(query) else {
         return; // the query extractor's 400
     };
     if let Err(message) = &check {
         assert!(message.contains("NUL"), "{message}");
         return;
     }
-    let before = list.before.as_deref().and_then(Cursor::decode);
-    for value in [&list.q, &list.env] {
+    let before = before.as_deref().and_then(Cursor::decode);
+    for value in [&q, &env] {
         assert!(!value.contains('\0'), "{query:?} passed the check with NUL");
     }
-    let search = list.q.trim();
+    let search = q.trim();
     assert!(!search.contains('\0'));
+    // The pattern finds the search as typed, and only that: `%`, `_` and
+    // `\` in it are taken literally. Tried against the search itself
+    // inside other text, and against the search with one of those
+    // characters changed, which a wildcard would still match.
+    if search.chars().count() <= 24 {
+        let pattern: Vec<char> = fuzzing::search_pattern(search).chars().collect();
+        let needle: Vec<char> = search.chars().collect();
+        let around: Vec<char> = format!("x{search}y").chars().collect();
+        assert!(like(&around, &pattern), "{search:?} does not find itself");
+        for (i, c) in needle.iter().enumerate() {
+            if matches!(c, '%' | '_' | '\\') {
+                let mut other = needle.clone();
+                other[i] = if *c == 'z' { 'w' } else { 'z' };
+                assert!(!like(&other, &pattern), "{search:?} matched {other:?}");
+            }
+        }
+    }
     if let Some(cursor) = before {
         let link = serde_urlencoded::to_string([
-            ("q", list.q.as_str()),
-            ("env", list.env.as_str()),
+            ("q", q.as_str()),
+            ("env", env.as_str()),
             ("before", &cursor.encode()),
         ])
         .expect("text pairs encode");
@@ -56,12 +80,10 @@ fuzz_target!(|query: &str| {
             Some(Ok(())),
             "the next page's link {next:?} is refused"
         );
-        let back: ListQuery = serde_urlencoded::from_str(&link).expect("the link reads back");
-        assert_eq!(back.q, list.q);
-        assert_eq!(back.env, list.env);
-        assert_eq!(
-            back.before.as_deref().and_then(Cursor::decode),
-            Some(cursor)
-        );
+        let (back_q, back_env, back_before) =
+            fuzzing::release_list_query(&link).expect("the link reads back");
+        assert_eq!(back_q, q);
+        assert_eq!(back_env, env);
+        assert_eq!(back_before.as_deref().and_then(Cursor::decode), Some(cursor));
     }
 });

@@ -111,7 +111,7 @@ pub fn live_by_environment(
         .collect())
 }
 
-pub(super) fn escape_like(value: &str) -> String {
+pub(crate) fn escape_like(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('%', "\\%")

@@ -48,7 +48,7 @@ pub async fn new_form(ctx: Ctx, path: web::Path<String>) -> Result<NewReleasePag
 /// Reads the release form. Artifact rows arrive as repeated
 /// `artifact_name`, `artifact_reference`, `artifact_url`, `artifact_sha256`
 /// fields, in row order, so the form works without JavaScript.
-fn parse_release_form(fields: &[(String, String)]) -> (ReleaseInput, bool) {
+pub(crate) fn parse_release_form(fields: &[(String, String)]) -> (ReleaseInput, bool) {
     let mut input = ReleaseInput::default();
     let mut columns: [Vec<String>; 4] = Default::default();
     let mut more_rows = false;

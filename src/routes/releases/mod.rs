@@ -32,6 +32,7 @@ use crate::views::releases::{
 mod block;
 mod compare;
 mod create;
+pub(crate) use create::parse_release_form;
 mod delete;
 mod deploy;
 
@@ -51,10 +52,10 @@ pub(crate) fn release_url(project: &str, version: &str) -> String {
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
-    q: String,
+    pub(crate) q: String,
     #[serde(default)]
-    env: String,
-    before: Option<String>,
+    pub(crate) env: String,
+    pub(crate) before: Option<String>,
 }
 
 pub async fn list(
