@@ -175,6 +175,8 @@ pub fn list(
 /// they hold less than a page asks the index (`releases_search_words_idx`)
 /// for every match, which then are at most one in `SEARCH_WALK / limit`
 /// releases. Either way `ILIKE` on the columns decides what matches.
+/// The walk reads only `releases_project_created_idx`, which carries
+/// `search_words`, and fetches a release's row only when its words match.
 pub(super) fn search_page(
     conn: &mut PgConnection,
     project_id: ProjectId,
@@ -224,12 +226,15 @@ pub(super) fn search_sql(n: i64) -> String {
     format!(
         "WITH recent AS MATERIALIZED (
              SELECT r.id, r.version, r.title, r.created_at
-               FROM (SELECT id, version, title, created_at, search_words
-                       FROM releases
-                      WHERE project_id = $1
-                        AND created_at <= coalesce($2, 'infinity')
-                      ORDER BY created_at DESC, id DESC
-                      LIMIT {SEARCH_WALK}) r
+               FROM (SELECT w.id
+                       FROM (SELECT id, search_words
+                               FROM releases
+                              WHERE project_id = $1
+                                AND created_at <= coalesce($2, 'infinity')
+                              ORDER BY created_at DESC, id DESC
+                              LIMIT {SEARCH_WALK}) w
+                      WHERE w.search_words LIKE (SELECT release_search_pattern($5))) m
+               JOIN releases r ON r.id = m.id
               WHERE {filters}
               ORDER BY r.created_at DESC, r.id DESC
               LIMIT {n}

@@ -1,0 +1,2 @@
+DROP INDEX releases_project_created_idx;
+CREATE INDEX releases_project_created_idx ON releases (project_id, created_at DESC, id DESC);
