@@ -308,20 +308,7 @@ async fn approvals_through_the_api_follow_the_same_rules() {
         p.required_approvals = "1".into();
     });
     let release = app.release(&project, "1.0.0");
-    let first = stagecoach::domain::deployments::claim_next(
-        &mut app.conn(),
-        "test",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap()
-    .expect("the release's deployment to Development");
-    stagecoach::domain::deployments::finish(
-        &mut app.conn(),
-        "test",
-        first.id,
-        &stagecoach::domain::deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    app.succeed_next();
     let waiting = stagecoach::domain::deployments::request(
         &mut app.conn(),
         &crate::helpers::fixtures::person(&requester),
@@ -703,21 +690,12 @@ async fn a_release_is_deleted_through_the_api_until_it_is_promoted() {
         },
     )
     .unwrap();
-    let claimed = stagecoach::domain::deployments::claim_next(
-        &mut app.conn(),
-        "test",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap()
-    .unwrap();
+    let claimed = app.claim().unwrap();
     assert_eq!(claimed.id, first.id);
-    stagecoach::domain::deployments::finish(
-        &mut app.conn(),
-        "test",
+    app.finish(
         first.id,
         &stagecoach::domain::deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    );
     stagecoach::domain::deployments::request(
         &mut app.conn(),
         &admin(),
@@ -783,13 +761,7 @@ async fn a_long_poll_answers_within_200_ms_of_the_change_and_not_before() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let changed_at = std::time::Instant::now();
-    stagecoach::domain::deployments::claim_next(
-        &mut app.conn(),
-        "test",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap()
-    .expect("the queued deployment");
+    app.claim().expect("the queued deployment");
     let (answered_at, body) = poll.await.unwrap();
     assert_eq!(body["state"], "running");
     let took = answered_at.duration_since(changed_at);
@@ -799,13 +771,10 @@ async fn a_long_poll_answers_within_200_ms_of_the_change_and_not_before() {
     );
 
     // A finished deployment answers at once, whatever the wait.
-    stagecoach::domain::deployments::finish(
-        &mut app.conn(),
-        "test",
+    app.finish(
         stagecoach::domain::ids::DeploymentId(id),
         &stagecoach::domain::deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    );
     let started = std::time::Instant::now();
     let (_, body) = get(&app, &format!("/api/v1/deployments/{id}?wait=60"), &secret).await;
     assert_eq!(body["state"], "succeeded");
@@ -833,13 +802,7 @@ async fn a_job_follows_the_log_by_byte_offset_until_it_is_complete() {
     )
     .await;
     let id = stagecoach::domain::ids::DeploymentId(body["id"].as_i64().unwrap());
-    stagecoach::domain::deployments::claim_next(
-        &mut app.conn(),
-        "test",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap()
-    .unwrap();
+    app.claim().unwrap();
     let append = |lines: &[&str]| {
         let lines: Vec<(Option<i32>, &'static str, String)> = lines
             .iter()
@@ -866,13 +829,7 @@ async fn a_job_follows_the_log_by_byte_offset_until_it_is_complete() {
     assert_eq!(body["text"], "llo\nworld\n");
 
     append(&["done"]);
-    stagecoach::domain::deployments::finish(
-        &mut app.conn(),
-        "test",
-        id,
-        &stagecoach::domain::deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    app.finish(id, &stagecoach::domain::deployments::Outcome::Succeeded);
     let (_, body) = get(&app, &log("13"), &secret).await;
     assert_eq!(body["text"], "done\n");
     assert_eq!(body["next_offset"], 18);

@@ -24,16 +24,8 @@ async fn setup(app: &TestApp, required: &str) -> (Vec<Environment>, ReleaseId, V
     });
     let release = app.release(&project, "1.0.0");
     // Run it here when the test has no worker.
-    if let Some(d) =
-        deployments::claim_next(&mut app.conn(), "setup", Duration::from_secs(30)).unwrap()
-    {
-        deployments::finish(
-            &mut app.conn(),
-            "setup",
-            d.id,
-            &deployments::Outcome::Succeeded,
-        )
-        .unwrap();
+    if let Some(d) = app.claim() {
+        app.finish(d.id, &deployments::Outcome::Succeeded);
     }
     app.wait_for(release.id, pipeline[0].id, "succeeded").await;
     let approvers: Vec<User> = ["ann", "ben", "cat"]
@@ -207,25 +199,14 @@ async fn a_deferral_and_a_requested_not_before_hold_the_deployment_until_their_t
         .unwrap(),
         Decided::Queued
     );
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_none(),
-        "not before its time"
-    );
+    assert!(app.claim().is_none(), "not before its time");
     diesel::sql_query(format!(
         "UPDATE deployments SET not_before = now() - interval '1 second' WHERE id = {}",
         d.id
     ))
     .execute(&mut app.conn())
     .unwrap();
-    assert_eq!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .unwrap()
-            .id,
-        d.id
-    );
+    assert_eq!(app.claim().unwrap().id, d.id);
 
     // A requester's own not-before works the same, without approvals.
     let (project, _) = app.project("Other");
@@ -250,11 +231,7 @@ async fn a_deferral_and_a_requested_not_before_hold_the_deployment_until_their_t
         },
     )
     .unwrap();
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.claim().is_none());
 }
 
 #[tokio::test]
@@ -331,11 +308,7 @@ async fn the_deployment_window_is_judged_in_its_time_zone() {
         p.window_time_zone = "UTC".into();
     });
     app.release(&project, "1.0.0");
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.claim().is_none());
     policy(&app, &closed, |p| {
         p.window_start = (now - chrono::Duration::hours(1))
             .format("%H:%M")
@@ -344,11 +317,7 @@ async fn the_deployment_window_is_judged_in_its_time_zone() {
             .format("%H:%M")
             .to_string();
     });
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_some()
-    );
+    assert!(app.claim().is_some());
 }
 
 #[tokio::test]
@@ -593,21 +562,16 @@ async fn a_scheduled_trigger_deploys_the_newest_release_that_succeeded_before_at
     let mut succeeded = Vec::new();
     for v in ["1.0.0", "1.1.0", "1.2.0"] {
         let r = app.release(&project, v);
-        let d = deployments::claim_next(&mut app.conn(), "t", Duration::from_secs(30))
-            .unwrap()
-            .unwrap();
+        let d = app.claim().unwrap();
         let ok = v != "1.2.0";
-        deployments::finish(
-            &mut app.conn(),
-            "t",
+        app.finish(
             d.id,
             &if ok {
                 deployments::Outcome::Succeeded
             } else {
                 deployments::Outcome::Failed("x".into())
             },
-        )
-        .unwrap();
+        );
         succeeded.push((r, ok));
     }
     // Pretend the schedule was last acted on on Friday evening.

@@ -151,17 +151,7 @@ async fn approving_a_blocked_release_into_the_queue_is_refused_by_the_database()
     let (dev, qa) = (&pipeline[0], &pipeline[1]);
     policy(&app, qa, |p| p.required_approvals = "1".into());
     let release = app.release(&project, "1.0.0");
-    let first =
-        deployments::claim_next(&mut app.conn(), "test", std::time::Duration::from_secs(30))
-            .unwrap()
-            .unwrap();
-    deployments::finish(
-        &mut app.conn(),
-        "test",
-        first.id,
-        &deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    app.succeed_next();
     assert_eq!(app.status(release.id, dev.id).as_deref(), Some("succeeded"));
     let lead = app.create_user("lead", "lead-password-123", false);
     app.grant(lead.id, qa.id, "approver");
@@ -255,19 +245,10 @@ async fn a_block_stops_a_chain_with_a_note() {
         },
     )
     .unwrap();
-    let claimed =
-        deployments::claim_next(&mut app.conn(), "test", std::time::Duration::from_secs(30))
-            .unwrap()
-            .unwrap();
+    let claimed = app.claim().unwrap();
     assert_eq!(claimed.id, first.id);
     blocks::block(&mut app.conn(), &admin(), release.id, "Broken migration").unwrap();
-    deployments::finish(
-        &mut app.conn(),
-        "test",
-        first.id,
-        &deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    app.finish(first.id, &deployments::Outcome::Succeeded);
     assert_eq!(app.status(release.id, pipeline[1].id), None);
     let note: String = stagecoach::db::schema::deployments::table
         .find(first.id)

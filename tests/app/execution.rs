@@ -433,9 +433,7 @@ async fn the_database_refuses_more_running_deployments_than_the_policy_allows() 
     let (project, pipeline) = app.project("Shop");
     app.release(&project, "1.0.0");
     let waiting = app.release(&project, "1.0.1");
-    deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-        .unwrap()
-        .unwrap();
+    app.claim().unwrap();
     let d = latest(&app, waiting.id, pipeline[0].id);
     let err = diesel::sql_query(format!(
         "UPDATE deployments SET status = 'running' WHERE id = {}",
@@ -444,11 +442,7 @@ async fn the_database_refuses_more_running_deployments_than_the_policy_allows() 
     .execute(&mut app.conn())
     .unwrap_err();
     assert!(err.to_string().contains("already runs 1"), "{err}");
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w2", Duration::from_secs(30))
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.claim().is_none());
 }
 
 #[tokio::test]
@@ -460,9 +454,7 @@ async fn with_the_latest_policy_older_waiting_deployments_are_cancelled() {
     let releases: Vec<_> = (0..3)
         .map(|i| app.release(&project, &format!("1.0.{i}")))
         .collect();
-    let claimed = deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-        .unwrap()
-        .unwrap();
+    let claimed = app.claim().unwrap();
     assert_eq!(claimed.release_id, releases[2].id, "the newest runs");
     for older in &releases[..2] {
         let d = latest(&app, older.id, dev.id);

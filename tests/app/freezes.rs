@@ -1,11 +1,8 @@
 //! Deployment freezes and break-glass overrides.
 
-use std::time::Duration;
-
 use chrono::Utc;
 use diesel::RunQueryDsl;
 use stagecoach::domain::audit::Actor;
-use stagecoach::domain::deployments;
 use stagecoach::domain::freezes::{self, FreezeInput};
 use stagecoach::domain::ids::{DeploymentId, EnvironmentId};
 
@@ -43,12 +40,7 @@ async fn nothing_starts_in_a_frozen_environment_and_the_page_says_which_freeze_h
     )
     .unwrap();
     app.release(&project, "1.0.0");
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_none(),
-        "the whole project is frozen"
-    );
+    assert!(app.claim().is_none(), "the whole project is frozen");
     let held = freezes::holding(&mut app.conn(), pipeline[0].id, Utc::now()).unwrap();
     assert_eq!(held.map(|f| f.id), Some(freeze.id));
     let html = app.get_html("/projects/shop/releases/1.0.0").await;
@@ -60,11 +52,7 @@ async fn nothing_starts_in_a_frozen_environment_and_the_page_says_which_freeze_h
             .contains("id=\"freeze-note\"")
     );
     freezes::remove(&mut app.conn(), &admin(), project.id, freeze.id).unwrap();
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_some()
-    );
+    assert!(app.claim().is_some());
     assert_eq!(
         app.count("SELECT count(*) AS n FROM audit_events WHERE action LIKE 'freeze.%'"),
         2
@@ -148,11 +136,7 @@ async fn break_glass_needs_a_reason_and_a_second_approver_and_is_marked() {
         freezes::confirm_override(&mut app.conn(), &ada, d).is_err(),
         "not by the one who asked"
     );
-    assert!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.claim().is_none());
     // The database holds the two-person rule too.
     let err = diesel::sql_query(format!(
         "UPDATE deployments SET override_confirmed_by = {} WHERE id = {d}",
@@ -165,13 +149,7 @@ async fn break_glass_needs_a_reason_and_a_second_approver_and_is_marked() {
         "{err}"
     );
     freezes::confirm_override(&mut app.conn(), &bob, d).unwrap();
-    assert_eq!(
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30))
-            .unwrap()
-            .unwrap()
-            .id,
-        d
-    );
+    assert_eq!(app.claim().unwrap().id, d);
     let html = app.get_html("/projects/shop/releases/1.0.0").await;
     assert!(html.contains("badge-override"));
     assert_eq!(app.count("SELECT count(*) AS n FROM audit_events WHERE action IN ('deployment.override_requested', 'deployment.override_confirmed')"), 2);

@@ -17,7 +17,8 @@ use stagecoach::config::{SessionSettings, Settings};
 use stagecoach::db::local_pg::LocalPostgres;
 use stagecoach::db::{self, DbPool};
 use stagecoach::domain::audit::Actor;
-use stagecoach::domain::users;
+use stagecoach::domain::ids::DeploymentId;
+use stagecoach::domain::{deployments, users};
 use stagecoach::startup::Application;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -394,6 +395,28 @@ impl TestApp {
         self._db.connect()
     }
 
+    /// The next deployment that may start, claimed as a worker named
+    /// [`WORKER`] claims it (a 30 s lease), or `None` when the rules hold
+    /// every queued one back.
+    pub fn claim(&self) -> Option<deployments::Deployment> {
+        deployments::claim_next(&mut self.conn(), WORKER, Duration::from_secs(30))
+            .expect("claiming the next deployment")
+    }
+
+    /// Ends deployment `id`, claimed with [`claim`](Self::claim), as a
+    /// worker reports it.
+    pub fn finish(&self, id: DeploymentId, outcome: &deployments::Outcome) {
+        deployments::finish(&mut self.conn(), WORKER, id, outcome).expect("finishing a deployment");
+    }
+
+    /// Claims the next deployment and ends it as succeeded, as a worker
+    /// with no steps would: the deployment, or a panic when none may start.
+    pub fn succeed_next(&self) -> deployments::Deployment {
+        let next = self.claim().expect("a deployment that may start");
+        self.finish(next.id, &deployments::Outcome::Succeeded);
+        next
+    }
+
     /// Creates a user directly through the domain layer.
     pub fn create_user(&self, username: &str, password: &str, admin: bool) -> users::User {
         users::create(
@@ -439,7 +462,9 @@ impl TestApp {
     }
 }
 
-/// The session cookie's value in `response`, if it set one.
+/// The worker name [`TestApp::claim`] and [`TestApp::finish`] go by.
+pub const WORKER: &str = "test";
+
 /// A count query's `n` (`SELECT count(*) AS n …`) on `conn`.
 pub fn count_on(conn: &mut PgConnection, sql: &str) -> i64 {
     #[derive(QueryableByName)]
@@ -453,6 +478,7 @@ pub fn count_on(conn: &mut PgConnection, sql: &str) -> i64 {
         .n
 }
 
+/// The session cookie's value in `response`, if it set one.
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .cookies()

@@ -184,20 +184,7 @@ async fn the_environment_page_shows_what_is_live_waiting_and_the_history() {
     app.login_admin().await;
     let (project, pipeline) = app.project("Shop");
     let a = app.release(&project, "3.0.0");
-    let first = stagecoach::domain::deployments::claim_next(
-        &mut app.conn(),
-        "t",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap()
-    .unwrap();
-    stagecoach::domain::deployments::finish(
-        &mut app.conn(),
-        "t",
-        first.id,
-        &stagecoach::domain::deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    app.succeed_next();
     app.release(&project, "3.1.0");
     let html = app
         .get_html(&format!(

@@ -299,21 +299,12 @@ async fn every_endpoint_answers_as_the_document_says() {
 
     // It succeeds; QA waits for the lead, who defers (refused without a
     // time), then approves; a second decision is refused.
-    let claimed = stagecoach::domain::deployments::claim_next(
-        &mut app.conn(),
-        "test",
-        std::time::Duration::from_secs(30),
-    )
-    .unwrap()
-    .unwrap();
+    let claimed = app.claim().unwrap();
     assert_eq!(claimed.id.0, first);
-    stagecoach::domain::deployments::finish(
-        &mut app.conn(),
-        "test",
+    app.finish(
         claimed.id,
         &stagecoach::domain::deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    );
     let (status, answer) = post(&app, &deploy, &secret, json!({"environment": "qa"})).await;
     assert_eq!(status, 201, "{answer}");
     let waiting = answer["id"].as_i64().unwrap();
@@ -372,23 +363,14 @@ async fn every_endpoint_answers_as_the_document_says() {
     // bad note and a bad body are refused, the lead proceeds once.
     let redeployed = answer["id"].as_i64().unwrap();
     loop {
-        let claimed = stagecoach::domain::deployments::claim_next(
-            &mut app.conn(),
-            "test",
-            std::time::Duration::from_secs(30),
-        )
-        .unwrap()
-        .expect("the redeploy is queued");
+        let claimed = app.claim().expect("the redeploy is queued");
         if claimed.id.0 == redeployed {
             break;
         }
-        stagecoach::domain::deployments::finish(
-            &mut app.conn(),
-            "test",
+        app.finish(
             claimed.id,
             &stagecoach::domain::deployments::Outcome::Succeeded,
-        )
-        .unwrap();
+        );
     }
     let id = stagecoach::domain::ids::DeploymentId(redeployed);
     stagecoach::domain::deployments::plan_steps(

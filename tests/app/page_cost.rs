@@ -4,8 +4,6 @@
 //! needs more than five statements (each is a round trip that costs more
 //! than its rows: `bench/README.md`).
 
-use std::time::Duration;
-
 use stagecoach::domain::deployments::{self, DeployInput, Outcome};
 use stagecoach::domain::ids::EnvironmentId;
 
@@ -45,10 +43,8 @@ fn grow(
 
 /// Plays the worker: every queued deployment succeeds.
 fn run_all(app: &TestApp) {
-    while let Some(d) =
-        deployments::claim_next(&mut app.conn(), "w", Duration::from_secs(30)).unwrap()
-    {
-        deployments::finish(&mut app.conn(), "w", d.id, &Outcome::Succeeded).unwrap();
+    while let Some(d) = app.claim() {
+        app.finish(d.id, &Outcome::Succeeded);
     }
 }
 

@@ -341,17 +341,8 @@ async fn a_failed_deployment_can_be_redeployed_as_a_new_numbered_attempt() {
     app.login_admin().await;
     let (project, pipeline) = app.project("Shop");
     let release = app.release(&project, "1.0.0");
-    let claimed =
-        deployments::claim_next(&mut app.conn(), "test", std::time::Duration::from_secs(30))
-            .unwrap()
-            .unwrap();
-    deployments::finish(
-        &mut app.conn(),
-        "test",
-        claimed.id,
-        &deployments::Outcome::Failed("test".into()),
-    )
-    .unwrap();
+    let claimed = app.claim().unwrap();
+    app.finish(claimed.id, &deployments::Outcome::Failed("test".into()));
     assert_eq!(
         app.status(release.id, pipeline[0].id).as_deref(),
         Some("failed")
@@ -398,27 +389,11 @@ async fn only_one_deployment_runs_at_a_time_in_an_environment() {
     let (project, _) = app.project("Shop");
     app.release(&project, "1.0.0");
     app.release(&project, "1.0.1");
-    let first =
-        deployments::claim_next(&mut app.conn(), "a", std::time::Duration::from_secs(30)).unwrap();
+    let first = app.claim();
     assert!(first.is_some());
-    assert!(
-        deployments::claim_next(&mut app.conn(), "b", std::time::Duration::from_secs(30))
-            .unwrap()
-            .is_none(),
-        "the environment is busy"
-    );
-    deployments::finish(
-        &mut app.conn(),
-        "a",
-        first.unwrap().id,
-        &deployments::Outcome::Succeeded,
-    )
-    .unwrap();
-    assert!(
-        deployments::claim_next(&mut app.conn(), "b", std::time::Duration::from_secs(30))
-            .unwrap()
-            .is_some()
-    );
+    assert!(app.claim().is_none(), "the environment is busy");
+    app.finish(first.unwrap().id, &deployments::Outcome::Succeeded);
+    assert!(app.claim().is_some());
     let err =
         diesel::sql_query("UPDATE deployments SET status = 'queued' WHERE status = 'succeeded'")
             .execute(&mut app.conn())
@@ -499,16 +474,7 @@ async fn a_request_beyond_the_persons_roles_is_refused_audited_and_changes_nothi
     let app = crate::helpers::spawn_app_with(|s| s.deployment_workers = 0).await;
     let (project, pipeline) = app.project("Shop");
     let release = app.release(&project, "1.0.0");
-    let first = deployments::claim_next(&mut app.conn(), "t", std::time::Duration::from_secs(30))
-        .unwrap()
-        .unwrap();
-    deployments::finish(
-        &mut app.conn(),
-        "t",
-        first.id,
-        &deployments::Outcome::Succeeded,
-    )
-    .unwrap();
+    app.succeed_next();
     let dora = app.create_user("dora", "dora-password-1", false);
     app.grant(dora.id, pipeline[1].id, "deployer");
     let dora = crate::helpers::fixtures::person(&dora);

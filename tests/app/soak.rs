@@ -5,7 +5,6 @@
 use diesel::prelude::*;
 use stagecoach::db::schema::deployments;
 use stagecoach::domain::deployments::{self as domain, DeployInput};
-use std::time::Duration;
 
 use crate::helpers::fixtures::admin;
 use crate::helpers::spawn_app_with;
@@ -48,16 +47,7 @@ async fn a_release_soaks_in_the_previous_environment_before_it_may_start() {
     assert_eq!(response.status().as_u16(), 303);
 
     let release = app.release(&project, "1.0.0");
-    let first = domain::claim_next(&mut app.conn(), "test", Duration::from_secs(30))
-        .unwrap()
-        .unwrap();
-    domain::finish(
-        &mut app.conn(),
-        "test",
-        first.id,
-        &domain::Outcome::Succeeded,
-    )
-    .unwrap();
+    let first = app.succeed_next();
     let queued = domain::request(
         &mut app.conn(),
         &admin(),
@@ -82,20 +72,12 @@ async fn a_release_soaks_in_the_previous_environment_before_it_may_start() {
 
     // Nothing starts it early: not the workers, and not a start that
     // clears its not-before behind the app's back.
-    assert!(
-        domain::claim_next(&mut app.conn(), "test", Duration::from_secs(30))
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.claim().is_none());
     diesel::update(deployments::table.find(queued.id))
         .set(deployments::not_before.eq(None::<chrono::DateTime<chrono::Utc>>))
         .execute(&mut app.conn())
         .unwrap();
-    assert!(
-        domain::claim_next(&mut app.conn(), "test", Duration::from_secs(30))
-            .unwrap()
-            .is_none()
-    );
+    assert!(app.claim().is_none());
     let err = diesel::sql_query(format!(
         "UPDATE deployments SET status = 'running', started_at = now() WHERE id = {}",
         queued.id
@@ -113,9 +95,7 @@ async fn a_release_soaks_in_the_previous_environment_before_it_may_start() {
     .unwrap();
     let html = app.get_html("/projects/shop/releases/1.0.0").await;
     assert!(html.contains("Soaked 30 minutes in Development"), "{html}");
-    let started = domain::claim_next(&mut app.conn(), "test", Duration::from_secs(30))
-        .unwrap()
-        .expect("it may start now");
+    let started = app.claim().expect("it may start now");
     assert_eq!(started.id, queued.id);
     assert_eq!(started.environment_id, qa.id);
 }
