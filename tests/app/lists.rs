@@ -141,6 +141,44 @@ async fn a_search_finds_the_same_releases_whether_they_are_new_or_deep_in_histor
         ]
     );
     assert_eq!(search("OLD FIX", None).0.len(), 3, "case does not matter");
+
+    // Versions deep in history, found by the range of their suffixes: a
+    // prefix, and a run from the middle (two of its matches are among the
+    // newest, too few for a page, so the index answers for all three).
+    assert_eq!(
+        search("7.0.4", None).0,
+        [
+            "7.0.49", "7.0.48", "7.0.47", "7.0.46", "7.0.45", "7.0.44", "7.0.43", "7.0.42",
+            "7.0.41", "7.0.40", "7.0.4"
+        ]
+    );
+    assert_eq!(search("0.45", None).0, ["7.20.45", "7.10.45", "7.0.45"]);
+
+    // The suffixes follow a version changed outside the app.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("UPDATE releases SET version = '9.9.9-hotfix' WHERE version = '7.0.5'"),
+        &mut app.conn(),
+    )
+    .unwrap();
+    assert_eq!(search("9-HOTFIX", None).0, ["9.9.9-hotfix"]);
+    let expected: Vec<String> = (50..60).rev().map(|i| format!("7.0.{i}")).collect();
+    assert_eq!(search("7.0.5", None).0, expected, "the old version is gone");
+}
+
+/// A search reads the whole pending list of a GIN index on top of the
+/// index itself, so with a pending list a search costs more the more
+/// releases were made since autovacuum last came by (bench/README.md).
+#[tokio::test]
+async fn the_search_index_takes_new_releases_at_once_without_a_pending_list() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.count(
+            "SELECT count(*) AS n FROM pg_class \
+              WHERE relname = 'releases_search_words_idx' \
+                AND 'fastupdate=off' = ANY (reloptions)"
+        ),
+        1
+    );
 }
 
 /// A queue grows while workers are away; the page shows its oldest fifty

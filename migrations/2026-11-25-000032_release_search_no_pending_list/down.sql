@@ -1,0 +1,1 @@
+ALTER INDEX releases_search_words_idx RESET (fastupdate);
