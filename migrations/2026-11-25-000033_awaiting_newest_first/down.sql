@@ -1,0 +1,1 @@
+DROP INDEX deployments_awaiting_created_idx;
