@@ -142,9 +142,9 @@ async fn a_search_finds_the_same_releases_whether_they_are_new_or_deep_in_histor
     );
     assert_eq!(search("OLD FIX", None).0.len(), 3, "case does not matter");
 
-    // Versions deep in history, found by the range of their suffixes: a
-    // prefix, and a run from the middle (two of its matches are among the
-    // newest, too few for a page, so the index answers for all three).
+    // Versions deep in history, found through the index: a prefix, and a
+    // run from the middle (two of its matches are among the newest, too
+    // few for a page, so the index answers for all three).
     assert_eq!(
         search("7.0.4", None).0,
         [
@@ -154,7 +154,7 @@ async fn a_search_finds_the_same_releases_whether_they_are_new_or_deep_in_histor
     );
     assert_eq!(search("0.45", None).0, ["7.20.45", "7.10.45", "7.0.45"]);
 
-    // The suffixes follow a version changed outside the app.
+    // The index follows a version changed outside the app.
     diesel::RunQueryDsl::execute(
         diesel::sql_query("UPDATE releases SET version = '9.9.9-hotfix' WHERE version = '7.0.5'"),
         &mut app.conn(),
