@@ -141,6 +141,9 @@ pub struct ServeArgs {
     /// Proxies whose forwarding headers (Forwarded, X-Forwarded-Host, X-Forwarded-For) are believed: comma-separated addresses or CIDRs. Unset: none.
     #[arg(long, env = "STAGECOACH_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// Page reads kept in memory and served again while the database has not changed since (0: none).
+    #[arg(long, env = "STAGECOACH_READ_CACHE_ENTRIES", default_value_t = 256)]
+    pub read_cache_entries: usize,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
     /// Fill an empty database with a sample project before serving.
@@ -215,6 +218,7 @@ fn settings(args: &ServeArgs, database_url: String) -> anyhow::Result<Settings> 
         demo: args.demo,
         http_workers: None,
         deployment_workers: if args.no_worker { 0 } else { args.workers },
+        read_cache_entries: args.read_cache_entries,
         worker,
         site,
     })

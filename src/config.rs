@@ -22,6 +22,9 @@ pub struct Settings {
     pub http_workers: Option<usize>,
     /// Deployment workers run inside this process (0: none).
     pub deployment_workers: usize,
+    /// Page reads kept while the database is unchanged
+    /// (`routes::read_cache`); 0 turns the cache off.
+    pub read_cache_entries: usize,
     pub worker: crate::worker::WorkerConfig,
     /// The public URL and trusted proxies: what counts as this site, and
     /// whose forwarding headers are believed.

@@ -155,6 +155,8 @@ fn run(
     let site = web::Data::new(settings.site.clone());
     let app_cookies = web::Data::new(AppCookies::new(key.clone(), secure));
     let changes = web::Data::from(changes);
+    let read_cache =
+        crate::routes::read_cache::ReadCache::new(settings.read_cache_entries).map(web::Data::new);
     spawn_session_sweeper(pool.clone());
     let pool = web::Data::new(pool);
     let mut server = HttpServer::new(move || {
@@ -179,8 +181,11 @@ fn run(
             )
             .configure(routes::configure)
             .default_service(web::to(routes::not_found));
-        App::new()
-            .wrap(from_fn(login_csrf::send_cookie))
+        let mut app = App::new();
+        if let Some(read_cache) = &read_cache {
+            app = app.app_data(read_cache.clone());
+        }
+        app.wrap(from_fn(login_csrf::send_cookie))
             .wrap(from_fn(flash::send_cookie))
             .wrap(from_fn(requests::handle))
             .app_data(web::Data::new(HeaderPolicy { secure }))

@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -95,6 +96,8 @@ struct Loaded {
     expires_at: DateTime<Utc>,
     /// `None` when the session's user is disabled or gone.
     user: Option<SessionUser>,
+    /// The database snapshot the load read under.
+    snapshot: Arc<str>,
 }
 
 tokio::task_local! {
@@ -122,6 +125,16 @@ pub fn loaded_user(user_id: UserId) -> Option<Option<SessionUser>> {
                 None => Some(None),
             }
         })
+        .ok()
+        .flatten()
+}
+
+/// The database snapshot this request's session load read under, if it
+/// loaded one: what the request's page reads may be kept by
+/// (`routes::read_cache`).
+pub fn loaded_snapshot() -> Option<Arc<str>> {
+    LOADED
+        .try_with(|loaded| Some(loaded.borrow().as_ref()?.snapshot.clone()))
         .ok()
         .flatten()
 }
@@ -181,6 +194,7 @@ impl SessionStore for PgSessionStore {
                 key_hash: hash,
                 expires_at: row.expires_at,
                 user: user_of(&row),
+                snapshot: row.snapshot.as_str().into(),
             }))
         });
         serde_json::from_value::<State>(row.state)

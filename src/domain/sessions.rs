@@ -30,13 +30,18 @@ pub struct Loaded {
     pub is_admin: Option<bool>,
     #[diesel(sql_type = BigInt)]
     pub pending_approvals: i64,
+    /// The database's MVCC snapshot this statement read under: what a
+    /// page read may be kept by (`routes::read_cache`).
+    #[diesel(sql_type = Text)]
+    pub snapshot: String,
 }
 
 /// The session (unexpired), its user when active, and the user's count.
 static LOAD_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT s.state, s.expires_at, u.id AS user_id, u.username, u.display_name, u.is_admin, \
-                CASE WHEN u.id IS NULL THEN 0 ELSE {} END AS pending_approvals \
+                CASE WHEN u.id IS NULL THEN 0 ELSE {} END AS pending_approvals, \
+                pg_current_snapshot()::text AS snapshot \
            FROM sessions s \
            LEFT JOIN users u ON u.id = s.user_id AND NOT u.disabled \
           WHERE s.key_hash = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2",

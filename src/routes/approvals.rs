@@ -16,7 +16,9 @@ use crate::routes::context::Ctx;
 use crate::views::approvals::InboxPage;
 
 pub async fn inbox(ctx: Ctx) -> Result<InboxPage, AppError> {
-    let (items, manual) = ctx.run(approvals::inbox_and_manual).await?;
+    let (items, manual) = ctx
+        .read(|conn, actor| Ok(approvals::inbox_and_manual(conn, actor)?))
+        .await?;
     Ok(InboxPage {
         me: ctx.user.id,
         page: ctx.page("Approvals", "approvals"),

@@ -3,14 +3,18 @@
 //! session for messages and the CSRF token, and the database. Also the
 //! loading most project pages need, with the access check, in one place.
 
+use std::any::TypeId;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use diesel::PgConnection;
 
+use super::read_cache::ReadCache;
 use crate::auth::flash::FlashKind;
+use crate::auth::session_store;
 use crate::auth::{CurrentUser, TypedSession};
 use crate::db::{self, DbPool, RunError};
 use crate::domain::access::{self, Action, ProjectAccess};
@@ -28,6 +32,9 @@ pub struct Ctx {
     pub actor: Actor,
     pub session: TypedSession,
     pool: web::Data<DbPool>,
+    /// Page reads kept by snapshot, with this request's snapshot and URL
+    /// (see [`Ctx::read`]); `None` when either is missing.
+    kept: Option<(web::Data<ReadCache>, Arc<str>, String)>,
 }
 
 impl Ctx {
@@ -41,6 +48,28 @@ impl Ctx {
     {
         let actor = self.actor.clone();
         db::run(&self.pool, move |conn| work(conn, &actor)).await
+    }
+
+    /// A page's read, as [`Ctx::run`], served again from the server's
+    /// [`ReadCache`] while the database has not changed since this user
+    /// last read this URL with the same `work`. For GET pages only: `work`
+    /// must write nothing and depend on nothing but the database, the
+    /// actor and the URL (path and query).
+    pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut PgConnection, &Actor) -> Result<T, AppError> + Send + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        let Some((cache, snapshot, url)) = &self.kept else {
+            return Ok(self.run(work).await?);
+        };
+        let id = TypeId::of::<F>();
+        if let Some(kept) = cache.get::<T>(self.user.id, id, url, snapshot) {
+            return Ok(kept);
+        }
+        let value = self.run(work).await?;
+        cache.put(self.user.id, id, url, snapshot.clone(), value.clone());
+        Ok(value)
     }
 
     /// The frame of a page: title, navigation entry, messages, CSRF token.
@@ -76,11 +105,23 @@ impl FromRequest for Ctx {
                 .cloned()
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool")))?;
             let actor = super::actor(&req, &user);
+            let kept = req
+                .app_data::<web::Data<ReadCache>>()
+                .cloned()
+                .zip(session_store::loaded_snapshot())
+                .map(|(cache, snapshot)| {
+                    let url = req
+                        .uri()
+                        .path_and_query()
+                        .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
+                    (cache, snapshot, url)
+                });
             Ok(Ctx {
                 user,
                 actor,
                 session,
                 pool,
+                kept,
             })
         })
     }

@@ -7,7 +7,7 @@ use crate::views::dashboard::DashboardPage;
 
 pub async fn show(ctx: Ctx) -> Result<DashboardPage, AppError> {
     let projects = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
+        .read(move |conn, actor| -> Result<_, AppError> {
             let visible = access::visible_project_ids(conn, actor)?;
             Ok(dashboard::overview(conn, visible.as_deref())?)
         })

@@ -27,6 +27,7 @@ const PAGE_LINES: i64 = 5000;
 /// Lines one poll of the live log returns at most.
 const POLL_LINES: i64 = 2000;
 
+#[derive(Clone)]
 pub(crate) struct Loaded {
     pub project: Project,
     pub environment: Environment,
@@ -129,7 +130,7 @@ pub async fn show(ctx: Ctx, path: web::Path<DeploymentId>) -> Result<DeploymentP
     let user_id = ctx.user.id;
     let id = path.into_inner();
     let (loaded, around, mut log) = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
+        .read(move |conn, actor| -> Result<_, AppError> {
             let loaded = open(conn, actor, id)?;
             let around = deployment_view::surroundings(conn, id, loaded.environment.id)?;
             let log = if loaded.access.holds_any(loaded.environment.id) {

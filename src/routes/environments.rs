@@ -32,7 +32,7 @@ pub async fn show(
     let (slug, env_slug) = path.into_inner();
     let before = query.before.as_deref().and_then(Cursor::decode);
     let result = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
+        .read(move |conn, actor| -> Result<_, AppError> {
             let (project, pipeline, access) = open_project(conn, actor, &slug)?;
             let position = pipeline
                 .iter()

@@ -15,6 +15,7 @@ pub mod health;
 pub mod login;
 pub mod logout;
 pub mod projects;
+pub mod read_cache;
 pub mod releases;
 pub mod static_files;
 pub mod table;

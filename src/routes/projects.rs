@@ -19,7 +19,7 @@ const AUDIT_TRAIL: i64 = 15;
 pub async fn show(ctx: Ctx, path: web::Path<String>) -> Result<ProjectPage, AppError> {
     let slug = path.into_inner();
     let (project, pipeline, access, overview, recent, events) = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
+        .read(move |conn, actor| -> Result<_, AppError> {
             let (project, pipeline, access) = open_project(conn, actor, &slug)?;
             let overview = ProjectOverview {
                 slug: project.slug.clone(),

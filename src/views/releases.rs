@@ -47,6 +47,7 @@ impl NewReleasePage {
 }
 
 /// A stage of the release page: the timeline entry and what is offered.
+#[derive(Clone)]
 pub struct StageView {
     pub stage: TimelineStage,
     pub offer: Offer,

@@ -216,6 +216,7 @@ pub fn test_settings(database_url: &str) -> Settings {
         demo: false,
         http_workers: Some(1),
         deployment_workers: 1,
+        read_cache_entries: 256,
         worker: stagecoach::worker::WorkerConfig {
             poll_interval: Duration::from_millis(50),
             lease: Duration::from_secs(10),

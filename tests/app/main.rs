@@ -43,6 +43,7 @@ mod permission_matrix;
 mod permissions;
 mod projects;
 mod races;
+mod read_cache;
 mod releases;
 mod request_cost;
 mod retention;

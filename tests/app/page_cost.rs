@@ -50,7 +50,12 @@ fn run_all(app: &TestApp) {
 
 #[tokio::test]
 async fn each_page_runs_the_same_statements_with_ten_times_the_history() {
-    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    // Without the read cache: what a page costs when it reads the database.
+    let app = spawn_app_with(|s| {
+        s.deployment_workers = 0;
+        s.read_cache_entries = 0;
+    })
+    .await;
     app.login_admin().await;
     let (project, pipeline) = app.project("Shop");
     grow(&app, &project, pipeline[1].id, 0, 10);

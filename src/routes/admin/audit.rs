@@ -107,7 +107,7 @@ pub async fn show(ctx: Ctx, query: web::Query<AuditQuery>) -> Result<HttpRespons
         before: query.before.clone(),
     };
     let (events, next, projects, actions, errors) = ctx
-        .run(move |conn, _actor| -> Result<_, AppError> {
+        .read(move |conn, _actor| -> Result<_, AppError> {
             let projects = projects::list(conn, None)?;
             let ids: HashMap<String, ProjectId> =
                 projects.iter().map(|p| (p.slug.clone(), p.id)).collect();

@@ -68,7 +68,7 @@ pub async fn list(
     let before = query.before.as_deref().and_then(Cursor::decode);
     let (search, env) = (query.q.clone(), query.env.clone());
     let (project, pipeline, access, rows, next) = ctx
-        .run(move |conn, actor| -> Result<_, AppError> {
+        .read(move |conn, actor| -> Result<_, AppError> {
             let (project, pipeline, access) = open_project(conn, actor, &slug)?;
             let environment_id = pipeline.iter().find(|e| e.slug == query.env).map(|e| e.id);
             let filter = ReleaseQuery {
@@ -215,6 +215,7 @@ fn load_release_page(
     })
 }
 
+#[derive(Clone)]
 struct ReleasePageData {
     project: crate::domain::projects::Project,
     release: crate::domain::releases::Release,
@@ -256,7 +257,7 @@ fn release_page(
 pub async fn show(ctx: Ctx, path: web::Path<(String, String)>) -> Result<ReleasePage, AppError> {
     let (slug, version) = path.into_inner();
     let data = ctx
-        .run(move |conn, actor| load_release_page(conn, actor, &slug, &version))
+        .read(move |conn, actor| load_release_page(conn, actor, &slug, &version))
         .await?;
     Ok(release_page(
         &ctx,
