@@ -8,7 +8,10 @@
 //!
 //! A request's fixed cost is one statement: the load reads the session, its
 //! user and the header's approvals count together (kept for the request,
-//! see [`loaded_user`]), and a plain GET writes nothing. The idle expiry is
+//! see [`loaded_user`]), and a plain GET writes nothing. The count is made
+//! again only when something was committed since this server last made it
+//! for the session (the statement's snapshot differs; see the database's
+//! `pending_approvals`). The idle expiry is
 //! written when it has fallen [`ttl_slack`] behind (a minute, for the
 //! 30-minute default): a session may end up to that much before its idle
 //! timeout, never after.
@@ -21,13 +24,15 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use crate::db::{self, DbPool};
@@ -42,11 +47,39 @@ pub const USER_ID_KEY: &str = "user_id";
 pub struct PgSessionStore {
     pool: DbPool,
     absolute_ttl: Duration,
+    counts: Arc<Counts>,
 }
+
+/// The header's count of recently loaded sessions (by key hash), with the
+/// snapshot it was made under: while that is still the database's, the
+/// load does not count again.
+type Counts = Mutex<LruCache<String, (Arc<str>, i64)>>;
+
+/// Sessions whose count is kept; one more than this counts afresh.
+const COUNTS_KEPT: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
 
 impl PgSessionStore {
     pub fn new(pool: DbPool, absolute_ttl: Duration) -> Self {
-        Self { pool, absolute_ttl }
+        Self {
+            pool,
+            absolute_ttl,
+            counts: Arc::new(Mutex::new(LruCache::new(COUNTS_KEPT))),
+        }
+    }
+
+    fn known_count(&self, hash: &str) -> Option<(Arc<str>, i64)> {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .cloned()
+    }
+
+    fn keep_count(&self, hash: String, snapshot: Arc<str>, count: i64) {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(hash, (snapshot, count));
     }
 }
 
@@ -140,13 +173,13 @@ pub fn loaded_snapshot() -> Option<Arc<str>> {
 }
 
 /// The signed-in user in a loaded row, if the session has an active one.
-fn user_of(row: &sessions::Loaded) -> Option<SessionUser> {
+fn user_of(row: &sessions::Loaded, pending_approvals: i64) -> Option<SessionUser> {
     Some(SessionUser {
         id: row.user_id?,
         username: row.username.clone()?,
         display_name: row.display_name.clone()?,
         is_admin: row.is_admin?,
-        pending_approvals: row.pending_approvals,
+        pending_approvals,
     })
 }
 
@@ -180,21 +213,39 @@ fn insert(
 impl SessionStore for PgSessionStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<State>, LoadError> {
         let hash = key_hash(session_key.as_ref());
+        let known = self.known_count(&hash);
         let row = db::run_and_keep(&self.pool, {
             let hash = hash.clone();
-            move |conn| sessions::load(conn, &hash, Utc::now())
+            let known = known.as_ref().map(|(snapshot, _)| snapshot.clone());
+            move |conn| sessions::load(conn, &hash, Utc::now(), known.as_deref())
         })
         .await
         .map_err(|e| LoadError::Other(anyhow::Error::new(e)))?;
         let Some(row) = row else {
             return Ok(None);
         };
+        let snapshot: Arc<str> = row.snapshot.as_str().into();
+        let pending = match (row.pending_approvals, known) {
+            (Some(counted), _) => {
+                if row.user_id.is_some() {
+                    self.keep_count(hash.clone(), snapshot.clone(), counted);
+                }
+                counted
+            }
+            // Nothing committed since the count we hold was made.
+            (None, Some((_, kept))) => kept,
+            (None, None) => {
+                return Err(LoadError::Other(anyhow::anyhow!(
+                    "the session's load skipped a count it was not given"
+                )));
+            }
+        };
         let _ = LOADED.try_with(|loaded| {
             loaded.replace(Some(Loaded {
                 key_hash: hash,
                 expires_at: row.expires_at,
-                user: user_of(&row),
-                snapshot: row.snapshot.as_str().into(),
+                user: user_of(&row, pending),
+                snapshot,
             }))
         });
         serde_json::from_value::<State>(row.state)

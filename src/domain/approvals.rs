@@ -456,7 +456,9 @@ fn inbox_in(
 /// The header's count: deployments waiting for `actor`'s approval, leaving
 /// out those they already decided and those they asked for where
 /// self-approval is off, and deployments stopped at a manual step where
-/// they approve. One statement ([`pending_count_sql`]).
+/// they approve. One statement: the rule is the database's
+/// `pending_approvals` function (migration 000034), which the session's
+/// load calls too.
 pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Count {
@@ -466,10 +468,8 @@ pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64>
     if actor.user_id.is_none() && !actor.is_admin {
         return Ok(0);
     }
-    static SQL: std::sync::LazyLock<String> =
-        std::sync::LazyLock::new(|| format!("SELECT {} AS n", pending_count_sql("$1", "$2")));
     crate::db::prepared(
-        diesel::sql_query(SQL.as_str())
+        diesel::sql_query("SELECT pending_approvals($1, $2, NULL) AS n")
             .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(actor.user_id)
             .bind::<diesel::sql_types::Bool, _>(actor.is_admin),
     )
@@ -477,48 +477,7 @@ pub fn pending_count(conn: &mut PgConnection, actor: &Actor) -> QueryResult<i64>
     .map(|count| count.n)
 }
 
-/// [`pending_count`]'s rule as one scalar subquery over a user given as SQL
-/// expressions (`me`: their id, `admin`: their admin flag), so that the
-/// session's load can read the header's count with the user, in the same
-/// statement. Where `me` approves: anywhere if admin, else where they or
-/// one of their teams holds `approver`.
-pub fn pending_count_sql(me: &str, admin: &str) -> String {
-    // Counted up to the cap only: the header is read on every page, and
-    // counting every waiting deployment made each request cost more the
-    // longer the queue (4.5 ms with 5,500 waiting, bench/README.md). The
-    // environments come first, as an index condition: a filter over every
-    // waiting deployment cost a user who approves nowhere 5.9 ms per
-    // request with 4,600 waiting elsewhere.
-    // Where `me` approves: the one array both kinds of waiting use.
-    let mine = format!(
-        "ARRAY(SELECT e.id FROM environments e WHERE {admin} \
-                UNION ALL \
-                SELECT g.environment_id FROM grants g \
-                 WHERE NOT {admin} AND g.role = 'approver' \
-                   AND (g.user_id = {me} OR g.team_id IN ( \
-                        SELECT tm.team_id FROM team_members tm WHERE tm.user_id = {me})))"
-    );
-    // Deployments waiting for approval, and running ones stopped at a
-    // manual step (few: at most `max_running` per environment).
-    format!(
-        "(SELECT count(*) FROM ((SELECT FROM deployments d \
-          WHERE d.status = 'awaiting_approval' \
-            AND d.environment_id = ANY ({mine}) \
-            AND NOT EXISTS (SELECT 1 FROM approvals a \
-                             WHERE a.deployment_id = d.id AND a.approver_id = {me}) \
-            AND ({me} IS NULL OR d.requested_by IS DISTINCT FROM {me} \
-                 OR EXISTS (SELECT 1 FROM environments e \
-                             WHERE e.id = d.environment_id AND e.allow_self_approval)) \
-          LIMIT {PENDING_COUNT_CAP}) \
-          UNION ALL \
-          (SELECT FROM deployments d \
-            JOIN deployment_steps s ON s.deployment_id = d.id \
-           WHERE d.status = 'running' AND s.kind = 'manual' AND s.status = 'running' \
-             AND d.environment_id = ANY ({mine}) \
-           LIMIT {PENDING_COUNT_CAP}) \
-          LIMIT {PENDING_COUNT_CAP}) waiting)"
-    )
-}
-
-/// The most the header's count counts; at the cap it shows "99+".
+/// The most the header's count counts; at the cap it shows "99+". The
+/// database's `pending_approvals` counts up to the same number (a literal
+/// there; `tests/app/approvals.rs` shows "99+" at the cap).
 pub const PENDING_COUNT_CAP: i64 = 100;

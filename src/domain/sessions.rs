@@ -3,8 +3,6 @@
 //! domain does to sessions: end a user's (disabled, new password, an
 //! admin's "end sessions") and sweep expired ones.
 
-use std::sync::LazyLock;
-
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Jsonb, Nullable, Text, Timestamptz};
@@ -28,8 +26,10 @@ pub struct Loaded {
     pub display_name: Option<String>,
     #[diesel(sql_type = Nullable<Bool>)]
     pub is_admin: Option<bool>,
-    #[diesel(sql_type = BigInt)]
-    pub pending_approvals: i64,
+    /// `None` when the caller's known snapshot is this statement's: the
+    /// count it holds still stands (see [`load`]).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub pending_approvals: Option<i64>,
     /// The database's MVCC snapshot this statement read under: what a
     /// page read may be kept by (`routes::read_cache`).
     #[diesel(sql_type = Text)]
@@ -37,29 +37,31 @@ pub struct Loaded {
 }
 
 /// The session (unexpired), its user when active, and the user's count.
-static LOAD_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT s.state, s.expires_at, u.id AS user_id, u.username, u.display_name, u.is_admin, \
-                CASE WHEN u.id IS NULL THEN 0 ELSE {} END AS pending_approvals, \
-                pg_current_snapshot()::text AS snapshot \
-           FROM sessions s \
-           LEFT JOIN users u ON u.id = s.user_id AND NOT u.disabled \
-          WHERE s.key_hash = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2",
-        super::approvals::pending_count_sql("u.id", "u.is_admin")
-    )
-});
+const LOAD_SQL: &str = "\
+    SELECT s.state, s.expires_at, u.id AS user_id, u.username, u.display_name, u.is_admin, \
+           CASE WHEN u.id IS NULL THEN 0 \
+                ELSE pending_approvals(u.id, u.is_admin, $3) END AS pending_approvals, \
+           pg_current_snapshot()::text AS snapshot \
+      FROM sessions s \
+      LEFT JOIN users u ON u.id = s.user_id AND NOT u.disabled \
+     WHERE s.key_hash = $1 AND s.expires_at > $2 AND s.absolute_expires_at > $2";
 
 /// The session stored under `key_hash`, if it has not expired by `now`:
-/// a request's whole fixed cost, in one prepared statement.
+/// a request's whole fixed cost, in one prepared statement. `known` is the
+/// snapshot under which the caller last counted this session's approvals:
+/// if it is still the database's, the count is not made again (and comes
+/// back `None`).
 pub fn load(
     conn: &mut PgConnection,
     key_hash: &str,
     now: DateTime<Utc>,
+    known: Option<&str>,
 ) -> QueryResult<Option<Loaded>> {
     crate::db::prepared(
-        diesel::sql_query(LOAD_SQL.as_str())
+        diesel::sql_query(LOAD_SQL)
             .bind::<Text, _>(key_hash)
-            .bind::<Timestamptz, _>(now),
+            .bind::<Timestamptz, _>(now)
+            .bind::<Nullable<Text>, _>(known),
     )
     .get_result(conn)
     .optional()

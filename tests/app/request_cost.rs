@@ -300,3 +300,33 @@ async fn pooled_connections_plan_generically_and_never_in_parallel() {
     // generic plan chose one to read one index entry (bench/README.md).
     assert_eq!(show("max_parallel_workers_per_gather"), "0");
 }
+
+/// The header's count is made once per snapshot: the session's load given
+/// the snapshot it last counted under skips the count while that is still
+/// the database's (one transaction holds it still here), and counts again
+/// under any other.
+#[tokio::test]
+async fn the_session_load_counts_again_only_under_a_new_snapshot() {
+    use stagecoach::domain::sessions::load;
+    let app = quiet_app().await;
+    app.login_admin().await;
+    let hash = sessions::table
+        .select(sessions::key_hash)
+        .first::<String>(&mut app.conn())
+        .unwrap();
+    let mut conn = app.connect();
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(|conn| -> QueryResult<()> {
+            let first = load(conn, &hash, Utc::now(), None)?.unwrap();
+            assert_eq!(first.pending_approvals, Some(0));
+            let again = load(conn, &hash, Utc::now(), Some(&first.snapshot))?.unwrap();
+            assert_eq!(again.pending_approvals, None, "counted again");
+            assert_eq!(again.snapshot, first.snapshot);
+            let other = load(conn, &hash, Utc::now(), Some("1:1:"))?.unwrap();
+            assert_eq!(other.pending_approvals, Some(0));
+            Ok(())
+        })
+        .unwrap();
+}

@@ -1,0 +1,1 @@
+DROP FUNCTION pending_approvals(bigint, boolean, text);
