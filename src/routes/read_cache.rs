@@ -75,13 +75,18 @@ impl ReadCache {
             work,
             url: url.into(),
         };
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = entries.get(&key)?;
-        if *entry.snapshot != *snapshot || entry.at.elapsed() >= FRESH_FOR {
-            entries.pop(&key);
-            return None;
-        }
-        entry.value.downcast_ref::<T>().cloned()
+        let value = {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            let entry = entries.get(&key)?;
+            if *entry.snapshot != *snapshot || entry.at.elapsed() >= FRESH_FOR {
+                entries.pop(&key);
+                return None;
+            }
+            entry.value.clone()
+        };
+        // The copy for this request is made outside the lock, which the
+        // server's other threads need meanwhile.
+        value.downcast_ref::<T>().cloned()
     }
 
     /// Keeps what `work` read for `user` at `url` under `snapshot`.
