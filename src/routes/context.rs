@@ -52,9 +52,9 @@ impl Ctx {
 
     /// A page's read, as [`Ctx::run`], served again from the server's
     /// [`ReadCache`] while the database has not changed since this user
-    /// last read this URL with the same `work`. For GET pages only: `work`
-    /// must write nothing and depend on nothing but the database, the
-    /// actor and the URL (path and query).
+    /// last read this URL with the same `work`; on any other method than
+    /// GET it is [`Ctx::run`]. `work` must write nothing and depend on
+    /// nothing but the database, the actor and the URL (path and query).
     pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut PgConnection, &Actor) -> Result<T, AppError> + Send + 'static,
@@ -105,9 +105,11 @@ impl FromRequest for Ctx {
                 .cloned()
                 .ok_or_else(|| AppError::internal(anyhow::anyhow!("no database pool")))?;
             let actor = super::actor(&req, &user);
-            let kept = req
-                .app_data::<web::Data<ReadCache>>()
-                .cloned()
+            // Only a GET's reads are kept: any other request runs its work
+            // afresh, whatever its handler calls.
+            let kept = (req.method() == actix_web::http::Method::GET)
+                .then(|| req.app_data::<web::Data<ReadCache>>().cloned())
+                .flatten()
                 .zip(session_store::loaded_snapshot())
                 .map(|(cache, snapshot)| {
                     let url = req

@@ -5,8 +5,27 @@
 
 use diesel::RunQueryDsl;
 use stagecoach::domain::deployments::Outcome;
+use stagecoach::domain::environments::Environment;
 
-use crate::helpers::{new_client, spawn_app_with};
+use crate::helpers::{TestApp, new_client, spawn_app_with};
+
+/// An app with no workers (nothing commits unless the test does), the
+/// admin signed in, and project Shop with release 1.0.0.
+async fn shop_with_a_release() -> (TestApp, Vec<Environment>) {
+    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
+    app.login_admin().await;
+    let (project, pipeline) = app.project("Shop");
+    app.release(&project, "1.0.0");
+    (app, pipeline)
+}
+
+/// Asks for `path` as the admin twice, so that the second answer is one
+/// a kept read would give.
+async fn ask_twice(app: &TestApp, path: &str) {
+    for _ in 0..2 {
+        assert_eq!(app.get(path).await.status().as_u16(), 200, "{path}");
+    }
+}
 
 /// How often a page is asked again for a hit: the snapshot is the whole
 /// cluster's, and tests running beside this one commit in their own
@@ -15,10 +34,7 @@ const TRIES: usize = 60;
 
 #[tokio::test]
 async fn a_page_asked_again_with_nothing_written_runs_only_the_session_statement() {
-    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
-    app.login_admin().await;
-    let (project, _) = app.project("Shop");
-    app.release(&project, "1.0.0");
+    let (app, _) = shop_with_a_release().await;
     let pages = [
         "/".to_owned(),
         "/projects/shop".to_owned(),
@@ -49,10 +65,7 @@ async fn a_page_asked_again_with_nothing_written_runs_only_the_session_statement
 
 #[tokio::test]
 async fn a_change_by_any_path_shows_on_the_next_request() {
-    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
-    app.login_admin().await;
-    let (project, pipeline) = app.project("Shop");
-    app.release(&project, "1.0.0");
+    let (app, pipeline) = shop_with_a_release().await;
     let page = "/projects/shop/releases/1.0.0";
     let list = "/projects/shop/releases";
     for path in [page, list] {
@@ -74,9 +87,7 @@ async fn a_change_by_any_path_shows_on_the_next_request() {
     let page = format!("/deployments/{deployment}");
     let env = format!("/projects/shop/environments/{}", pipeline[0].slug);
     for path in [&page, &env] {
-        for _ in 0..2 {
-            assert_eq!(app.get(path).await.status().as_u16(), 200);
-        }
+        ask_twice(&app, path).await;
     }
     let claimed = app.claim().expect("the release's deployment is queued");
     assert_eq!(claimed.id.0, deployment);
@@ -95,10 +106,7 @@ async fn a_change_by_any_path_shows_on_the_next_request() {
 
 #[tokio::test]
 async fn one_users_kept_page_is_never_served_to_another() {
-    let app = spawn_app_with(|s| s.deployment_workers = 0).await;
-    app.login_admin().await;
-    let (project, _) = app.project("Shop");
-    app.release(&project, "1.0.0");
+    let (app, _) = shop_with_a_release().await;
     app.create_user("outsider", "outsider-password-1", false);
     let outsider = new_client();
     let signed_in = app
@@ -106,10 +114,8 @@ async fn one_users_kept_page_is_never_served_to_another() {
         .await;
     assert_eq!(signed_in.status().as_u16(), 303);
     for path in ["/projects/shop", "/projects/shop/releases/1.0.0"] {
-        // The admin's page is read (and kept) first, twice.
-        for _ in 0..2 {
-            assert_eq!(app.get(path).await.status().as_u16(), 200);
-        }
+        // The admin's page is read (and kept) first.
+        ask_twice(&app, path).await;
         let status = app.get_with(&outsider, path).await.status().as_u16();
         assert_eq!(status, 404, "{path} for someone with no role in Shop");
     }
